@@ -1,0 +1,51 @@
+"""Plain data shared by every layer: what the cluster uses (`Reference`) and what a registry said (`Status`).
+
+Sources produce these, the join consumes them, views render them. No I/O and no client types here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Registry status of one image (DESIGN.md contract: dashboards and alerts match these strings)."""
+
+    AVAILABLE = "available"
+    ABSENT = "absent"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate_limited"
+    UNREACHABLE = "unreachable"
+    TLS_ERROR = "tls_error"
+    INVALID_REFERENCE = "invalid_reference"
+    UNCHECKED = "unchecked"
+    ERROR = "error"
+
+
+CONTAINER_TYPES = ("container", "init", "ephemeral")
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """One container of one workload naming one image: the row behind the reference-level metrics.
+
+    Replicas of a workload collapse into one Reference (no pod label: series follow workloads, not pods).
+    `image` is the normalized reference, or the string as written when it does not parse.
+    `unit` is None when no unit could be resolved. `active` is False for a workload scaled to zero or a
+    suspended CronJob: its images still count, since a scale-up or the next schedule pulls them.
+    `pull_secrets` are the imagePullSecrets names the kubelet would use (the pod's, else its ServiceAccount's).
+    """
+
+    cluster: str
+    namespace: str
+    workload_kind: str
+    workload: str
+    container: str
+    container_type: str
+    image: str
+    unit: str | None
+    active: bool = True
+    pull_secrets: tuple[str, ...] = ()
+    service_account: str = "default"
