@@ -1,0 +1,164 @@
+"""Every metric family the exporter exposes, declared once.
+
+The collector renders from this table, the README's metric table is checked against it by a test, and
+dashboards and alert rules depend on these names (DESIGN.md contract): add families, never rename them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "kube_image_"
+
+REFERENCE_LABELS = (
+    "cluster",
+    "namespace",
+    "workload_kind",
+    "workload",
+    "container",
+    "container_type",
+    "image",
+    "unit",
+)
+REFERENCE_LABELS_WITHOUT_UNIT = tuple(label for label in REFERENCE_LABELS if label != "unit")
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    name: str
+    type: str  # gauge | counter | histogram
+    help: str
+    labels: tuple[str, ...]
+    example: str  # a PromQL query a user would start from (rendered into the README)
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family(
+        "kube_image_missing",
+        "gauge",
+        "1 for each container reference whose image is not available in its registry; reason is the registry status.",
+        REFERENCE_LABELS + ("reason",),
+        'sum by (cluster, namespace, unit, reason) (kube_image_missing)',
+    ),
+    Family(
+        "kube_image_status",
+        "gauge",
+        "1 per unique image with its current registry status (available, absent, unchecked, ...).",
+        ("cluster", "image", "registry", "status"),
+        'count by (registry, status) (kube_image_status)',
+    ),
+    Family(
+        "kube_image_unknown_unit",
+        "gauge",
+        "1 for each container reference whose owning unit could not be resolved.",
+        REFERENCE_LABELS_WITHOUT_UNIT,
+        'count by (cluster, namespace) (kube_image_unknown_unit)',
+    ),
+    Family(
+        "kube_image_expected_missing",
+        "gauge",
+        "1 for each image of an expected list that is not available in its registry.",
+        ("list", "image", "unit", "reason"),
+        'kube_image_expected_missing{list="release-1.4"}',
+    ),
+    Family(
+        "kube_image_expected_not_running",
+        "gauge",
+        "1 for each image of an expected list that no workload of the cluster uses.",
+        ("cluster", "list", "image", "unit"),
+        'count by (cluster, list) (kube_image_expected_not_running)',
+    ),
+    Family(
+        "kube_image_unexpected",
+        "gauge",
+        "1 for each container reference whose image is in no expected list (only when lists are configured).",
+        REFERENCE_LABELS,
+        'count by (cluster, namespace, workload) (kube_image_unexpected)',
+    ),
+    Family(
+        "kube_image_pull_duration_seconds",
+        "gauge",
+        "Duration of the last observed pull of the image on the node (kubelet Pulled events).",
+        ("cluster", "namespace", "node", "image"),
+        'topk(10, kube_image_pull_duration_seconds)',
+    ),
+    Family(
+        "kube_image_pull_size_bytes",
+        "gauge",
+        "Size of the image in the last observed pull, where the kubelet reports it.",
+        ("cluster", "namespace", "node", "image"),
+        'max by (image) (kube_image_pull_size_bytes)',
+    ),
+    Family(
+        "kube_image_pull_seconds",
+        "histogram",
+        "All observed image pull durations (kubelet Pulled events).",
+        ("cluster", "registry"),
+        'histogram_quantile(0.9, sum by (registry, le) (rate(kube_image_pull_seconds_bucket[1h])))',
+    ),
+    Family(
+        "kube_image_pull_failures_total",
+        "counter",
+        "Image pull failures seen in kubelet events, by reason.",
+        ("cluster", "registry", "reason"),
+        'sum by (registry, reason) (increase(kube_image_pull_failures_total[1h]))',
+    ),
+    Family(
+        "kube_image_last_check_timestamp_seconds",
+        "gauge",
+        "When the image was last checked in its registry (Unix time).",
+        ("cluster", "image"),
+        'time() - min by (cluster) (kube_image_last_check_timestamp_seconds)',
+    ),
+    Family(
+        "kube_image_registry_requests_total",
+        "counter",
+        "Requests sent to registries, by method and HTTP status code.",
+        ("registry", "method", "code"),
+        'sum by (registry, code) (rate(kube_image_registry_requests_total[5m]))',
+    ),
+    Family(
+        "kube_image_registry_request_duration_seconds",
+        "histogram",
+        "Latency of requests sent to registries.",
+        ("registry",),
+        'histogram_quantile(0.99, sum by (registry, le) (rate(kube_image_registry_request_duration_seconds_bucket[5m])))',
+    ),
+    Family(
+        "kube_image_cycle_duration_seconds",
+        "gauge",
+        "Duration of the last cycle that computed a snapshot.",
+        (),
+        'kube_image_cycle_duration_seconds',
+    ),
+    Family(
+        "kube_image_last_cycle_timestamp_seconds",
+        "gauge",
+        "When the last snapshot was computed (Unix time).",
+        (),
+        'time() - kube_image_last_cycle_timestamp_seconds > 600',
+    ),
+    Family(
+        "kube_image_build_info",
+        "gauge",
+        "1, labelled with the exporter version.",
+        ("version",),
+        'kube_image_build_info',
+    ),
+    Family(
+        "kube_image_digest_drift",
+        "gauge",
+        "1 when the tag a container runs now resolves to another digest in the registry.",
+        REFERENCE_LABELS + ("running_digest", "registry_digest"),
+        'count by (cluster, namespace, workload) (kube_image_digest_drift)',
+    ),
+    Family(
+        "kube_image_rollback_missing",
+        "gauge",
+        "1 for each image of a kept Helm release revision that is not available (a rollback would fail).",
+        ("cluster", "namespace", "release", "revision", "image", "reason"),
+        'count by (cluster, namespace, release) (kube_image_rollback_missing)',
+    ),
+)
+
+BY_NAME = {family.name: family for family in FAMILIES}

@@ -1,0 +1,129 @@
+"""The join: what the cluster uses, what registries say and what releases expect, into one Snapshot.
+
+A pure function over plain data. The serve loop gathers its inputs (references already paired with the
+registry state seen with their own credentials, expected lists, expected images' states) and publishes the
+result by swapping one reference; the metrics and the JSON report are views of it. Nothing here waits,
+locks or does I/O, so it is tested with plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from exporter.model import Reference, Status
+
+Labels = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageState:
+    """What the registry layer last said of one image (seen with one reference's credentials)."""
+
+    status: Status
+    registry: str
+    digest: str | None = None
+    checked_at: float | None = None
+
+
+UNCHECKED = ImageState(Status.UNCHECKED, registry="")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a scrape or a report shows, computed once per cycle; never mutated after publication.
+
+    `series` maps a family name (exporter.families) to its rows: label values in the family's label order,
+    and the sample value. Families with no rows are still declared, so HELP and TYPE always appear.
+    """
+
+    created_at: float
+    series: Mapping[str, tuple[tuple[Labels, float], ...]]
+    references: tuple[tuple[Reference, ImageState], ...] = ()
+    expected: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
+
+
+def _reference_labels(ref: Reference) -> Labels:
+    return (
+        ref.cluster,
+        ref.namespace,
+        ref.workload_kind,
+        ref.workload,
+        ref.container,
+        ref.container_type,
+        ref.image,
+        ref.unit or "",
+    )
+
+
+def join(
+    references: Iterable[tuple[Reference, ImageState]],
+    expected: Mapping[str, Mapping[str, frozenset[str]]],
+    expected_states: Mapping[str, ImageState],
+    clusters: Iterable[str],
+    now: float,
+) -> Snapshot:
+    """Compute the reference-level and expected-list series of one cycle.
+
+    `expected` maps a list name to {normalized image: units}; `expected_states` gives the registry state of
+    each expected image (checked with the exporter's own credentials). `clusters` names every cluster
+    watched, so `expected_not_running` is reported per cluster even when a cluster runs nothing.
+    """
+    pairs = tuple(references)
+    # Sets: references differing only in fields that are not labels (pull secrets, active) are one series.
+    missing: set[Labels] = set()
+    unknown_unit: set[Labels] = set()
+    unexpected: set[Labels] = set()
+    status_rows: set[Labels] = set()
+    checked: dict[tuple[str, str], float] = {}
+    running: dict[str, set[str]] = {}
+
+    expected_images: set[str] = set()
+    for images in expected.values():
+        expected_images.update(images)
+
+    for ref, state in pairs:
+        labels = _reference_labels(ref)
+        running.setdefault(ref.cluster, set()).add(ref.image)
+        status_rows.add((ref.cluster, ref.image, state.registry, state.status.value))
+        if state.checked_at is not None:
+            key = (ref.cluster, ref.image)
+            checked[key] = max(checked.get(key, 0.0), state.checked_at)
+        if state.status not in (Status.AVAILABLE, Status.UNCHECKED):
+            missing.add(labels + (state.status.value,))
+        if ref.unit is None:
+            unknown_unit.add(labels[:-1])
+        if expected and ref.image not in expected_images:
+            unexpected.add(labels)
+
+    expected_missing: list[tuple[Labels, float]] = []
+    not_running: list[tuple[Labels, float]] = []
+    cluster_names = sorted(set(clusters) | set(running))
+    for list_name, images in sorted(expected.items()):
+        for image, units in sorted(images.items()):
+            unit_labels = sorted(units) or [""]
+            state = expected_states.get(image, UNCHECKED)
+            if state.status not in (Status.AVAILABLE, Status.UNCHECKED):
+                for unit in unit_labels:
+                    expected_missing.append(((list_name, image, unit, state.status.value), 1.0))
+            for cluster in cluster_names:
+                if image not in running.get(cluster, ()):
+                    for unit in unit_labels:
+                        not_running.append(((cluster, list_name, image, unit), 1.0))
+
+    series = {
+        "kube_image_missing": _ones(missing),
+        "kube_image_status": _ones(status_rows),
+        "kube_image_unknown_unit": _ones(unknown_unit),
+        "kube_image_unexpected": _ones(unexpected),
+        "kube_image_expected_missing": tuple(expected_missing),
+        "kube_image_expected_not_running": tuple(not_running),
+        "kube_image_last_check_timestamp_seconds": tuple(
+            (key, value) for key, value in sorted(checked.items())
+        ),
+    }
+    return Snapshot(created_at=now, series=series, references=pairs, expected=expected)
+
+
+def _ones(rows: Iterable[Labels]) -> tuple[tuple[Labels, float], ...]:
+    return tuple((row, 1.0) for row in sorted(rows))

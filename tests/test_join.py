@@ -1,0 +1,97 @@
+"""The join decides which series exist: these are the alarms a user sees or does not see."""
+
+from exporter.join import UNCHECKED, ImageState, join
+from exporter.model import Reference, Status
+
+AVAILABLE = ImageState(Status.AVAILABLE, "registry.example.com", "sha256:" + "a" * 64, 1000.0)
+ABSENT = ImageState(Status.ABSENT, "registry.example.com", None, 1100.0)
+
+
+def ref(image="registry.example.com/app:1", unit="apps", container="main", **kw):
+    fields = dict(
+        cluster="prod",
+        namespace="shop",
+        workload_kind="Deployment",
+        workload="web",
+        container=container,
+        container_type="container",
+        image=image,
+        unit=unit,
+    )
+    fields.update(kw)
+    return Reference(**fields)
+
+
+def test_missing_only_for_images_not_available_and_carries_reason():
+    snap = join(
+        [(ref(), AVAILABLE), (ref("registry.example.com/gone:1", container="side"), ABSENT)],
+        {},
+        {},
+        ["prod"],
+        now=2000.0,
+    )
+    rows = snap.series["kube_image_missing"]
+    assert [labels for labels, _ in rows] == [
+        ("prod", "shop", "Deployment", "web", "side", "container", "registry.example.com/gone:1", "apps", "absent")
+    ]
+
+
+def test_unchecked_image_is_neither_missing_nor_available():
+    snap = join([(ref(), UNCHECKED)], {}, {}, ["prod"], now=1.0)
+    assert snap.series["kube_image_missing"] == ()
+    [(labels, _)] = snap.series["kube_image_status"]
+    assert labels[-1] == "unchecked"
+
+
+def test_references_differing_only_in_pull_secrets_are_one_series():
+    snap = join(
+        [(ref(pull_secrets=("a",)), ABSENT), (ref(pull_secrets=("b",)), ABSENT)], {}, {}, ["prod"], now=1.0
+    )
+    assert len(snap.series["kube_image_missing"]) == 1
+
+
+def test_unknown_unit_has_no_unit_label():
+    snap = join([(ref(unit=None), AVAILABLE)], {}, {}, ["prod"], now=1.0)
+    [(labels, value)] = snap.series["kube_image_unknown_unit"]
+    assert labels == ("prod", "shop", "Deployment", "web", "main", "container", "registry.example.com/app:1")
+    assert value == 1.0
+
+
+def test_expected_lists_give_missing_not_running_and_unexpected():
+    expected = {
+        "release": {
+            "registry.example.com/app:1": frozenset({"apps"}),
+            "registry.example.com/db:2": frozenset({"data"}),
+        }
+    }
+    states = {"registry.example.com/app:1": AVAILABLE, "registry.example.com/db:2": ABSENT}
+    snap = join(
+        [(ref(), AVAILABLE), (ref("registry.example.com/extra:1", container="x"), AVAILABLE)],
+        expected,
+        states,
+        ["prod", "staging"],
+        now=1.0,
+    )
+    assert [l for l, _ in snap.series["kube_image_expected_missing"]] == [
+        ("release", "registry.example.com/db:2", "data", "absent")
+    ]
+    assert sorted(l for l, _ in snap.series["kube_image_expected_not_running"]) == [
+        ("prod", "release", "registry.example.com/db:2", "data"),
+        ("staging", "release", "registry.example.com/app:1", "apps"),
+        ("staging", "release", "registry.example.com/db:2", "data"),
+    ]
+    assert [l[6] for l, _ in snap.series["kube_image_unexpected"]] == ["registry.example.com/extra:1"]
+
+
+def test_no_expected_lists_means_nothing_is_unexpected():
+    snap = join([(ref(), AVAILABLE)], {}, {}, ["prod"], now=1.0)
+    assert snap.series["kube_image_unexpected"] == ()
+
+
+def test_last_check_is_latest_per_cluster_and_image():
+    older = ImageState(Status.AVAILABLE, "r", None, 10.0)
+    newer = ImageState(Status.AVAILABLE, "r", None, 20.0)
+    snap = join([(ref(), older), (ref(container="b"), newer)], {}, {}, ["prod"], now=1.0)
+    assert snap.series["kube_image_last_check_timestamp_seconds"] == (
+        (("prod", "registry.example.com/app:1"), 20.0),
+    )
