@@ -1,0 +1,109 @@
+"""The exporter's HTTP endpoints: /metrics, /report, /healthz, /readyz.
+
+Handlers read one attribute of a `Published` holder — bytes rendered by the cycle — and copy them out.
+They never take a lock held across I/O, never wait for a check or the Kubernetes API, so a scrape
+answers in milliseconds even while a registry is timing out.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from exporter.exposition import CONTENT_TYPE
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One rendered body and its gzip form (compressed once per cycle, not per scrape)."""
+
+    body: bytes
+    content_type: str
+    gzipped: bytes = b""
+
+    @classmethod
+    def of(cls, body: bytes, content_type: str) -> "Page":
+        return cls(body, content_type, gzip.compress(body, compresslevel=5))
+
+
+@dataclass
+class Published:
+    """What the endpoints serve. The cycle replaces whole attributes; readers never see a half update."""
+
+    metrics: Page = field(default_factory=lambda: Page.of(b"", CONTENT_TYPE))
+    report: Page = field(default_factory=lambda: Page.of(b"{}", "application/json"))
+    ready: bool = False
+    not_ready_reason: str = "first inventory and check round not done yet"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    published: Published  # set on the subclass made per server
+    server_version = "kube-image-exporter"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._page(self.published.metrics)
+        elif path == "/report":
+            self._page(self.published.report)
+        elif path == "/healthz":
+            self._text(200, "ok\n")
+        elif path == "/readyz":
+            pub = self.published
+            if pub.ready:
+                self._text(200, "ready\n")
+            else:
+                self._text(503, f"not ready: {pub.not_ready_reason}\n")
+        elif path == "/":
+            self._text(200, "kube-image-exporter: /metrics /report /healthz /readyz\n")
+        else:
+            self._text(404, "not found\n")
+
+    def _page(self, page: Page) -> None:
+        use_gzip = "gzip" in self.headers.get("Accept-Encoding", "") and page.gzipped
+        body = page.gzipped if use_gzip else page.body
+        self.send_response(200)
+        self.send_header("Content-Type", page.content_type)
+        if use_gzip:
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _text(self, code: int, text: str) -> None:
+        body = text.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (http.server's signature)
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+class Server:
+    """A threaded HTTP server over a `Published` holder, started in a daemon thread."""
+
+    def __init__(self, published: Published, host: str, port: int) -> None:
+        handler = type("Handler", (_Handler,), {"published": published})
+        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    def start(self) -> "Server":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()

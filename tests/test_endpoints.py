@@ -1,0 +1,55 @@
+"""Endpoints serve what the cycle published, over real HTTP on 127.0.0.1."""
+
+import gzip
+import urllib.error
+import urllib.request
+
+import pytest
+
+from exporter.endpoints import Page, Published, Server
+
+
+@pytest.fixture
+def served():
+    published = Published()
+    server = Server(published, "127.0.0.1", 0).start()
+    yield published, f"http://127.0.0.1:{server.port}"
+    server.stop()
+
+
+def get(url, headers=None):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def test_metrics_serve_the_latest_published_page(served):
+    published, base = served
+    published.metrics = Page.of(b"kube_image_build_info 1\n", "text/plain; version=0.0.4")
+    status, headers, body = get(base + "/metrics")
+    assert (status, body) == (200, b"kube_image_build_info 1\n")
+    published.metrics = Page.of(b"kube_image_build_info 2\n", "text/plain; version=0.0.4")
+    assert get(base + "/metrics")[2] == b"kube_image_build_info 2\n"
+
+
+def test_gzip_when_the_scraper_accepts_it(served):
+    published, base = served
+    published.metrics = Page.of(b"x 1\n" * 1000, "text/plain")
+    status, headers, body = get(base + "/metrics", {"Accept-Encoding": "gzip"})
+    assert headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(body) == b"x 1\n" * 1000
+
+
+def test_readyz_says_why_until_ready_and_healthz_is_always_ok(served):
+    published, base = served
+    status, _, body = get(base + "/readyz")
+    assert status == 503 and b"first inventory" in body
+    assert get(base + "/healthz")[0] == 200
+    published.ready = True
+    assert get(base + "/readyz")[0] == 200
+
+
+def test_unknown_path_is_404(served):
+    assert get(served[1] + "/nope")[0] == 404
