@@ -1,0 +1,42 @@
+"""A real Prometheus scrapes the exposition the cycle renders and sees exactly the missing references."""
+
+import pytest
+
+from exporter.endpoints import Page, Published, Server
+from exporter.exposition import CONTENT_TYPE, render
+from exporter.join import ImageState, join
+from exporter.model import Reference, Status
+from tests.support import prometheus
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not prometheus.available(), reason="prometheus not installed (scripts/setup installs it)"),
+]
+
+
+def reference(image, container):
+    return Reference("prod", "shop", "Deployment", "web", container, "container", image, "apps")
+
+
+def test_prometheus_sees_missing_reference_with_reason(tmp_path):
+    snapshot = join(
+        [
+            (reference("registry.example.com/app:1", "app"), ImageState(Status.AVAILABLE, "registry.example.com")),
+            (reference("registry.example.com/gone:1", "side"), ImageState(Status.ABSENT, "registry.example.com")),
+        ],
+        {},
+        {},
+        ["prod"],
+        now=1.0,
+    )
+    published = Published(metrics=Page.of(render(snapshot.series), CONTENT_TYPE))
+    server = Server(published, "127.0.0.1", 0).start()
+    prom = prometheus.Prometheus(tmp_path, [f"127.0.0.1:{server.port}"])
+    try:
+        result = prom.wait_for(lambda: prom.query("kube_image_missing"), "kube_image_missing scraped")
+        assert [(r["metric"]["container"], r["metric"]["reason"]) for r in result] == [("side", "absent")]
+        statuses = prom.query('count by (status) (kube_image_status)')
+        assert {r["metric"]["status"]: r["value"][1] for r in statuses} == {"available": "1", "absent": "1"}
+    finally:
+        prom.stop()
+        server.stop()
