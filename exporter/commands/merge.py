@@ -1,14 +1,56 @@
-"""`merge` subcommand (not yet implemented)."""
+"""`merge`: aggregate image reference reports into one release list (Sylva's `merge_image_refs.py` arguments)."""
 
 from __future__ import annotations
 
-from exporter.commands import CommandError
+import json
+import sys
+
+from exporter import merge as merging
+from exporter.commands import CommandError, UsageError
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("merge", help="merge (not yet implemented)")
+    parser = subparsers.add_parser(
+        "merge",
+        help="merge image reference reports",
+        description="Union lists, merge dicts recursively, drop keys with the removed prefixes.",
+    )
+    parser.add_argument("-i", "--input", action="extend", nargs="+", default=[], metavar="FILE",
+                        help="reports to merge (two or more; -i A B or -i A -i B)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument("-r", "--remove-keys", nargs="*", default=list(merging.DEFAULT_REMOVE_KEYS),
+                        metavar="PREFIX", help="drop keys starting with these (default: ReplicaSet/ Pod/)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    raise CommandError("not yet implemented")
+    if len(args.input) < 2:
+        raise UsageError(f"needs two or more reports (-i A B), got {len(args.input)}")
+    reports = [_read(path) for path in args.input]
+    try:
+        merged = merging.merge(reports, args.remove_keys)
+    except merging.MergeError as exc:
+        raise CommandError(str(exc)) from None
+    text = json.dumps(merged, indent=4) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            with open(args.output, "w") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.output}: {exc.strerror}") from None
+    return 0
+
+
+def _read(path: str) -> dict:
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict):
+        raise CommandError(f"{path} is not an image reference report (expected a JSON object)")
+    return data

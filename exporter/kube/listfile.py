@@ -1,0 +1,97 @@
+"""Objects from a file instead of a cluster: `kubectl get pods,replicasets,... -A -o json` output.
+
+Accepts a List (`{"kind": "List", "items": [...]}`), a single object, a JSON array, or several JSON
+documents one after the other (several `kubectl get -o json` outputs concatenated). Owners found in the
+file are looked up from it; owners absent from it end their chain, as a forbidden owner would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from exporter.kube.objects import Pod, Trimmed, Workload, trim
+from exporter.kube.owners import meta_of
+
+
+class ListFileError(ValueError):
+    """The file is not a Kubernetes object list; the message says where it goes wrong."""
+
+
+def _documents(text: str, origin: str) -> Iterator[Any]:
+    try:
+        yield orjson.loads(text)
+        return
+    except orjson.JSONDecodeError:
+        pass
+    decoder = json.JSONDecoder()
+    position, length = 0, len(text)
+    while position < length:
+        while position < length and text[position].isspace():
+            position += 1
+        if position >= length:
+            break
+        try:
+            document, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise ListFileError(f"{origin} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        yield document
+
+
+def _items(document: Any, origin: str) -> Iterator[dict]:
+    if isinstance(document, list):
+        for item in document:
+            yield from _items(item, origin)
+    elif isinstance(document, dict):
+        if isinstance(document.get("items"), list):
+            list_kind = str(document.get("kind", ""))
+            item_kind = list_kind[:-4] if list_kind.endswith("List") and list_kind != "List" else None
+            for index, item in enumerate(document["items"]):
+                if not isinstance(item, dict):
+                    raise ListFileError(f"{origin}: item {index} is a {type(item).__name__}, not an object")
+                if item_kind and "kind" not in item:  # typed lists (PodList) leave kind out of items
+                    item = {**item, "kind": item_kind, "apiVersion": document.get("apiVersion", "")}
+                yield item
+        elif "kind" in document and "metadata" in document:
+            yield document
+        else:
+            raise ListFileError(f"{origin} holds neither a List with items nor a Kubernetes object")
+    else:
+        raise ListFileError(f"{origin} holds a {type(document).__name__}, not Kubernetes objects")
+
+
+def load(path: str | Path, label_keys: Iterable[str] = ()) -> "ObjectIndex":
+    """Read and trim every object of the file; ListFileError when it cannot be used."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ListFileError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ListFileError(f"{path} is not text (expected kubectl JSON output)") from None
+    keys = tuple(label_keys)
+    objects = [trim(item, keys) for document in _documents(text, str(path)) for item in _items(document, str(path))]
+    return ObjectIndex(objects)
+
+
+class ObjectIndex:
+    """Trimmed objects by (kind, namespace, name), with the lookup an OwnerResolver takes."""
+
+    def __init__(self, objects: Iterable[Trimmed]) -> None:
+        self.objects = list(objects)
+        self._by_key = {(meta_of(o).kind, meta_of(o).namespace, meta_of(o).name): o for o in self.objects}
+
+    def lookup(self, api_version: str, kind: str, namespace: str | None, name: str) -> Trimmed | None:
+        return self._by_key.get((kind, namespace, name))
+
+    @property
+    def pods(self) -> list[Pod]:
+        return [o for o in self.objects if isinstance(o, Pod)]
+
+    @property
+    def workloads(self) -> list[Workload]:
+        return [o for o in self.objects if isinstance(o, Workload)]

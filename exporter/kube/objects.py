@@ -1,0 +1,228 @@
+"""Kubernetes objects trimmed to the fields the exporter uses.
+
+Raw API dicts are turned into small frozen records as soon as they arrive, and the raw dicts are dropped:
+50,000 full pod objects would take gigabytes, their trimmed form a few tens of megabytes. Only labels and
+annotations that decide units are kept. Every function here is pure and tolerates missing fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+FLUX_KUSTOMIZATION_NAME = "kustomize.toolkit.fluxcd.io/name"
+FLUX_KUSTOMIZATION_NAMESPACE = "kustomize.toolkit.fluxcd.io/namespace"
+FLUX_HELMRELEASE_NAME = "helm.toolkit.fluxcd.io/name"
+FLUX_HELMRELEASE_NAMESPACE = "helm.toolkit.fluxcd.io/namespace"
+HELM_RELEASE_NAME = "meta.helm.sh/release-name"
+HELM_RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
+ARGOCD_INSTANCE = "argocd.argoproj.io/instance"
+ARGOCD_TRACKING_ID = "argocd.argoproj.io/tracking-id"
+MIRROR_POD = "kubernetes.io/config.mirror"
+
+UNIT_LABELS = frozenset(
+    {
+        FLUX_KUSTOMIZATION_NAME,
+        FLUX_KUSTOMIZATION_NAMESPACE,
+        FLUX_HELMRELEASE_NAME,
+        FLUX_HELMRELEASE_NAMESPACE,
+        ARGOCD_INSTANCE,
+        "app.kubernetes.io/managed-by",
+        "app.kubernetes.io/instance",
+    }
+)
+UNIT_ANNOTATIONS = frozenset({HELM_RELEASE_NAME, HELM_RELEASE_NAMESPACE, ARGOCD_TRACKING_ID, MIRROR_POD})
+
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"})
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRef:
+    api_version: str
+    kind: str
+    name: str
+    uid: str = ""
+    controller: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """Identity, unit-deciding labels/annotations and owners of any object."""
+
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+    uid: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    owners: tuple[OwnerRef, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """`Kind/namespace/name` as the Sylva report writes it (`None` for cluster-scoped objects)."""
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+    @property
+    def controller(self) -> OwnerRef | None:
+        """The managing owner: the one marked controller, else the first one."""
+        for owner in self.owners:
+            if owner.controller:
+                return owner
+        return self.owners[0] if self.owners else None
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    name: str
+    image: str
+    type: str  # container | init | ephemeral
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    meta: Meta
+    containers: tuple[Container, ...]
+    node: str = ""
+    service_account: str = "default"
+    pull_secrets: tuple[str, ...] = ()
+    phase: str = ""
+    image_ids: Mapping[str, str] = field(default_factory=dict)  # container name -> status imageID
+    waiting: Mapping[str, str] = field(default_factory=dict)  # container name -> waiting reason
+
+    @property
+    def is_static(self) -> bool:
+        """A mirror of a static pod: the kubelet runs it from a file, the API only reflects it."""
+        return MIRROR_POD in self.meta.annotations or any(o.kind == "Node" for o in self.meta.owners)
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A controller with a pod template (or a CronJob's job template)."""
+
+    meta: Meta
+    containers: tuple[Container, ...]
+    replicas: int | None = None
+    suspended: bool = False
+    service_account: str = "default"
+    pull_secrets: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        """False when scaled to zero or suspended: its images still count, nothing runs them now."""
+        return not self.suspended and self.replicas != 0
+
+
+Trimmed = Meta | Pod | Workload
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _keep(source: Any, keys: Iterable[str]) -> dict[str, str]:
+    source = _dict(source)
+    return {k: str(source[k]) for k in keys if k in source}
+
+
+def trim_meta(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Meta:
+    """The identity part of any object; `label_keys` adds label keys a `label:KEY` unit source reads."""
+    metadata = _dict(obj.get("metadata"))
+    owners = tuple(
+        OwnerRef(
+            api_version=str(o.get("apiVersion", "")),
+            kind=str(o.get("kind", "")),
+            name=str(o.get("name", "")),
+            uid=str(o.get("uid", "")),
+            controller=bool(o.get("controller", False)),
+        )
+        for o in _list(metadata.get("ownerReferences"))
+        if isinstance(o, dict) and o.get("kind") and o.get("name")
+    )
+    return Meta(
+        api_version=str(obj.get("apiVersion", "")),
+        kind=str(obj.get("kind", "")),
+        namespace=metadata.get("namespace") or None,
+        name=str(metadata.get("name", "")),
+        uid=str(metadata.get("uid", "")),
+        labels=_keep(metadata.get("labels"), UNIT_LABELS.union(label_keys)),
+        annotations=_keep(metadata.get("annotations"), UNIT_ANNOTATIONS),
+        owners=owners,
+    )
+
+
+def _containers(spec: Mapping[str, Any]) -> tuple[Container, ...]:
+    out = []
+    for key, kind in (("initContainers", "init"), ("containers", "container"), ("ephemeralContainers", "ephemeral")):
+        for c in _list(spec.get(key)):
+            if isinstance(c, dict):
+                out.append(Container(name=str(c.get("name", "")), image=str(c.get("image") or ""), type=kind))
+    return tuple(out)
+
+
+def _pull_secrets(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        str(s["name"]) for s in _list(spec.get("imagePullSecrets")) if isinstance(s, dict) and s.get("name")
+    )
+
+
+def trim_pod(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Pod:
+    spec = _dict(obj.get("spec"))
+    status = _dict(obj.get("status"))
+    image_ids: dict[str, str] = {}
+    waiting: dict[str, str] = {}
+    for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"):
+        for s in _list(status.get(key)):
+            if not isinstance(s, dict) or not s.get("name"):
+                continue
+            if s.get("imageID"):
+                image_ids[str(s["name"])] = str(s["imageID"])
+            reason = _dict(_dict(s.get("state")).get("waiting")).get("reason")
+            if reason:
+                waiting[str(s["name"])] = str(reason)
+    return Pod(
+        meta=trim_meta({**obj, "kind": obj.get("kind") or "Pod"}, label_keys),
+        containers=_containers(spec),
+        node=str(spec.get("nodeName") or ""),
+        service_account=str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"),
+        pull_secrets=_pull_secrets(spec),
+        phase=str(status.get("phase") or ""),
+        image_ids=image_ids,
+        waiting=waiting,
+    )
+
+
+def trim_workload(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Workload:
+    spec = _dict(obj.get("spec"))
+    if obj.get("kind") == "CronJob":
+        template_spec = _dict(_dict(_dict(_dict(spec.get("jobTemplate")).get("spec")).get("template")).get("spec"))
+    else:
+        template_spec = _dict(_dict(spec.get("template")).get("spec"))
+    replicas = spec.get("replicas")
+    if obj.get("kind") == "DaemonSet":
+        replicas = None  # a DaemonSet's size is its nodes'
+    elif obj.get("kind") in ("Deployment", "StatefulSet", "ReplicaSet") and replicas is None:
+        replicas = 1  # the API default
+    return Workload(
+        meta=trim_meta(obj, label_keys),
+        containers=_containers(template_spec),
+        replicas=replicas if isinstance(replicas, int) else None,
+        suspended=bool(spec.get("suspend", False)),
+        service_account=str(template_spec.get("serviceAccountName") or "default"),
+        pull_secrets=_pull_secrets(template_spec),
+    )
+
+
+def trim(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Trimmed:
+    """Trim any object: pods and workloads keep their containers, everything else only its identity."""
+    kind = obj.get("kind")
+    if kind == "Pod":
+        return trim_pod(obj, label_keys)
+    if kind in WORKLOAD_KINDS:
+        return trim_workload(obj, label_keys)
+    return trim_meta(obj, label_keys)
