@@ -1,0 +1,53 @@
+"""The Sylva report of the example cluster, compared with a reviewed golden file."""
+
+import json
+import pathlib
+
+from exporter.cli import main
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_report_from_file_matches_golden(tmp_path, caplog):
+    out = tmp_path / "report.json"
+    assert main(["report", "--from-file", str(ROOT / "examples/cluster.json"), "--output", str(out)]) == 0
+    assert out.read_text() == (ROOT / "tests/golden/report.json").read_text()
+    # the pod whose image does not parse is named on stderr, and the rest is reported
+    assert any("default/typo" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
+def test_report_has_exactly_sylvas_keys():
+    report = json.loads((ROOT / "tests/golden/report.json").read_text())
+    assert list(report) == [
+        "images",
+        "units_per_image",
+        "images_per_unit",
+        "images_with_unknown_unit",
+        "pod_images_dependencies",
+    ]
+
+
+def test_report_to_stdout_is_indented_json(capsys):
+    assert main(["report", "--from-file", str(ROOT / "examples/cluster.json")]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith('{\n    "images": [\n')
+
+
+def test_typed_list_items_without_kind_are_read(tmp_path, capsys):
+    pods = {
+        "apiVersion": "v1",
+        "kind": "PodList",
+        "items": [{"metadata": {"name": "p", "namespace": "a"}, "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}],
+    }
+    path = tmp_path / "pods.json"
+    path.write_text(json.dumps(pods))
+    assert main(["report", "--from-file", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == ["docker.io/library/nginx:1"]
+
+
+def test_concatenated_documents_are_read(tmp_path, capsys):
+    one = {"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "namespace": "x"}, "spec": {"containers": [{"name": "c", "image": "redis:7"}]}}]}
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps(one, indent=2) + "\n" + json.dumps(one))
+    assert main(["report", "--from-file", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == ["docker.io/library/redis:7"]
