@@ -1,0 +1,239 @@
+"""One cluster's API, read as raw JSON through the official client's authenticated transport.
+
+The kubernetes client handles kubeconfig auth (tokens, client certificates, exec plugins, CA); this
+module only asks it for raw responses: building model objects for 50,000 pods is far too slow, and the
+exporter keeps a few fields of each anyway. Client and urllib3 errors become `ApiError` here, so callers
+never see a library exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import urllib3
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+log = logging.getLogger(__name__)
+
+CORE_GROUP = ""
+
+
+class ApiError(Exception):
+    """A request to the API failed; `status` is the HTTP code (0 when the server was not reached)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Expired(ApiError):
+    """410 Gone: the resourceVersion or continue token is too old; list again."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceInfo:
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+
+def _split_api_version(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+class ClusterClient:
+    """Raw GET/LIST/WATCH against one cluster; `name` is the `cluster` label of its metrics."""
+
+    def __init__(self, name: str, api_client: ApiClient, timeout: float = 30.0) -> None:
+        self.name = name
+        self._api = api_client
+        self._timeout = timeout
+        self._resources: dict[tuple[str, str], ResourceInfo | None] = {}
+
+    # -- transport --
+
+    def _request(self, path: str, query: list[tuple[str, Any]] | None = None, stream_timeout: float | None = None):
+        method, url, headers, body, post = self._api.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=query or [],
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        timeout = (10.0, stream_timeout) if stream_timeout is not None else self._timeout
+        try:
+            response = self._api.call_api(method, url, headers, body, post, _request_timeout=timeout)
+        except ApiException as exc:
+            raise ApiError(f"{self.name}: GET {path}: {exc.reason}", exc.status or 0) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ApiError(f"{self.name}: GET {path}: cannot reach the API server ({type(exc).__name__}: {exc})") from None
+        raw = response.response
+        if raw.status >= 400:
+            try:
+                message = orjson.loads(raw.data).get("message") or raw.reason
+            except (orjson.JSONDecodeError, AttributeError):
+                message = raw.reason
+            finally:
+                raw.release_conn()
+            error = Expired if raw.status == 410 else ApiError
+            raise error(f"{self.name}: GET {path}: {raw.status} {message}", raw.status)
+        return raw
+
+    def _get_json(self, path: str, query: list[tuple[str, Any]] | None = None) -> dict:
+        raw = self._request(path, query)
+        try:
+            return orjson.loads(raw.data)
+        except orjson.JSONDecodeError:
+            raise ApiError(f"{self.name}: GET {path}: the answer is not JSON") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ApiError(f"{self.name}: GET {path}: connection lost ({type(exc).__name__})") from None
+        finally:
+            raw.release_conn()
+
+    # -- discovery --
+
+    def resource(self, api_version: str, kind: str) -> ResourceInfo | None:
+        """Plural and scope of a kind, from discovery (cached); None when the API does not serve it."""
+        key = (api_version, kind)
+        if key not in self._resources:
+            group, version = _split_api_version(api_version)
+            path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+            try:
+                listing = self._get_json(path)
+            except ApiError as exc:
+                if exc.status in (403, 404):
+                    self._resources[key] = None
+                    return None
+                raise
+            for item in listing.get("resources", []):
+                if "/" not in item.get("name", ""):
+                    info = ResourceInfo(api_version, item["kind"], item["name"], bool(item.get("namespaced")))
+                    self._resources[(api_version, item["kind"])] = info
+            self._resources.setdefault(key, None)
+        return self._resources[key]
+
+    def _path(self, info: ResourceInfo, namespace: str | None, name: str | None = None) -> str:
+        group, version = _split_api_version(info.api_version)
+        base = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        if info.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{info.plural}"
+        return f"{base}/{name}" if name else base
+
+    def _info(self, api_version: str, kind: str) -> ResourceInfo:
+        info = self.resource(api_version, kind)
+        if info is None:
+            raise ApiError(f"{self.name}: the API serves no {kind} in {api_version}", 404)
+        return info
+
+    # -- reads --
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict | None:
+        """One object, or None when it is absent, forbidden or its kind is not served."""
+        info = self.resource(api_version, kind)
+        if info is None:
+            return None
+        try:
+            return self._get_json(self._path(info, namespace, name))
+        except ApiError as exc:
+            if exc.status in (403, 404):
+                log.debug("%s", exc)
+                return None
+            raise
+
+    def list_pages(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = 500,
+    ) -> Iterator[tuple[list[dict], str]]:
+        """Pages of raw items with the list's resourceVersion; items get their kind and apiVersion back."""
+        info = self._info(api_version, kind)
+        path = self._path(info, namespace)
+        token = None
+        while True:
+            query: list[tuple[str, Any]] = [("limit", page_size)]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            if field_selector:
+                query.append(("fieldSelector", field_selector))
+            if token:
+                query.append(("continue", token))
+            page = self._get_json(path, query)
+            items = page.get("items") or []
+            for item in items:
+                item["kind"] = info.kind
+                item["apiVersion"] = info.api_version
+            metadata = page.get("metadata") or {}
+            yield items, str(metadata.get("resourceVersion", ""))
+            token = metadata.get("continue")
+            if not token:
+                return
+
+    def list(self, api_version: str, kind: str, **kwargs) -> tuple[list[dict], str]:
+        """Every item (all pages) and the resourceVersion to watch from."""
+        items: list[dict] = []
+        version = ""
+        for page, version in self.list_pages(api_version, kind, **kwargs):
+            items.extend(page)
+        return items, version
+
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        resource_version: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> Iterator[tuple[str, dict]]:
+        """(type, object) events after `resource_version` until the server ends the stream.
+
+        Raises Expired when the version is too old (as a 410 answer or an ERROR event), ApiError when the
+        connection fails. BOOKMARK events are passed on so callers can advance their version.
+        """
+        info = self._info(api_version, kind)
+        query: list[tuple[str, Any]] = [
+            ("watch", "true"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", timeout_seconds),
+        ]
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
+        raw = self._request(self._path(info, namespace), query, stream_timeout=timeout_seconds + 30)
+        try:
+            for line in raw:
+                if not line.strip():
+                    continue
+                try:
+                    event = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    raise ApiError(f"{self.name}: watch {info.plural}: a line of the stream is not JSON") from None
+                kind_of_event = event.get("type")
+                obj = event.get("object") or {}
+                if kind_of_event == "ERROR":
+                    code = int(obj.get("code") or 0)
+                    error = Expired if code == 410 else ApiError
+                    raise error(f"{self.name}: watch {info.plural}: {obj.get('message', 'error')}", code)
+                if kind_of_event != "BOOKMARK":
+                    obj["kind"] = info.kind
+                    obj["apiVersion"] = info.api_version
+                yield kind_of_event, obj
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ApiError(f"{self.name}: watch {info.plural}: connection lost ({type(exc).__name__})") from None
+        finally:
+            raw.release_conn()
