@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import copy
 import itertools
+import socket
 import json
 import threading
 import time
@@ -164,6 +165,7 @@ class Emulator:
         self.requests: Counter = Counter()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._connections: set = set()
         self.port = 0
 
     # -- state changes --
@@ -281,6 +283,12 @@ class Emulator:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+            for connection in list(self._connections):  # keep-alive connections too: a real outage
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._connections.clear()
 
     @property
     def url(self) -> str:
@@ -321,6 +329,17 @@ def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
 class _Handler(BaseHTTPRequestHandler):
     emu: Emulator
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.emu._connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.emu._connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     def log_message(self, format, *args):  # noqa: A002
         pass

@@ -1,0 +1,120 @@
+"""The reflector keeps a trimmed mirror current through drops, 410s and outages (emulator over HTTP)."""
+
+import time
+
+import pytest
+
+from exporter.kube.clusters import load_clusters
+from exporter.kube.objects import trim
+from exporter.kube.watch import Backoff, Reflector
+from tests.conftest import make_pod
+
+
+def wait_until(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def names(reflector):
+    return sorted(p.meta.name for p in reflector.snapshot().values())
+
+
+@pytest.fixture
+def reflector(emulator, kubeconfig):
+    [client] = load_clusters(kubeconfig)
+    r = Reflector(client, "v1", "Pod", trim=trim, watch_timeout=2, backoff=Backoff(initial=0.05, maximum=0.2))
+    yield r
+    r.stop()
+
+
+def test_add_change_delete_reach_the_snapshot(emulator, reflector):
+    emulator.create(make_pod("web-1"))
+    reflector.start()
+    assert reflector.synced.wait(5)
+    assert names(reflector) == ["web-1"]
+    emulator.create(make_pod("web-2"))
+    wait_until(lambda: names(reflector) == ["web-1", "web-2"])
+    changed = dict(emulator.get("Pod", "default", "web-1"))
+    changed["spec"] = {"containers": [{"name": "main", "image": "nginx:1.28"}]}
+    emulator.update(changed)
+    wait_until(lambda: any(c.image == "nginx:1.28" for p in reflector.snapshot().values() for c in p.containers))
+    emulator.delete("Pod", "default", "web-1")
+    wait_until(lambda: names(reflector) == ["web-2"])
+
+
+def test_snapshot_is_not_mutated_after_it_is_returned(emulator, reflector):
+    emulator.create(make_pod("a"))
+    reflector.start()
+    reflector.synced.wait(5)
+    before = reflector.snapshot()
+    emulator.create(make_pod("b"))
+    wait_until(lambda: len(reflector.snapshot()) == 2)
+    assert len(before) == 1
+
+
+def test_dropped_watch_resumes_without_losing_or_repeating_changes(emulator, reflector):
+    reflector.start()
+    reflector.synced.wait(5)
+    lists_before = reflector.stats.lists
+    emulator.drop_watches()
+    emulator.create(make_pod("during-drop"))
+    wait_until(lambda: names(reflector) == ["during-drop"])
+    emulator.drop_watches()
+    emulator.create(make_pod("after-drop"))
+    wait_until(lambda: names(reflector) == ["after-drop", "during-drop"])
+    assert reflector.stats.lists == lists_before  # resumed from its version, no re-list needed
+
+
+def test_expired_version_forces_a_relist(emulator, reflector):
+    reflector.start()
+    reflector.synced.wait(5)
+    emulator.stop()  # the watch breaks; while it is down, history is compacted past our version
+    emulator.create(make_pod("created-while-away"))
+    emulator.compact()
+    emulator.start()
+    wait_until(lambda: names(reflector) == ["created-while-away"])
+    assert reflector.stats.relists_after_expiry >= 1 and reflector.stats.lists >= 2
+
+
+def test_outage_backs_off_and_recovers(emulator, reflector):
+    reflector.start()
+    reflector.synced.wait(5)
+    emulator.stop()
+    wait_until(lambda: reflector.stats.errors >= 2)
+    emulator.start()
+    emulator.create(make_pod("back"))
+    wait_until(lambda: names(reflector) == ["back"])
+    assert "cannot reach the API server" in reflector.stats.last_error
+
+
+def test_forbidden_resource_keeps_retrying_without_spinning(emulator, kubeconfig):
+    emulator.forbid("pods")
+    [client] = load_clusters(kubeconfig)
+    delays = []
+    r = Reflector(client, "v1", "Pod", sleep=lambda s: delays.append(s) or False, backoff=Backoff(initial=1, maximum=8))
+    r.run(max_iterations=5)
+    assert not r.synced.is_set() and r.stats.errors == 5
+    assert delays[-1] >= 4  # exponential: 1, 2, 4, 8, 8 (jittered down to half at most)
+
+
+def test_one_bad_object_is_skipped_and_the_rest_kept(emulator, kubeconfig):
+    emulator.create(make_pod("good"))
+    emulator.create(make_pod("bad"))
+    [client] = load_clusters(kubeconfig)
+
+    def picky(obj):
+        if obj["metadata"]["name"] == "bad":
+            raise ValueError("cannot trim")
+        return trim(obj)
+
+    r = Reflector(client, "v1", "Pod", trim=picky, watch_timeout=1)
+    r.start()
+    try:
+        assert r.synced.wait(5)
+        assert names(r) == ["good"]
+    finally:
+        r.stop()
