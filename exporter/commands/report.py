@@ -11,7 +11,9 @@ import sys
 
 from exporter import report
 from exporter.commands import CommandError, UsageError
-from exporter.kube import listfile
+from exporter.kube import listfile, snapshot
+from exporter.kube.api import ApiError
+from exporter.kube.clusters import KubeConfigError, load_clusters, workload_cluster
 from exporter.kube.owners import OwnerResolver, label_keys
 
 log = logging.getLogger(__name__)
@@ -43,15 +45,34 @@ def run(args) -> int:
             raise UsageError(f"unknown unit source {source!r} (flux, helm, argocd or label:KEY)")
     if args.check_registry:
         raise UsageError("--check-registry is not available yet")
-    if not args.from_file:
-        raise CommandError("reading a live cluster is not available yet: use --from-file")
-    if args.kubeconfig or args.context or args.workload_cluster_name:
-        raise UsageError("--from-file reads a file: --kubeconfig, --context and --workload-cluster-name do not apply")
+    keys = label_keys(sources)
+    if args.from_file:
+        if args.kubeconfig or args.context or args.workload_cluster_name:
+            raise UsageError("--from-file reads a file: --kubeconfig, --context and --workload-cluster-name do not apply")
+        try:
+            index = listfile.load(args.from_file, keys)
+        except listfile.ListFileError as exc:
+            raise CommandError(str(exc)) from None
+        lookup = index.lookup
+    else:
+        if len(args.context) > 1:
+            raise UsageError("report reads one cluster: give at most one --context")
+        try:
+            [client] = load_clusters(args.kubeconfig, args.context)
+            if args.workload_cluster_name:
+                client = workload_cluster(client, args.workload_cluster_name)
+            index = snapshot.read(client, keys)
+        except (KubeConfigError, ApiError) as exc:
+            raise CommandError(str(exc)) from None
+        file_lookup, live_lookup = index.lookup, snapshot.api_lookup(client, keys)
+
+        def lookup(api_version, kind, namespace, name):
+            return file_lookup(api_version, kind, namespace, name) or live_lookup(api_version, kind, namespace, name)
+
     try:
-        index = listfile.load(args.from_file, label_keys(sources))
-    except listfile.ListFileError as exc:
+        result, problems = report.build(index.pods, OwnerResolver(lookup, sources))
+    except ApiError as exc:
         raise CommandError(str(exc)) from None
-    result, problems = report.build(index.pods, OwnerResolver(index.lookup, sources))
     for problem in problems:
         log.warning("%s (left out of the report)", problem)
     _write(report.dumps(result), args.output)

@@ -1,0 +1,51 @@
+"""Read a whole cluster once: the pods, the workloads with templates, and an owner lookup over the API.
+
+Used by the one-shot `report`; `serve` keeps the same objects current with reflectors instead.
+Kinds the API does not serve or that are forbidden are skipped with a warning, not a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from exporter.kube.api import ApiError, ClusterClient
+from exporter.kube.listfile import ObjectIndex
+from exporter.kube.objects import Trimmed, trim
+from exporter.kube.owners import Lookup
+
+log = logging.getLogger(__name__)
+
+WORKLOAD_RESOURCES = (
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("apps/v1", "DaemonSet"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+)
+
+
+def read(client: ClusterClient, label_keys: Iterable[str] = (), namespace: str | None = None) -> ObjectIndex:
+    """Pods (required) and workloads (best effort) of the cluster, trimmed."""
+    keys = tuple(label_keys)
+    objects: list[Trimmed] = []
+    for page, _ in client.list_pages("v1", "Pod", namespace=namespace):
+        objects.extend(trim(item, keys) for item in page)
+    for api_version, kind in WORKLOAD_RESOURCES:
+        try:
+            for page, _ in client.list_pages(api_version, kind, namespace=namespace):
+                objects.extend(trim(item, keys) for item in page)
+        except ApiError as exc:
+            log.warning("%s: %s not listed, their templates are left out: %s", client.name, kind, exc)
+    return ObjectIndex(objects)
+
+
+def api_lookup(client: ClusterClient, label_keys: Iterable[str] = ()) -> Lookup:
+    """An owner lookup that GETs from the API (the resolver caches it); None for absent or forbidden."""
+    keys = tuple(label_keys)
+
+    def lookup(api_version: str, kind: str, namespace: str | None, name: str) -> Trimmed | None:
+        obj = client.get(api_version, kind, namespace, name)
+        return None if obj is None else trim({**obj, "kind": kind, "apiVersion": api_version}, keys)
+
+    return lookup
