@@ -44,6 +44,7 @@ class Published:
 class _Handler(BaseHTTPRequestHandler):
     published: Published  # set on the subclass made per server
     server_version = "kube-image-exporter"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         path = self.path.split("?", 1)[0]

@@ -23,20 +23,27 @@ WORKLOAD_RESOURCES = (
     ("batch/v1", "Job"),
     ("batch/v1", "CronJob"),
 )
+# Owners most pods point at: one paginated list costs less than a GET per ReplicaSet.
+OWNER_RESOURCES = (
+    ("apps/v1", "ReplicaSet"),
+    ("helm.toolkit.fluxcd.io/v2", "HelmRelease"),
+)
 
 
 def read(client: ClusterClient, label_keys: Iterable[str] = (), namespace: str | None = None) -> ObjectIndex:
-    """Pods (required) and workloads (best effort) of the cluster, trimmed."""
+    """Pods (required), workloads and common owners (best effort) of the cluster, trimmed."""
     keys = tuple(label_keys)
     objects: list[Trimmed] = []
     for page, _ in client.list_pages("v1", "Pod", namespace=namespace):
         objects.extend(trim(item, keys) for item in page)
-    for api_version, kind in WORKLOAD_RESOURCES:
+    for api_version, kind in WORKLOAD_RESOURCES + OWNER_RESOURCES:
+        if client.resource(api_version, kind) is None:
+            continue  # not served here (no Flux, say): owners of that kind are looked up one by one
         try:
             for page, _ in client.list_pages(api_version, kind, namespace=namespace):
                 objects.extend(trim(item, keys) for item in page)
         except ApiError as exc:
-            log.warning("%s: %s not listed, their templates are left out: %s", client.name, kind, exc)
+            log.warning("%s: %s not listed: %s", client.name, kind, exc)
     return ObjectIndex(objects)
 
 

@@ -329,6 +329,7 @@ def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
 class _Handler(BaseHTTPRequestHandler):
     emu: Emulator
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
 
     def setup(self) -> None:
         super().setup()
