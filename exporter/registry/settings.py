@@ -1,0 +1,93 @@
+"""Registry options: per-host transport (plain HTTP, CA file, skip-verify), mirrors and load limits.
+
+Plain data built from flags or the config file. Defaults are chosen for registries shared with
+production pulls: a few requests in flight and a modest rate per host, short timeouts, and cache
+lifetimes that are long for what rarely changes (a digest) and short for what should be re-asked soon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from exporter.model import Status
+
+# Cache lifetime of a result, by status (seconds); each entry gets +-10% jitter so checks spread out.
+DEFAULT_TTL = {
+    Status.AVAILABLE: 30 * 60,  # a tag can be deleted or moved: re-ask every half hour
+    Status.ABSENT: 10 * 60,
+    Status.UNAUTHORIZED: 10 * 60,
+    Status.FORBIDDEN: 10 * 60,
+    Status.RATE_LIMITED: 5 * 60,  # or Retry-After when longer
+    Status.UNREACHABLE: 2 * 60,
+    Status.TLS_ERROR: 5 * 60,
+    Status.INVALID_REFERENCE: 24 * 3600,  # the string will not change
+    Status.ERROR: 2 * 60,
+}
+DIGEST_AVAILABLE_TTL = 6 * 3600  # a digest never points elsewhere; only deletion can change the answer
+
+
+@dataclass(frozen=True)
+class HostOptions:
+    """Options of one registry host (`registries: {HOST: {...}}` in the config)."""
+
+    insecure: bool = False  # plain HTTP
+    skip_verify: bool = False
+    ca_file: Path | None = None
+    mirrors: tuple[str, ...] = ()  # HOST[/PATH] endpoints tried before the host itself
+    concurrency: int | None = None
+    rate: float | None = None
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    concurrency: int = 8  # requests in flight per registry host
+    rate: float = 20.0  # requests per second per registry host
+    timeout: float = 15.0  # per request (connect, read)
+    ca_file: Path | None = None  # added to the system CAs for every host
+    hosts: dict[str, HostOptions] = field(default_factory=dict)
+    ttl: dict[Status, float] = field(default_factory=lambda: dict(DEFAULT_TTL))
+    digest_ttl: float = DIGEST_AVAILABLE_TTL
+    backoff_initial: float = 5.0  # first pause for a host after consecutive connection failures
+    backoff_max: float = 300.0
+    retry_after_max: float = 3600.0  # a Retry-After longer than this is capped (a lying registry)
+    cache_size: int = 100_000
+
+    def host(self, host: str) -> HostOptions:
+        return self.hosts.get(host, HostOptions())
+
+
+def from_options(
+    insecure: list[str] | None = None,
+    skip_verify: list[str] | None = None,
+    mirrors: list[str] | None = None,
+    ca_file: str | None = None,
+    concurrency: int | None = None,
+    rate: float | None = None,
+    hosts: dict[str, dict] | None = None,
+) -> RegistrySettings:
+    """Settings from command-line style options (`--insecure-registry HOST`, `--registry-mirror FROM=TO`)."""
+    table: dict[str, dict] = {host: dict(values) for host, values in (hosts or {}).items()}
+    for host in insecure or []:
+        table.setdefault(host, {})["insecure"] = True
+    for host in skip_verify or []:
+        table.setdefault(host, {})["skip_verify"] = True
+    for item in mirrors or []:
+        source, sep, target = item.partition("=")
+        if not sep or not source or not target:
+            raise ValueError(f"registry mirror {item!r}: expected FROM=TO")
+        entry = table.setdefault(source, {})
+        entry["mirrors"] = tuple(entry.get("mirrors", ())) + (target,)
+    built = {}
+    for host, values in table.items():
+        values = dict(values)
+        if values.get("ca_file"):
+            values["ca_file"] = Path(values["ca_file"])
+        values["mirrors"] = tuple(values.get("mirrors") or ())
+        built[host] = HostOptions(**values)
+    kwargs = {}
+    if concurrency:
+        kwargs["concurrency"] = concurrency
+    if rate:
+        kwargs["rate"] = rate
+    return RegistrySettings(ca_file=Path(ca_file) if ca_file else None, hosts=built, **kwargs)

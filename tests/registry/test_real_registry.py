@@ -1,0 +1,96 @@
+"""Checks against Debian's docker-registry on 127.0.0.1: no auth, Basic (htpasswd) and token auth."""
+
+from exporter.model import Status
+from exporter.registry.credentials import ANONYMOUS, Credential, Keyring
+from tests.registry.conftest import checker_for
+
+
+def keyring(reg, password="wonderland", source="secret shop/regcred"):
+    return Keyring.of([Credential(reg.host, "alice", password, source=source)])
+
+
+def test_present_tags_and_digests_are_available_with_their_digest(loaded_registry):
+    reg = loaded_registry
+    checker = checker_for(reg)
+    creds = keyring(reg)
+    images = {
+        "oci": f"{reg.host}/team/app:1.0",
+        "docker": f"{reg.host}/team/app:docker",
+        "pinned": f"{reg.host}/team/app@{reg.digests['oci']}",
+        "tag+digest": f"{reg.host}/team/app:whatever@{reg.digests['oci']}",
+    }
+    results = checker.check_many((image, creds) for image in images.values())
+    by_name = {name: results[(image, creds.fingerprint)] for name, image in images.items()}
+    assert {n: r.status for n, r in by_name.items()} == dict.fromkeys(images, Status.AVAILABLE)
+    assert by_name["oci"].digest == reg.digests["oci"]
+    assert by_name["docker"].digest == reg.digests["docker"]
+    assert by_name["tag+digest"].digest == reg.digests["oci"]  # the digest is checked, not the tag
+
+
+def test_absent_tag_repository_and_digest(loaded_registry):
+    reg = loaded_registry
+    checker = checker_for(reg)
+    creds = keyring(reg)
+    missing = [f"{reg.host}/team/app:nope", f"{reg.host}/team/nothing:1", f"{reg.host}/team/app@sha256:" + "0" * 64]
+    results = checker.check_many((image, creds) for image in missing)
+    assert {r.status for r in results.values()} == {Status.ABSENT}
+
+
+def test_index_is_available(loaded_registry):
+    reg = loaded_registry
+    result = checker_for(reg).check_many([(f"{reg.host}/public/multi:1", keyring(reg))])
+    [r] = result.values()
+    assert (r.status, r.digest) == (Status.AVAILABLE, reg.digests["index"])
+
+
+def test_credentials_decide_per_keyring_and_never_leak(loaded_registry):
+    reg = loaded_registry
+    checker = checker_for(reg)
+    good, bad = keyring(reg), keyring(reg, "wrong", "secret other/regcred")
+    image = f"{reg.host}/team/app:1.0"
+    results = checker.check_many([(image, good), (image, bad), (image, ANONYMOUS)])
+    expected_without = Status.AVAILABLE if reg.auth == "none" else Status.UNAUTHORIZED
+    assert results[(image, good.fingerprint)].status == Status.AVAILABLE
+    assert results[(image, bad.fingerprint)].status == expected_without
+    assert results[(image, ANONYMOUS.fingerprint)].status == expected_without
+    for result in results.values():
+        assert "wonderland" not in result.detail and "wrong" not in result.detail
+    if reg.auth != "none":
+        assert "other/regcred" in results[(image, bad.fingerprint)].detail
+
+
+def test_one_request_per_unique_reference_and_none_inside_the_ttl(loaded_registry):
+    reg = loaded_registry
+    checker = checker_for(reg)
+    creds = keyring(reg)
+    images = [f"{reg.host}/team/app:1.0", f"{reg.host}/team/app:docker", f"{reg.host}/team/app:nope"]
+    requests = [(image, creds) for image in images for _ in range(50)]  # 50 pods each
+    checker.check_many(requests)
+    heads = checker.stats.total("HEAD")
+    assert heads == 3
+    tokens = checker.stats.total("TOKEN")
+    assert tokens == (1 if reg.auth == "token" else 0)  # one scope, one credential: one token
+    checker.check_many(requests)
+    assert checker.stats.total() == heads + tokens + checker.stats.total("GET")  # nothing new
+
+
+def test_anonymous_token_pulls_public_repositories(loaded_registry):
+    reg = loaded_registry
+    [r] = checker_for(reg).check_many([(f"{reg.host}/public/multi:1", ANONYMOUS)]).values()
+    assert r.status == (Status.UNAUTHORIZED if reg.auth == "basic" else Status.AVAILABLE)
+
+
+def test_deleted_manifest_becomes_absent_after_the_cache(tmp_path):
+    from tests.support.registry import Registry
+
+    reg = Registry(tmp_path, "none")
+    try:
+        digest = reg.push_image("team/gone", "1")
+        checker = checker_for(reg)
+        image = f"{reg.host}/team/gone:1"
+        assert checker.check_many([(image, ANONYMOUS)])[(image, "anonymous")].status == Status.AVAILABLE
+        reg.delete("team/gone", digest)
+        fresh = checker_for(reg)
+        assert fresh.check_many([(image, ANONYMOUS)])[(image, "anonymous")].status == Status.ABSENT
+    finally:
+        reg.stop()

@@ -1,0 +1,249 @@
+"""A real OCI registry (Debian's docker-registry, distribution 2.8) on 127.0.0.1 for tests and benchmarks.
+
+Three setups: no auth, Basic (htpasswd with bcrypt), and token auth with a small JWT token server
+(RS256, `x5c` header, as distribution expects). Images are pushed over the registry API with httpx:
+a config and a layer blob, then manifests (OCI, Docker v2, and an index over them).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import bcrypt
+import httpx
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+BINARY = shutil.which("docker-registry")
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class TokenServer:
+    """Issues registry tokens: anonymous pulls allowed for repositories under `public/`, the rest need a user."""
+
+    def __init__(self, workdir: Path, users: dict[str, str]) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-token-issuer")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30)).sign(self.key, hashes.SHA256())
+        )
+        self.cert_path = workdir / "token.crt"
+        self.cert_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+        self.users = users
+        self.requests = 0
+        self.scopes_seen: list[list[str]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server.requests += 1
+                query = parse_qs(urlsplit(self.path).query)
+                scopes = query.get("scope", [])
+                server.scopes_seen.append(scopes)
+                user = None
+                header = self.headers.get("Authorization", "")
+                if header.startswith("Basic "):
+                    name, _, password = base64.b64decode(header[6:]).decode().partition(":")
+                    if server.users.get(name) != password:
+                        self.send_response(401)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    user = name
+                access = []
+                for scope in scopes:
+                    kind, repository, actions = scope.split(":", 2)
+                    if user or repository.startswith("public/"):
+                        access.append({"type": kind, "name": repository, "actions": ["pull"]})
+                body = json.dumps({"token": server.issue(user or "", access), "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._httpd.server_address[1]
+        self.realm = f"http://127.0.0.1:{self.port}/token"
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def issue(self, subject: str, access: list[dict]) -> str:
+        now = int(time.time())
+        der = self.cert.public_bytes(serialization.Encoding.DER)
+        claims = {"iss": "test-token-issuer", "sub": subject, "aud": "test-registry", "exp": now + 300,
+                  "nbf": now - 10, "iat": now, "jti": uuid.uuid4().hex, "access": access}
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"x5c": [base64.b64encode(der).decode()]})
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class Registry:
+    """docker-registry on 127.0.0.1 with filesystem storage in `workdir`; `auth` is none, basic or token."""
+
+    def __init__(self, workdir: Path, auth: str = "none", users: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.host}"
+        self.users = users or {"alice": "wonderland"}
+        self.token_server: TokenServer | None = None
+        config = {
+            "version": 0.1,
+            "log": {"level": "error", "accesslog": {"disabled": True}},
+            "storage": {"filesystem": {"rootdirectory": str(workdir / "data")}, "delete": {"enabled": True},
+                        "cache": {"blobdescriptor": "inmemory"}},
+            "http": {"addr": self.host, "secret": "test", "debug": {"addr": ""}},
+        }
+        if auth == "basic":
+            htpasswd = workdir / "htpasswd"
+            htpasswd.write_text("".join(
+                f"{u}:{bcrypt.hashpw(p.encode(), bcrypt.gensalt(rounds=4)).decode()}\n" for u, p in self.users.items()))
+            config["auth"] = {"htpasswd": {"realm": "test", "path": str(htpasswd)}}
+        elif auth == "token":
+            self.token_server = TokenServer(workdir, self.users)
+            config["auth"] = {"token": {"realm": self.token_server.realm, "service": "test-registry",
+                                        "issuer": "test-token-issuer",
+                                        "rootcertbundle": str(self.token_server.cert_path)}}
+        del config["http"]["debug"]
+        path = workdir / "config.yml"
+        path.write_text(json.dumps(config))  # JSON is YAML
+        self._log = open(workdir / "registry.log", "wb")
+        self._proc = subprocess.Popen([BINARY, "serve", str(path)], stdout=self._log, stderr=subprocess.STDOUT)
+        self.auth = auth
+        self._http = httpx.Client(timeout=10)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                self._http.get(self.url + "/v2/")
+                break
+            except httpx.HTTPError:
+                if self._proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((workdir / "registry.log").read_text()[-2000:])
+                time.sleep(0.05)
+
+    # -- pushing --
+
+    def _auth_headers(self, repository: str, actions: str = "pull,push") -> dict[str, str]:
+        user, password = next(iter(self.users.items()))
+        if self.auth == "basic":
+            return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+        if self.auth == "token":
+            token = self.token_server.issue(user, [{"type": "repository", "name": repository,
+                                                    "actions": actions.split(",") + ["delete"]}])
+            return {"Authorization": f"Bearer {token}"}
+        return {}
+
+    def push_blob(self, repository: str, data: bytes) -> str:
+        digest = digest_of(data)
+        headers = self._auth_headers(repository)
+        if self._http.head(f"{self.url}/v2/{repository}/blobs/{digest}", headers=headers).status_code == 200:
+            return digest
+        start = self._http.post(f"{self.url}/v2/{repository}/blobs/uploads/", headers=headers)
+        start.raise_for_status()
+        location = start.headers["Location"]
+        if location.startswith("/"):
+            location = self.url + location
+        separator = "&" if "?" in location else "?"
+        done = self._http.put(f"{location}{separator}digest={digest}", content=data,
+                              headers={**headers, "Content-Type": "application/octet-stream"})
+        done.raise_for_status()
+        return digest
+
+    def push_manifest(self, repository: str, reference: str, manifest: dict, media_type: str) -> str:
+        body = json.dumps(manifest).encode()
+        response = self._http.put(f"{self.url}/v2/{repository}/manifests/{reference}", content=body,
+                                  headers={**self._auth_headers(repository), "Content-Type": media_type})
+        if response.status_code >= 300:
+            raise RuntimeError(f"push {repository}:{reference}: {response.status_code} {response.text[:300]}")
+        return digest_of(body)
+
+    def push_image(self, repository: str, tag: str, media_type: str = OCI_MANIFEST, seed: str = "") -> str:
+        """An image of one small layer; returns its manifest digest."""
+        config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed or repository + tag}).encode()
+        layer = b"layer of " + (seed or repository).encode()
+        config_type = ("application/vnd.oci.image.config.v1+json" if media_type == OCI_MANIFEST
+                       else "application/vnd.docker.container.image.v1+json")
+        layer_type = ("application/vnd.oci.image.layer.v1.tar" if media_type == OCI_MANIFEST
+                      else "application/vnd.docker.image.rootfs.diff.tar.gzip")
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": media_type,
+            "config": {"mediaType": config_type, "digest": self.push_blob(repository, config), "size": len(config)},
+            "layers": [{"mediaType": layer_type, "digest": self.push_blob(repository, layer), "size": len(layer)}],
+        }
+        return self.push_manifest(repository, tag, manifest, media_type)
+
+    def push_index(self, repository: str, tag: str) -> tuple[str, list[str]]:
+        """A two-platform OCI index; returns (index digest, platform manifest digests)."""
+        children = []
+        for arch in ("amd64", "arm64"):
+            digest = self.push_image(repository, f"{tag}-{arch}", seed=f"{repository}{tag}{arch}")
+            children.append(digest)
+        manifests = [
+            {"mediaType": OCI_MANIFEST, "digest": d, "size": 1,
+             "platform": {"architecture": arch, "os": "linux"}}
+            for d, arch in zip(children, ("amd64", "arm64"))
+        ]
+        # sizes must be right for the registry to accept the index
+        for entry in manifests:
+            got = self._http.get(f"{self.url}/v2/{repository}/manifests/{entry['digest']}",
+                                 headers={**self._auth_headers(repository), "Accept": OCI_MANIFEST})
+            entry["size"] = len(got.content)
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
+        return self.push_manifest(repository, tag, index, OCI_INDEX), children
+
+    def delete(self, repository: str, digest: str) -> None:
+        response = self._http.delete(f"{self.url}/v2/{repository}/manifests/{digest}",
+                                     headers=self._auth_headers(repository, "pull,push"))
+        if response.status_code != 202:
+            raise RuntimeError(f"delete {repository}@{digest}: {response.status_code} {response.text[:200]}")
+
+    def stop(self) -> None:
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+        self._log.close()
+        self._http.close()
+        if self.token_server is not None:
+            self.token_server.stop()
+
+
+def available() -> bool:
+    return BINARY is not None
