@@ -1,1 +1,1 @@
-"""expected (see DESIGN.md)."""
+"""Expected image lists: what a release says it needs (see formats.py)."""

@@ -14,7 +14,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import httpx
@@ -115,8 +115,13 @@ class Checker:
 
     # -- rounds --
 
-    def check_many(self, requests: Iterable[CheckRequest]) -> dict[tuple[str, str], CheckResult]:
-        """Results keyed by (image, keyring fingerprint); identical requests are checked once."""
+    def check_many(
+        self, requests: Iterable[CheckRequest], progress: Callable[[int, int], None] | None = None
+    ) -> dict[tuple[str, str], CheckResult]:
+        """Results keyed by (image, keyring fingerprint); identical requests are checked once.
+
+        `progress(done, total)` is called as checks complete (for a progress line on a terminal).
+        """
         unique: dict[tuple[str, str], CheckRequest] = {}
         for image, keyring in requests:
             unique.setdefault((image, keyring.fingerprint), (image, keyring))
@@ -129,10 +134,10 @@ class Checker:
             else:
                 todo.append((key, request))
         if todo:
-            results.update(asyncio.run(self._round(todo)))
+            results.update(asyncio.run(self._round(todo, progress)))
         return results
 
-    async def _round(self, todo) -> dict[tuple[str, str], CheckResult]:
+    async def _round(self, todo, progress=None) -> dict[tuple[str, str], CheckResult]:
         clients: dict[object, EndpointClient] = {}
         http_clients: list[httpx.AsyncClient] = []
         semaphores: dict[str, asyncio.Semaphore] = {}
@@ -193,7 +198,17 @@ class Checker:
                 self._pauses.succeeded(endpoint.host)
             return answer
 
+        done = 0
+
         async def one(key, request) -> tuple[tuple[str, str], CheckResult]:
+            nonlocal done
+            pair = await one_check(key, request)
+            done += 1
+            if progress is not None:
+                progress(done, len(todo))
+            return pair
+
+        async def one_check(key, request) -> tuple[tuple[str, str], CheckResult]:
             image, keyring = request
             try:
                 ref = parse(image)
