@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     insecure_registries: StrList = []
     registry_mirrors: StrList = []
     concurrency: int = Field(default=8, ge=1, le=256, description="requests in flight per registry")
-    rate: float = Field(default=20.0, gt=0, description="requests per second per registry")
+    rate: float = Field(default=50.0, gt=0, description="requests per second per registry")
     registries: dict[str, RegistryOptions] = {}
     watch_down_threshold: float = Field(default=300.0, gt=0)
     log_level: str = "info"

@@ -40,7 +40,7 @@ def register(subparsers) -> None:
                         help="check images of FROM on the mirror TO[/PATH] first")
     parser.add_argument("--ca-file", metavar="PATH", help="extra CA certificates for every registry")
     parser.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per registry (default 8)")
-    parser.add_argument("--rate", type=float, metavar="R", help="requests per second per registry (default 20)")
+    parser.add_argument("--rate", type=float, metavar="R", help="requests per second per registry (default 50)")
     parser.set_defaults(func=run)
 
 

@@ -42,7 +42,7 @@ class HostOptions:
 @dataclass(frozen=True)
 class RegistrySettings:
     concurrency: int = 8  # requests in flight per registry host
-    rate: float = 20.0  # requests per second per registry host
+    rate: float = 50.0  # requests per second per registry host (bursts; steady state is far below)
     timeout: float = 15.0  # per request (connect, read)
     ca_file: Path | None = None  # added to the system CAs for every host
     hosts: dict[str, HostOptions] = field(default_factory=dict)
