@@ -48,6 +48,15 @@ def _split_api_version(api_version: str) -> tuple[str, str]:
     return group, version
 
 
+def _selectors(label_selector: str | None, field_selector: str | None) -> list[tuple[str, Any]]:
+    query: list[tuple[str, Any]] = []
+    if label_selector:
+        query.append(("labelSelector", label_selector))
+    if field_selector:
+        query.append(("fieldSelector", field_selector))
+    return query
+
+
 class ClusterClient:
     """Raw GET/LIST/WATCH against one cluster; `name` is the `cluster` label of its metrics."""
 
@@ -162,11 +171,7 @@ class ClusterClient:
         path = self._path(info, namespace)
         token = None
         while True:
-            query: list[tuple[str, Any]] = [("limit", page_size)]
-            if label_selector:
-                query.append(("labelSelector", label_selector))
-            if field_selector:
-                query.append(("fieldSelector", field_selector))
+            query = [("limit", page_size), *_selectors(label_selector, field_selector)]
             if token:
                 query.append(("continue", token))
             page = self._get_json(path, query)
@@ -209,11 +214,8 @@ class ClusterClient:
             ("resourceVersion", resource_version),
             ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", timeout_seconds),
+            *_selectors(label_selector, field_selector),
         ]
-        if label_selector:
-            query.append(("labelSelector", label_selector))
-        if field_selector:
-            query.append(("fieldSelector", field_selector))
         raw = self._request(self._path(info, namespace), query, stream_timeout=timeout_seconds + 30)
         try:
             for line in raw:

@@ -21,7 +21,7 @@ from exporter.model import Status
 from exporter.registry.checker import Checker
 from exporter.registry.credentials import ANONYMOUS
 from exporter.registry.settings import RegistrySettings, from_options
-from tests.support.registry import free_port
+from tests.support import free_port
 
 DIGEST = "sha256:" + "b" * 64
 

@@ -12,7 +12,6 @@ import datetime
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -29,16 +28,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from tests.support import free_port, stop_process
+
 BINARY = shutil.which("docker-registry")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def digest_of(data: bytes) -> str:
@@ -234,11 +229,7 @@ class Registry:
             raise RuntimeError(f"delete {repository}@{digest}: {response.status_code} {response.text[:200]}")
 
     def stop(self) -> None:
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
+        stop_process(self._proc)
         self._log.close()
         self._http.close()
         if self.token_server is not None:
