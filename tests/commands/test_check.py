@@ -76,3 +76,22 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     bad.write_text('{"no": "images"}')
     assert main(["check", "--file", str(bad)]) == 1
     assert "without an 'images' list" in capsys.readouterr().err
+
+
+def test_config_file_registry_section(basic_registry, docker_config, tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"registries:\n  '{basic_registry.host}': {{insecure: true, concurrency: 2}}\n"
+                      f"docker_config: ['{docker_config}']\n")
+    image = f"{basic_registry.host}/team/app:1.0"
+    assert main(["check", image, "--config", str(config)]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("registries:\n  x: {concurency: 2}\n")
+    assert main(["check", image, "--config", str(bad)]) == 2
+    assert "registries.x.concurency: unknown setting" in capsys.readouterr().err
+
+
+def test_tagless_reference_checks_latest(basic_registry, docker_config, capsys):
+    basic_registry.push_image("team/tagless", "latest")
+    image = f"{basic_registry.host}/team/tagless"
+    args = ["check", image, "--insecure-registry", basic_registry.host, "--docker-config", docker_config]
+    assert main(args) == 0

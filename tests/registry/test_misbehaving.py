@@ -269,3 +269,26 @@ def test_tls_wrong_host_is_a_tls_error(tmp_path):
         assert result.status == Status.TLS_ERROR
     finally:
         server.stop()
+
+
+def test_429_without_retry_after_still_pauses_the_host(httpserver):
+    httpserver.expect_request("/v2/").respond_with_data("{}")
+    httpserver.expect_request("/v2/a/manifests/1", method="HEAD").respond_with_data("", status=429)
+    check, host = checker(httpserver)
+    assert status_of(check, f"{host}/a:1").status == Status.RATE_LIMITED
+    sent = check.stats.total()
+    assert status_of(check, f"{host}/b:1").status == Status.RATE_LIMITED
+    assert check.stats.total() == sent
+
+
+class FailingDNS(httpx.AsyncBaseTransport):
+    """Raises what httpx raises when a host name does not resolve (no lookup leaves the machine)."""
+
+    async def handle_async_request(self, request):
+        raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
+
+
+def test_dns_failure_is_unreachable_with_a_clear_detail():
+    check = Checker(transport=FailingDNS())
+    result = status_of(check, "registry.does-not-exist.example/app:1")
+    assert result.status == Status.UNREACHABLE and "DNS lookup failed" in result.detail
