@@ -23,7 +23,7 @@ from cachetools import TLRUCache
 from exporter.images import InvalidReference, ImageRef, parse
 from exporter.model import Status
 from exporter.registry.auth import TokenCache
-from exporter.registry.client import DOCKER_HUB_API, Answer, EndpointClient
+from exporter.registry.client import DOCKER_HUB_API, Answer, EndpointClient, credential_fingerprint
 from exporter.registry.credentials import ANONYMOUS, Keyring
 from exporter.registry.limits import HostPauses, RateLimiter, parse_retry_after
 from exporter.registry.settings import RegistrySettings
@@ -142,6 +142,7 @@ class Checker:
         http_clients: list[httpx.AsyncClient] = []
         semaphores: dict[str, asyncio.Semaphore] = {}
         pings: dict[str, asyncio.Lock] = {}
+        ping_failures: dict[str, Answer] = {}  # base -> why it could not be reached this round
         limiters: dict[str, RateLimiter] = {}
 
         def client_for(host: str) -> EndpointClient:
@@ -167,19 +168,28 @@ class Checker:
                 limiters[host] = RateLimiter(options.rate or self.settings.rate, concurrency)
             return semaphores[host], limiters[host]
 
+        async def ping(base: str, host: str) -> Answer | None:
+            """Learn the endpoint's challenge; a failure pauses the host and answers for it this round."""
+            failure = await client_for(host).ping(base, host)
+            if failure is not None:
+                ping_failures[base] = failure
+                self._pauses.failed(host, failure.detail)
+            return failure
+
         async def ask(endpoint: _Endpoint, ref: ImageRef, keyring: Keyring) -> Answer:
             client = client_for(endpoint.host)
             semaphore, limiter = limits_for(endpoint.host)
             async with pings.setdefault(endpoint.base, asyncio.Lock()):  # brief: ping is cached after once
-                paused = self._pauses.paused(endpoint.host)
-                if paused is not None:
-                    wait = paused.paused_until - self._clock()
-                    status = Status.RATE_LIMITED if "rate limited" in paused.reason else Status.UNREACHABLE
-                    return Answer(status, detail=f"{paused.reason} (host paused, next probe in {wait:.0f}s)")
-                unreachable = await client.ping(endpoint.base, endpoint.host)
-                if unreachable is not None:
-                    self._pauses.failed(endpoint.host, unreachable.detail)
-                    return unreachable
+                failure = ping_failures.get(endpoint.base)
+                if failure is None:
+                    paused = self._pauses.paused(endpoint.host)
+                    if paused is not None:
+                        wait = paused.paused_until - self._clock()
+                        status = Status.RATE_LIMITED if "rate limited" in paused.reason else Status.UNREACHABLE
+                        return Answer(status, detail=f"{paused.reason} (host paused, next probe in {wait:.0f}s)")
+                    failure = await ping(endpoint.base, endpoint.host)
+                if failure is not None:
+                    return failure
             credentials = keyring.match(ref.registry, ref.repository) or [None]
             answer = Answer(Status.ERROR, detail="not checked")
             for credential in credentials:
@@ -226,7 +236,30 @@ class Checker:
                 log.info("checking %s: %s", image, answer.detail)
             return key, CheckResult(answer.status, answer.digest, endpoint.host, answer.detail, self._clock())
 
+        async def prepare() -> None:
+            """Learn each endpoint's challenge, then fetch the round's tokens several scopes at a time."""
+            groups: dict[tuple[str, str, str], tuple[object, set[str]]] = {}
+            for _, (image, keyring) in todo:
+                try:
+                    ref = parse(image)
+                except InvalidReference:
+                    continue
+                for endpoint in self._endpoints(ref):
+                    credential = (keyring.match(ref.registry, ref.repository) or [None])[0]
+                    key = (endpoint.base, endpoint.host, credential_fingerprint(credential))
+                    groups.setdefault(key, (credential, set()))[1].add(endpoint.repository)
+
+            async def first_ping(base: str, host: str) -> None:
+                async with pings.setdefault(base, asyncio.Lock()):
+                    if not self._pauses.is_paused(host):
+                        await ping(base, host)
+
+            await asyncio.gather(*(first_ping(base, host) for base, host in {(k[0], k[1]) for k in groups}))
+            await asyncio.gather(*(client_for(host).prefetch_tokens(base, sorted(repos), credential)
+                                   for (base, host, _), (credential, repos) in groups.items()))
+
         try:
+            await prepare()
             pairs = await asyncio.gather(*(one(key, request) for key, request in todo))
         finally:
             for http in http_clients:

@@ -126,6 +126,47 @@ class EndpointClient:
         async with self._token_locks.setdefault(key, asyncio.Lock()):
             return await self._token(key, challenge, host, repository, scope, credential)
 
+    async def prefetch_tokens(self, base: str, repositories: list[str], credential: Credential | None,
+                              batch: int = 10) -> None:
+        """Ask for the tokens a round will need, several scopes per request (the token spec allows it).
+
+        Best effort: a batch that fails is left to the per-repository path, which reports the failure.
+        """
+        challenge = self._challenges.get(base)
+        if challenge is None or challenge.scheme != "bearer":
+            return
+        fingerprint = credential_fingerprint(credential)
+        wanted = [r for r in sorted(set(repositories))
+                  if self._tokens.get((challenge.realm, challenge.service, f"repository:{r}:pull", fingerprint)) is None]
+        if len(wanted) < 2:
+            return
+        for start in range(0, len(wanted), batch):
+            scopes = [f"repository:{r}:pull" for r in wanted[start:start + batch]]
+            params: list[tuple[str, str]] = [("scope", scope) for scope in scopes]
+            if challenge.service:
+                params.append(("service", challenge.service))
+            auth = None
+            if credential is not None and credential.identity_token:
+                params += [("grant_type", "refresh_token"), ("refresh_token", credential.identity_token)]
+            elif credential is not None and credential.username:
+                auth = httpx.BasicAuth(credential.username, credential.password)
+            realm_host = httpx.URL(challenge.realm).host
+            started = time.perf_counter()
+            try:
+                response = await self._http.get(challenge.realm, params=params, auth=auth)
+            except httpx.HTTPError:
+                self._stats.record(realm_host, "TOKEN", "error", time.perf_counter() - started)
+                return
+            self._stats.record(realm_host, "TOKEN", str(response.status_code), time.perf_counter() - started)
+            if response.status_code != 200:
+                return
+            try:
+                token, expires_in = token_from_response(response.json())
+            except (ValueError, ChallengeError):
+                return
+            for scope in scopes:
+                self._tokens.put((challenge.realm, challenge.service, scope, fingerprint), token, expires_in)
+
     async def _token(self, key, challenge: Challenge, host: str, repository: str, scope: str,
                      credential: Credential | None) -> tuple[str | None, Answer | None]:
         token = self._tokens.get(key)

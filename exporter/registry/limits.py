@@ -60,6 +60,11 @@ class HostPauses:
             return None
         return state
 
+    def is_paused(self, host: str) -> bool:
+        """Whether the host is paused now (a pure question: reserves no probe)."""
+        state = self._hosts.get(host)
+        return state is not None and state.paused_until > self._clock()
+
     def failed(self, host: str, reason: str) -> None:
         state = self._hosts.setdefault(host, HostState())
         state.failures += 1

@@ -94,3 +94,23 @@ def test_deleted_manifest_becomes_absent_after_the_cache(tmp_path):
         assert fresh.check_many([(image, ANONYMOUS)])[(image, "anonymous")].status == Status.ABSENT
     finally:
         reg.stop()
+
+
+def test_tokens_for_many_repositories_are_fetched_several_scopes_at_a_time(tmp_path):
+    from tests.support.registry import Registry
+
+    reg = Registry(tmp_path, "token")
+    try:
+        images = []
+        for i in range(25):
+            reg.push_image(f"team/svc{i}", "1")
+            images.append(f"{reg.host}/team/svc{i}:1")
+        checker = checker_for(reg)
+        creds = keyring(reg)
+        results = checker.check_many((image, creds) for image in images)
+        assert {r.status for r in results.values()} == {Status.AVAILABLE}
+        assert checker.stats.total("HEAD") == 25
+        assert checker.stats.total("TOKEN") == 3  # 25 scopes, 10 per token request
+        assert max(len(scopes) for scopes in reg.token_server.scopes_seen) == 10
+    finally:
+        reg.stop()
