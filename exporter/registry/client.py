@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import logging
 import ssl
 import time
@@ -19,7 +18,7 @@ import httpx
 
 from exporter.model import Status
 from exporter.registry.auth import Challenge, ChallengeError, TokenCache, parse_challenge, token_from_response
-from exporter.registry.credentials import Credential
+from exporter.registry.credentials import Credential, fingerprint
 from exporter.registry.stats import RequestStats
 
 log = logging.getLogger(__name__)
@@ -267,9 +266,4 @@ class EndpointClient:
 
 
 def credential_fingerprint(credential: Credential | None) -> str:
-    if credential is None:
-        return "anonymous"
-    digest = hashlib.sha256(
-        "\0".join((credential.key, credential.username, credential.password, credential.identity_token)).encode()
-    )
-    return digest.hexdigest()[:16]
+    return fingerprint([credential])

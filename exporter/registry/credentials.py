@@ -122,6 +122,18 @@ def from_secret(secret: Mapping[str, Any]) -> tuple[Credential, ...]:
     return from_docker_config(document, source)
 
 
+def fingerprint(credentials: Iterable[Credential | None]) -> str:
+    """A stable name for a set of credentials (a hash: reveals nothing, fits in cache keys)."""
+    present = [c for c in credentials if c is not None]
+    if not present:
+        return "anonymous"
+    digest = hashlib.sha256()
+    for c in present:
+        for part in (c.key, c.username, c.password, c.identity_token):
+            digest.update(part.encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Keyring:
     """The credentials one pod's pulls would use, in the order the kubelet tries them."""
@@ -130,14 +142,7 @@ class Keyring:
 
     @property
     def fingerprint(self) -> str:
-        """A stable name for this set of credentials (a hash: reveals nothing, fits in cache keys)."""
-        if not self.credentials:
-            return "anonymous"
-        digest = hashlib.sha256()
-        for c in self.credentials:
-            for part in (c.key, c.username, c.password, c.identity_token):
-                digest.update(part.encode() + b"\0")
-        return digest.hexdigest()[:16]
+        return fingerprint(self.credentials)
 
     def match(self, registry: str, repository: str) -> list[Credential]:
         """Credentials for an image, most specific key first (host, then longest path prefix)."""
