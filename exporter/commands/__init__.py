@@ -11,6 +11,6 @@ class UsageError(CommandError):
     """Arguments that do not fit together: printed as one line, exit 2."""
 
 
-from exporter.commands import check, merge, report  # noqa: E402  (after the error classes they import)
+from exporter.commands import check, merge, report, serve  # noqa: E402  (after the error classes they import)
 
-COMMANDS = [report, merge, check]
+COMMANDS = [serve, report, merge, check]

@@ -1,0 +1,87 @@
+"""`serve`: the exporter. Watches clusters, checks images, serves /metrics, /report, /healthz, /readyz."""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import threading
+
+from exporter.commands import CommandError, UsageError
+from exporter.config import ConfigError, load
+from exporter.endpoints import Published, Server
+from exporter.kube.clusters import KubeConfigError, load_clusters
+from exporter.registry.checker import Checker
+from exporter.registry.credentials import CredentialError, Keyring, from_docker_config_file
+from exporter.registry.settings import from_options
+from exporter.serve import Exporter, Filters
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("serve", help="run the exporter",
+                              description="Watch clusters, check images in registries, serve Prometheus metrics.")
+    p.add_argument("--config", metavar="FILE", help="YAML settings (every flag has a key)")
+    p.add_argument("--listen", metavar="HOST:PORT", help="default 0.0.0.0:9706")
+    p.add_argument("--kubeconfig", metavar="PATH")
+    p.add_argument("--context", dest="contexts", action="append", metavar="NAME", help="repeatable: one cluster each")
+    p.add_argument("--cluster-name", metavar="NAME", help="the cluster label (one context only)")
+    p.add_argument("--expected", action="append", metavar="SOURCE", help="expected list file or directory ([NAME=]PATH)")
+    p.add_argument("--interval", type=float, metavar="SECONDS", help="seconds between snapshots (default 60)")
+    p.add_argument("--namespace", dest="namespaces", action="append", metavar="NS", help="only these namespaces")
+    p.add_argument("--exclude-namespace", dest="exclude_namespaces", action="append", metavar="NS")
+    p.add_argument("--ignore", action="append", metavar="REGEX", help="images to leave out")
+    p.add_argument("--unit-source", dest="unit_sources", action="append", metavar="SOURCE",
+                   help="flux (default), helm, argocd, label:KEY; in order")
+    p.add_argument("--docker-config", action="append", metavar="PATH", help="node-level registry credentials")
+    p.add_argument("--ca-file", metavar="PATH")
+    p.add_argument("--insecure-registry", dest="insecure_registries", action="append", metavar="HOST")
+    p.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="FROM=TO")
+    p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per registry (default 8)")
+    p.add_argument("--rate", type=float, metavar="R", help="requests per second per registry (default 50)")
+    p.set_defaults(func=run)
+
+
+FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interval", "namespaces",
+         "exclude_namespaces", "ignore", "unit_sources", "docker_config", "ca_file", "insecure_registries",
+         "registry_mirrors", "concurrency", "rate")
+
+
+def run(args) -> int:
+    try:
+        settings = load(args.config, {key: getattr(args, key) for key in FLAGS})
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        clusters = load_clusters(settings.kubeconfig, settings.contexts, settings.cluster_name)
+        node_keyring = Keyring.of(c for path in settings.docker_config for c in from_docker_config_file(path))
+    except (KubeConfigError, CredentialError) as exc:
+        raise CommandError(str(exc)) from None
+    registry_settings = from_options(
+        insecure=settings.insecure_registries, mirrors=settings.registry_mirrors,
+        ca_file=str(settings.ca_file) if settings.ca_file else None, concurrency=settings.concurrency,
+        rate=settings.rate, hosts={h: o.model_dump(exclude_none=True) for h, o in settings.registries.items()},
+    )
+    host, _, port = settings.listen.rpartition(":")
+    published = Published()
+    try:
+        server = Server(published, host.strip("[]"), int(port)).start()
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {settings.listen}: {exc.strerror}") from None
+    exporter = Exporter(
+        clusters, Checker(registry_settings), published, expected=settings.expected,
+        unit_sources=tuple(settings.unit_sources),
+        filters=Filters(frozenset(settings.namespaces), frozenset(settings.exclude_namespaces),
+                        tuple(re.compile(p) for p in settings.ignore)),
+        node_keyring=node_keyring, interval=settings.interval,
+    ).start()
+    log.info("serving on http://%s/metrics for %s", settings.listen, ", ".join(c.name for c in clusters))
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    log.info("shutting down")
+    exporter.stop()
+    server.stop()
+    return 0

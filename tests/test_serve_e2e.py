@@ -1,0 +1,113 @@
+"""End to end: the exporter watches the emulated cluster, checks a real registry, and a real Prometheus
+scrapes it. Deleting an image from the registry raises kube_image_missing for exactly the references that
+use it; pushing it back clears them.
+"""
+
+import time
+import urllib.request
+
+import pytest
+
+from exporter.endpoints import Published, Server
+from exporter.kube.clusters import load_clusters
+from exporter.model import Status
+from exporter.registry.checker import Checker
+from exporter.registry.settings import RegistrySettings, from_options
+from exporter.serve import Exporter
+from tests.conftest import make_pod
+from tests.support import prometheus
+from tests.support import registry as real
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (real.available() and prometheus.available()), reason="needs docker-registry and prometheus"),
+]
+
+
+def deployment(name, image, replicas=2):
+    rs = f"{name}-5d4f8b7c9"
+    objects = [
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": name, "namespace": "shop", "uid": f"u-{name}",
+                      "labels": {"kustomize.toolkit.fluxcd.io/name": "shop", "kustomize.toolkit.fluxcd.io/namespace": "flux"}},
+         "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "main", "image": image}]}}}},
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+         "metadata": {"name": rs, "namespace": "shop", "uid": f"u-{rs}",
+                      "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "controller": True}]},
+         "spec": {"replicas": replicas}},
+    ]
+    objects += [make_pod(f"{rs}-{i}", "shop", image, owner=("apps/v1", "ReplicaSet", rs)) for i in range(replicas)]
+    return objects
+
+
+def scrape(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return response.read().decode()
+
+
+def test_deleted_image_is_reported_missing_then_clears(emulator, kubeconfig, tmp_path):
+    (tmp_path / "registry").mkdir()
+    reg = real.Registry(tmp_path / "registry", "none")
+    prom = None
+    exporter = server = None
+    try:
+        web = f"{reg.host}/shop/web:1.0"
+        api = f"{reg.host}/shop/api:2.0"
+        web_digest = reg.push_image("shop/web", "1.0")
+        reg.push_image("shop/api", "2.0")
+        emulator.create_many(deployment("web", web) + deployment("api", api) +
+                             [make_pod("debug", "tools", web)])  # a bare pod with no unit, same image
+        short = {status: 0.5 for status in Status}
+        settings = RegistrySettings(hosts=from_options(insecure=[reg.host]).hosts, ttl=short, digest_ttl=0.5)
+        published = Published()
+        server = Server(published, "127.0.0.1", 0).start()
+        exporter = Exporter(load_clusters(kubeconfig), Checker(settings), published, interval=0.5,
+                            watch_timeout=5).start()
+        prom = prometheus.Prometheus(tmp_path, [f"127.0.0.1:{server.port}"])
+        prom.wait_for(lambda: prom.query('kube_image_status{status="available"}'), "first check round", timeout=60)
+        assert prom.query("kube_image_missing") == []
+        unknown = prom.query("kube_image_unknown_unit")
+        assert [(r["metric"]["namespace"], r["metric"]["workload"]) for r in unknown] == [("tools", "debug")]
+
+        reg.delete("shop/web", web_digest)
+        missing = prom.wait_for(lambda: prom.query("kube_image_missing"), "kube_image_missing", timeout=60)
+        got = sorted((r["metric"]["workload_kind"], r["metric"]["workload"], r["metric"].get("unit", ""), r["metric"]["reason"])
+                     for r in missing)
+        assert got == [("Deployment", "web", "shop", "absent"), ("Pod", "debug", "", "absent")]
+
+        reg.push_image("shop/web", "1.0")
+        prom.wait_for(lambda: prom.query("kube_image_missing") == [], "missing cleared", timeout=60)
+        text = scrape(server.port)
+        assert "kube_image_registry_requests_total{" in text and "kube_image_build_info{" in text
+    finally:
+        if prom:
+            prom.stop()
+        if exporter:
+            exporter.stop()
+        if server:
+            server.stop()
+        reg.stop()
+
+
+def eventually(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_bad_image_is_invalid_reference_and_deleted_pods_vanish(emulator, kubeconfig):
+    published = Published()
+    exporter = Exporter(load_clusters(kubeconfig), Checker(), published, interval=0.3, watch_timeout=5)
+    assert published.ready is False
+    exporter.start()
+    try:
+        emulator.create(make_pod("p", "ns1", "bad/Image:1"))
+        assert eventually(lambda: 'reason="invalid_reference"' in published.metrics.body.decode())
+        assert published.ready
+        emulator.delete("Pod", "ns1", "p")
+        assert eventually(lambda: 'workload="p"' not in published.metrics.body.decode())
+    finally:
+        exporter.stop()
