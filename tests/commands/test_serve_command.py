@@ -1,0 +1,54 @@
+"""`serve` as a process: serves metrics from the emulated cluster and stops cleanly on SIGTERM."""
+
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from tests.conftest import make_pod
+from tests.support import free_port
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return None, ""
+
+
+def test_serve_process_metrics_and_sigterm(emulator, kubeconfig, tmp_path):
+    emulator.create(make_pod("web", "shop", "registry.invalid.example/Shop/web:1"))
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "exporter", "serve", "--kubeconfig", str(kubeconfig),
+                             "--listen", f"127.0.0.1:{port}", "--interval", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        body = ""
+        while time.monotonic() < deadline:
+            status, body = get(f"http://127.0.0.1:{port}/metrics")
+            if "invalid_reference" in body:
+                break
+            time.sleep(0.2)
+        assert 'kube_image_missing{cluster="one",namespace="shop"' in body
+        assert get(f"http://127.0.0.1:{port}/readyz")[0] == 200
+        assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - started < 8
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def test_serve_bad_config_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "exporter", "serve", "--interval", "-3",
+                             "--kubeconfig", str(tmp_path / "none")], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "interval: Input should be greater than 0" in result.stderr and "Traceback" not in result.stderr
