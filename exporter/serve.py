@@ -19,6 +19,7 @@ from pathlib import Path
 
 from exporter import __version__, inventory, report
 from exporter.endpoints import Page, Published
+from exporter.events.pulls import PULL_BUCKETS, PullTracker
 from exporter.expected.formats import ListFormatError, parse_list
 from exporter.exposition import CONTENT_TYPE, Histogram, render
 from exporter.join import UNCHECKED, ImageState, Snapshot, join
@@ -55,12 +56,13 @@ class Filters:
     exclude_namespaces: frozenset[str] = frozenset()
     ignore: tuple[re.Pattern, ...] = ()
 
+    def keep_namespace(self, namespace: str) -> bool:
+        if self.namespaces and namespace not in self.namespaces:
+            return False
+        return namespace not in self.exclude_namespaces
+
     def keep(self, ref: Reference) -> bool:
-        if self.namespaces and ref.namespace not in self.namespaces:
-            return False
-        if ref.namespace in self.exclude_namespaces:
-            return False
-        return not any(p.search(ref.image) for p in self.ignore)
+        return self.keep_namespace(ref.namespace) and not any(p.search(ref.image) for p in self.ignore)
 
 
 @dataclass
@@ -68,8 +70,10 @@ class ClusterWatch:
     """One cluster: its client, reflectors and credential source."""
 
     client: ClusterClient
-    reflectors: list[Reflector]
+    reflectors: list[Reflector]  # the inventory's objects
+    events: Reflector  # kubelet events, fed to `pulls`
     keyrings: KeyringSource
+    pulls: PullTracker
     owner_lookup: Callable = None
     owner_cache: dict = field(default_factory=dict)
 
@@ -126,6 +130,9 @@ class Exporter:
 
             reflectors = [Reflector(client, api_version, kind, trim=trimmer, watch_timeout=watch_timeout)
                           for api_version, kind in WATCHED]
+            pulls = PullTracker(keep_namespace=lambda ns: self.filters.keep_namespace(ns))
+            events = Reflector(client, "v1", "Event", trim=lambda obj: True, watch_timeout=watch_timeout,
+                               on_event=pulls.apply)  # keeps only UIDs: the tracker holds what matters
 
             def get_secret(ns, name, client=client):
                 return client.get("v1", "Secret", ns, name)
@@ -133,27 +140,28 @@ class Exporter:
             def get_account(ns, name, client=client):
                 return client.get("v1", "ServiceAccount", ns, name)
 
-            self.clusters.append(ClusterWatch(client, reflectors, KeyringSource(get_secret, get_account, node_keyring),
-                                              api_lookup(client, self._keys)))
+            self.clusters.append(ClusterWatch(client, reflectors, events, KeyringSource(get_secret, get_account,
+                                              node_keyring), pulls, api_lookup(client, self._keys)))
 
     # -- lifecycle --
 
+    def _all_reflectors(self) -> list[Reflector]:
+        return [r for cluster in self.clusters for r in (*cluster.reflectors, cluster.events)]
+
     def start(self) -> "Exporter":
-        for cluster in self.clusters:
-            for reflector in cluster.reflectors:
-                reflector.start()
+        for reflector in self._all_reflectors():
+            reflector.start()
         self._thread = threading.Thread(target=self._loop, name="cycle", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        for cluster in self.clusters:
-            for reflector in cluster.reflectors:
-                reflector._stop.set()
-        for cluster in self.clusters:
-            for reflector in cluster.reflectors:
-                reflector.stop(timeout=2)
+        reflectors = self._all_reflectors()
+        for reflector in reflectors:
+            reflector.request_stop()
+        for reflector in reflectors:
+            reflector.stop(timeout=2)
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -224,6 +232,26 @@ class Exporter:
             return UNCHECKED
         return ImageState(result.status, result.endpoint, result.digest, result.checked_at)
 
+    def _pull_series(self, histograms: dict) -> dict:
+        durations, sizes, failures, pull_histograms = [], [], [], []
+        for cluster in self.clusters:
+            name = cluster.client.name
+            last, by_registry, failed = cluster.pulls.snapshot()
+            for (namespace, node, image), pull in sorted(last.items()):
+                durations.append(((name, namespace, node, image), pull.seconds))
+                if pull.size_bytes is not None:
+                    sizes.append(((name, namespace, node, image), float(pull.size_bytes)))
+            for registry, h in sorted(by_registry.items()):
+                pull_histograms.append(Histogram((name, registry), PULL_BUCKETS, tuple(h.buckets), h.sum, h.count))
+            for (registry, reason), n in sorted(failed.items()):
+                failures.append(((name, registry, reason), float(n)))
+        histograms["kube_image_pull_seconds"] = pull_histograms
+        return {
+            "kube_image_pull_duration_seconds": tuple(durations),
+            "kube_image_pull_size_bytes": tuple(sizes),
+            "kube_image_pull_failures_total": tuple(failures),
+        }
+
     def _publish(self, all_refs, expected, expected_images, started, pods_by_cluster, ready: bool) -> Snapshot:
         pairs = [(ref, self._state(ref.image, keyring)) for ref, keyring in all_refs]
         expected_states = {image: self._state(image, Keyring()) for image in expected_images}
@@ -239,6 +267,7 @@ class Exporter:
             Histogram((host,), DURATION_BUCKETS, tuple(buckets), stats.duration_sum[host], stats.duration_count[host])
             for host, buckets in sorted(stats.duration_buckets.items())
         ]}
+        series.update(self._pull_series(histograms))
         self.published.metrics = Page.of(render(series, histograms), CONTENT_TYPE)
         if ready:  # the report is built once per cycle, with the round's statuses
             statuses = {ref.image: state.status.value for ref, state in pairs}

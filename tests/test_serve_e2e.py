@@ -111,3 +111,31 @@ def test_bad_image_is_invalid_reference_and_deleted_pods_vanish(emulator, kubeco
         assert eventually(lambda: 'workload="p"' not in published.metrics.body.decode())
     finally:
         exporter.stop()
+
+
+def test_kubelet_pull_events_become_pull_metrics_counted_once(emulator, kubeconfig):
+    def kubelet_event(name, reason, message, count=1):
+        return {"apiVersion": "v1", "kind": "Event", "reason": reason, "message": message, "count": count,
+                "metadata": {"name": name, "namespace": "shop"}, "source": {"host": "node-7"},
+                "involvedObject": {"kind": "Pod", "namespace": "shop", "name": "web-1"}}
+
+    emulator.create(kubelet_event("e1", "Pulled", 'Successfully pulled image "nginx:1.27" in 3.2s '
+                                                  "(3.5s including waiting). Image size: 62958873 bytes."))
+    emulator.create(kubelet_event("e2", "Failed", 'Failed to pull image "quay.io/a/b:1": not found', count=2))
+    published = Published()
+    exporter = Exporter(load_clusters(kubeconfig), Checker(), published, interval=0.3, watch_timeout=2).start()
+    try:
+        assert eventually(lambda: "kube_image_pull_duration_seconds{" in published.metrics.body.decode())
+        text = published.metrics.body.decode()
+        labels = 'cluster="one",namespace="shop",node="node-7",image="docker.io/library/nginx:1.27"'
+        assert f"kube_image_pull_duration_seconds{{{labels}}} 3.2" in text
+        assert f"kube_image_pull_size_bytes{{{labels}}} 62958873" in text
+        assert 'kube_image_pull_failures_total{cluster="one",registry="quay.io",reason="not_found"} 2' in text
+        assert 'kube_image_pull_seconds_count{cluster="one",registry="docker.io"} 1' in text
+        emulator.drop_watches()  # the watch resumes; nothing is counted twice
+        event = dict(emulator.get("Event", "shop", "e2"))
+        event["count"] = 5
+        emulator.update(event)
+        assert eventually(lambda: 'reason="not_found"} 5' in published.metrics.body.decode())
+    finally:
+        exporter.stop()

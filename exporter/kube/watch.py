@@ -66,6 +66,7 @@ class Reflector:
         field_selector: str | None = None,
         watch_timeout: int = 300,
         on_change: Callable[[], None] | None = None,
+        on_event: Callable[[str, dict], None] | None = None,
         sleep: Callable[[float], bool] | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -77,6 +78,7 @@ class Reflector:
         self._selectors = dict(namespace=namespace, label_selector=label_selector, field_selector=field_selector)
         self._watch_timeout = watch_timeout
         self._on_change = on_change
+        self._on_event = on_event  # sees every object as it arrives (lists replay as ADDED)
         self._stop = threading.Event()
         self._sleep = sleep or (lambda seconds: self._stop.wait(seconds))
         self._backoff = backoff or Backoff()
@@ -106,6 +108,10 @@ class Reflector:
         )
         self._thread.start()
         return self
+
+    def request_stop(self) -> None:
+        """Ask the loop to end without waiting (stop many reflectors at once, then join them)."""
+        self._stop.set()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -172,6 +178,11 @@ class Reflector:
         uid = (obj.get("metadata") or {}).get("uid")
         if not uid:
             return
+        if self._on_event is not None:
+            try:
+                self._on_event(event_type, obj)
+            except Exception as exc:  # a consumer's failure costs this object only
+                log.warning("%s %s: event handler failed: %s", self.client.name, self.kind, exc)
         if event_type == "DELETED":
             objects.pop(uid, None)
             return
