@@ -172,7 +172,9 @@ class Exporter:
                 self.cycle()
             except Exception:  # the loop outlives any one cycle's failure
                 log.exception("cycle failed; the previous snapshot stays published")
-            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+            # until the first complete inventory is published, try again soon rather than in an interval
+            interval = self.interval if self.published.ready else min(self.interval, 1.0)
+            self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
     # -- one cycle --
 

@@ -152,10 +152,11 @@ def example() -> list[dict]:
     return items
 
 
-def big(pods_wanted: int, seed: int = 7) -> list[dict]:
+def big(pods_wanted: int, seed: int = 7, registry: str | None = None) -> list[dict]:
     rnd = random.Random(seed)
     unique_images = max(1, pods_wanted // 10)
-    images = [f"registry{i % 5}.example.com/team{i % 40}/app{i}:v{i % 9}.{i % 13}" for i in range(unique_images)]
+    images = [f"{registry or f'registry{i % 5}.example.com'}/team{i % 40}/app{i}:v{i % 9}.{i % 13}"
+              for i in range(unique_images)]
     items: list[dict] = []
     nodes = max(3, pods_wanted // 50)
     count = 0
@@ -218,8 +219,9 @@ def main() -> int:
     group.add_argument("--example", action="store_true", help="the bundled example cluster")
     group.add_argument("--pods", type=int, help="generate a cluster of this many pods")
     parser.add_argument("--out", help="write here instead of stdout")
+    parser.add_argument("--registry", help="one registry host for every generated image")
     args = parser.parse_args()
-    items = example() if args.example else big(args.pods)
+    items = example() if args.example else big(args.pods, registry=args.registry)
     text = json.dumps({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items},
                       indent=2 if args.example else None)
     if args.out:

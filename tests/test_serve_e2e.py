@@ -139,3 +139,14 @@ def test_kubelet_pull_events_become_pull_metrics_counted_once(emulator, kubeconf
         assert eventually(lambda: 'reason="not_found"} 5' in published.metrics.body.decode())
     finally:
         exporter.stop()
+
+
+def test_becomes_ready_soon_even_with_a_long_interval(emulator, kubeconfig):
+    emulator.create_many([make_pod(f"p{i}", "ns", "bad/Image:1") for i in range(2000)])
+    published = Published()
+    exporter = Exporter(load_clusters(kubeconfig), Checker(), published, interval=3600).start()
+    try:
+        assert eventually(lambda: published.ready, timeout=30)
+        assert published.metrics.body.count(b"kube_image_missing{") == 2000
+    finally:
+        exporter.stop()
