@@ -95,3 +95,23 @@ def test_tagless_reference_checks_latest(basic_registry, docker_config, capsys):
     image = f"{basic_registry.host}/team/tagless"
     args = ["check", image, "--insecure-registry", basic_registry.host, "--docker-config", docker_config]
     assert main(args) == 0
+
+
+def test_progress_line_on_a_terminal_only(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    listing = tmp_path / "many.txt"
+    listing.write_text("".join(f"127.0.0.1:1/team/app{i}:1\n" for i in range(25)))  # nothing listens on port 1
+    main_fd, terminal = pty.openpty()
+    command = [sys.executable, "-m", "exporter", "check", "--file", str(listing), "--insecure-registry", "127.0.0.1:1"]
+    proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=terminal, timeout=60)
+    os.close(terminal)
+    on_terminal = os.read(main_fd, 65536).decode()
+    os.close(main_fd)
+    assert proc.returncode == 1
+    assert "checked 25/25" in on_terminal
+    piped = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert "checked 25/25" not in piped.stderr and "25 images" in piped.stderr
