@@ -28,7 +28,7 @@ from exporter.kube.api import ClusterClient
 from exporter.kube.listfile import ObjectIndex
 from exporter.kube.objects import Pod, Workload, trim
 from exporter.kube.owners import OwnerResolver, label_keys
-from exporter.kube.snapshot import api_lookup
+from exporter.kube.snapshot import WORKLOAD_RESOURCES, api_lookup
 from exporter.kube.watch import Reflector
 from exporter.model import Reference
 from exporter.registry.checker import Checker, CheckResult
@@ -37,15 +37,8 @@ from exporter.registry.stats import DURATION_BUCKETS
 
 log = logging.getLogger(__name__)
 
-WATCHED = (
-    ("v1", "Pod"),
-    ("apps/v1", "Deployment"),
-    ("apps/v1", "StatefulSet"),
-    ("apps/v1", "DaemonSet"),
-    ("apps/v1", "ReplicaSet"),
-    ("batch/v1", "Job"),
-    ("batch/v1", "CronJob"),
-)
+# Pods, the workloads with templates, and ReplicaSets (the owners of most pods); other owners are read once.
+WATCHED = (("v1", "Pod"), *WORKLOAD_RESOURCES, ("apps/v1", "ReplicaSet"))
 
 
 @dataclass

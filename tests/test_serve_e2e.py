@@ -3,7 +3,6 @@ scrapes it. Deleting an image from the registry raises kube_image_missing for ex
 use it; pushing it back clears them.
 """
 
-import time
 import urllib.request
 
 import pytest
@@ -15,7 +14,7 @@ from exporter.registry.checker import Checker
 from exporter.registry.settings import RegistrySettings, from_options
 from exporter.serve import Exporter
 from tests.conftest import make_pod
-from tests.support import prometheus
+from tests.support import eventually, prometheus
 from tests.support import registry as real
 
 pytestmark = [
@@ -87,15 +86,6 @@ def test_deleted_image_is_reported_missing_then_clears(emulator, kubeconfig, tmp
         if server:
             server.stop()
         reg.stop()
-
-
-def eventually(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_bad_image_is_invalid_reference_and_deleted_pods_vanish(emulator, kubeconfig):

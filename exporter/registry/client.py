@@ -144,11 +144,8 @@ class EndpointClient:
             params: list[tuple[str, str]] = [("scope", scope) for scope in scopes]
             if challenge.service:
                 params.append(("service", challenge.service))
-            auth = None
-            if credential is not None and credential.identity_token:
-                params += [("grant_type", "refresh_token"), ("refresh_token", credential.identity_token)]
-            elif credential is not None and credential.username:
-                auth = httpx.BasicAuth(credential.username, credential.password)
+            extra, auth = _token_credentials(credential)
+            params += extra
             realm_host = httpx.URL(challenge.realm).host
             started = time.perf_counter()
             try:
@@ -170,15 +167,11 @@ class EndpointClient:
                      credential: Credential | None) -> tuple[str | None, Answer | None]:
         token = self._tokens.get(key)
         if token is None:
-            params = {"scope": scope}
+            params = [("scope", scope)]
             if challenge.service:
-                params["service"] = challenge.service
-            auth = None
-            if credential is not None:
-                if credential.identity_token:
-                    params.update(grant_type="refresh_token", refresh_token=credential.identity_token)
-                elif credential.username:
-                    auth = httpx.BasicAuth(credential.username, credential.password)
+                params.append(("service", challenge.service))
+            extra, auth = _token_credentials(credential)
+            params += extra
             realm_host = httpx.URL(challenge.realm).host
             started = time.perf_counter()
             try:
@@ -263,6 +256,15 @@ class EndpointClient:
         if code >= 500:
             return Answer(Status.UNREACHABLE, detail=f"{where}: registry answered {code}", connection_failed=True)
         return Answer(Status.ERROR, detail=f"{where}: unexpected answer {code}")
+
+
+def _token_credentials(credential: Credential | None) -> tuple[list[tuple[str, str]], httpx.BasicAuth | None]:
+    """Extra token parameters and Basic auth for a credential (refresh token or user:password)."""
+    if credential is not None and credential.identity_token:
+        return [("grant_type", "refresh_token"), ("refresh_token", credential.identity_token)], None
+    if credential is not None and credential.username:
+        return [], httpx.BasicAuth(credential.username, credential.password)
+    return [], None
 
 
 def credential_fingerprint(credential: Credential | None) -> str:

@@ -1,22 +1,16 @@
 """The reflector keeps a trimmed mirror current through drops, 410s and outages (emulator over HTTP)."""
 
-import time
-
 import pytest
 
 from exporter.kube.clusters import load_clusters
 from exporter.kube.objects import trim
 from exporter.kube.watch import Backoff, Reflector
 from tests.conftest import make_pod
+from tests.support import eventually
 
 
 def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+    assert eventually(predicate, timeout), "condition not reached in time"
 
 
 def names(reflector):

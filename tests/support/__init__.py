@@ -2,6 +2,7 @@
 
 import socket
 import subprocess
+import time
 
 
 def free_port() -> int:
@@ -17,3 +18,13 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def eventually(predicate, timeout: float = 10.0, step: float = 0.05) -> bool:
+    """Poll `predicate` until it is true or `timeout` passes (no blind sleeps in tests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
