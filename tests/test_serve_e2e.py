@@ -3,6 +3,7 @@ scrapes it. Deleting an image from the registry raises kube_image_missing for ex
 use it; pushing it back clears them.
 """
 
+import json
 import urllib.request
 
 import pytest
@@ -97,6 +98,9 @@ def test_bad_image_is_invalid_reference_and_deleted_pods_vanish(emulator, kubeco
         emulator.create(make_pod("p", "ns1", "bad/Image:1"))
         assert eventually(lambda: 'reason="invalid_reference"' in published.metrics.body.decode())
         assert published.ready
+        body = json.loads(published.report.body)  # /report: the Sylva report with registry statuses
+        assert body["registry_status"] == {"bad/Image:1": "invalid_reference"}
+        assert body["images"] == []  # an image that does not parse is left out of the report itself
         emulator.delete("Pod", "ns1", "p")
         assert eventually(lambda: 'workload="p"' not in published.metrics.body.decode())
     finally:

@@ -63,6 +63,7 @@ class OwnerResolver:
         self._lookup = lookup
         self._sources = tuple(unit_sources)
         self._cache: dict[tuple[str, str | None, str], Trimmed | None] = {}
+        self._resolved: dict[str, Resolution] = {}  # the inventory and the report ask for the same objects
         self._flux = "flux" in self._sources
 
     def _get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Trimmed | None:
@@ -80,8 +81,14 @@ class OwnerResolver:
         return len(self._cache)
 
     def resolve(self, obj: Trimmed) -> Resolution:
-        """Walk from `obj` upwards: owners first, Flux hops where labels say so."""
+        """Walk from `obj` upwards: owners first, Flux hops where labels say so (memoized per object)."""
         start = meta_of(obj)
+        resolution = self._resolved.get(start.key)
+        if resolution is None:
+            resolution = self._resolved[start.key] = self._walk(start)
+        return resolution
+
+    def _walk(self, start: Meta) -> Resolution:
         chain: list[str] = [start.key]
         walked: list[Meta] = [start]
         workload: Meta | OwnerRef = start
