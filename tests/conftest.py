@@ -29,3 +29,9 @@ def make_pod(name, namespace="default", image="nginx:1.27", owner=None, labels=N
         ]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
             "spec": {"containers": [{"name": "main", "image": image}], **spec}}
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address():
+    """pytest-httpserver on loopback by address, not by the name `localhost`."""
+    return ("127.0.0.1", 0)
