@@ -159,6 +159,55 @@ FAMILIES: tuple[Family, ...] = (
         ("cluster", "namespace", "release", "revision", "image", "reason"),
         'count by (cluster, namespace, release) (kube_image_rollback_missing)',
     ),
+    Family(
+        "kube_image_watch_up",
+        "gauge",
+        "1 while the list and watch of the kind work in the cluster; 0 from an error until they recover.",
+        ("cluster", "kind"),
+        'kube_image_watch_up == 0',
+    ),
+    Family(
+        "kube_image_watch_errors_total",
+        "counter",
+        "Failed lists and watches of the kind (API unreachable, forbidden, server errors).",
+        ("cluster", "kind"),
+        'sum by (cluster, kind) (increase(kube_image_watch_errors_total[1h]))',
+    ),
+    Family(
+        "kube_image_watch_objects",
+        "gauge",
+        "Objects of the kind held from the cluster (trimmed to the fields used).",
+        ("cluster", "kind"),
+        'kube_image_watch_objects{kind="Pod"}',
+    ),
+    Family(
+        "kube_image_expected_list_up",
+        "gauge",
+        "1 when the expected list loaded at its last reading; 0 while it fails (its last good content is kept).",
+        ("list",),
+        'kube_image_expected_list_up == 0',
+    ),
+    Family(
+        "kube_image_expected_list_images",
+        "gauge",
+        "Images in the expected list's current content.",
+        ("list",),
+        'kube_image_expected_list_images',
+    ),
+    Family(
+        "kube_image_expected_list_load_errors_total",
+        "counter",
+        "Failed loads of the expected list (unreadable, unparseable or empty).",
+        ("list",),
+        'increase(kube_image_expected_list_load_errors_total[1h]) > 0',
+    ),
+    Family(
+        "kube_image_pull_secret_unusable",
+        "gauge",
+        "1 for each pull secret named by workloads that cannot be used; reason is unreadable, invalid or api_error.",
+        ("cluster", "namespace", "secret", "reason"),
+        'count by (cluster, namespace, reason) (kube_image_pull_secret_unusable)',
+    ),
 )
 
 BY_NAME = {family.name: family for family in FAMILIES}

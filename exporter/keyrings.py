@@ -30,13 +30,17 @@ class KeyringSource:
         self._secrets: dict[tuple[str, str], tuple[Credential, ...]] = {}
         self._accounts: dict[tuple[str, str], tuple[str, ...]] = {}
         self.problems: list[str] = []
+        self.unusable: dict[tuple[str, str], str] = {}  # (namespace, secret) -> unreadable | invalid | api_error
 
     def new_cycle(self) -> None:
         self._secrets.clear()
         self._accounts.clear()
         self.problems = []
+        self.unusable = {}
 
-    def _problem(self, text: str) -> None:
+    def _problem(self, text: str, secret: tuple[str, str] | None = None, reason: str = "") -> None:
+        if secret is not None:
+            self.unusable[secret] = reason
         if text not in self.problems:
             self.problems.append(text)
             log.warning("%s", text)
@@ -49,15 +53,15 @@ class KeyringSource:
                 secret = self._get_secret(namespace, name)
             except Exception as exc:  # an API failure costs this secret only
                 secret = None
-                self._problem(f"pull secret {namespace}/{name}: cannot read ({exc})")
+                self._problem(f"pull secret {namespace}/{name}: cannot read ({exc})", key, "api_error")
             else:
                 if secret is None:
-                    self._problem(f"pull secret {namespace}/{name}: not found or not readable")
+                    self._problem(f"pull secret {namespace}/{name}: not found or not readable", key, "unreadable")
             if secret is not None:
                 try:
                     credentials = from_secret(secret)
                 except CredentialError as exc:
-                    self._problem(f"pull secret unusable: {exc}")
+                    self._problem(f"pull secret unusable: {exc}", key, "invalid")
             self._secrets[key] = credentials
         return self._secrets[key]
 

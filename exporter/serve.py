@@ -13,20 +13,20 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import orjson
 
 from exporter import __version__, inventory, report
+from exporter import series as series_of
 from exporter.endpoints import Page, Published
-from exporter.events.pulls import PULL_BUCKETS, PullTracker
-from exporter.expected.formats import ListFormatError, parse_list
-from exporter.exposition import CONTENT_TYPE, Histogram, render
+from exporter.events.pulls import PullTracker
+from exporter.expected.sources import ExpectedLists, SourceError
+from exporter.exposition import CONTENT_TYPE, render
 from exporter.join import UNCHECKED, ImageState, Snapshot, join
 from exporter.keyrings import KeyringSource
-from exporter.kube.api import ClusterClient
+from exporter.kube.api import ApiError, ClusterClient
 from exporter.kube.listfile import ObjectIndex
 from exporter.kube.objects import Pod, Workload, trim
 from exporter.kube.owners import OwnerResolver, label_keys
@@ -35,7 +35,6 @@ from exporter.kube.watch import Reflector
 from exporter.model import Reference
 from exporter.registry.checker import Checker, CheckResult
 from exporter.registry.credentials import Keyring
-from exporter.registry.stats import DURATION_BUCKETS
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +44,26 @@ WATCHED = (("v1", "Pod"), *WORKLOAD_RESOURCES, ("apps/v1", "ReplicaSet"))
 
 @dataclass
 class Filters:
-    """Which namespaces and images count (settings `namespaces`, `exclude_namespaces`, `ignore`)."""
+    """Which namespaces and images count (settings `namespaces`, `exclude_namespaces`, `ignore`).
+
+    A namespace label selector is applied per cluster, by the API server: `selected` is the set of
+    namespaces its Namespace reflector holds (None when no selector is configured).
+    """
 
     namespaces: frozenset[str] = frozenset()
     exclude_namespaces: frozenset[str] = frozenset()
     ignore: tuple[re.Pattern, ...] = ()
+    namespace_selector: str | None = None
 
-    def keep_namespace(self, namespace: str) -> bool:
+    def keep_namespace(self, namespace: str, selected: frozenset[str] | None = None) -> bool:
         if self.namespaces and namespace not in self.namespaces:
+            return False
+        if selected is not None and namespace not in selected:
             return False
         return namespace not in self.exclude_namespaces
 
-    def keep(self, ref: Reference) -> bool:
-        return self.keep_namespace(ref.namespace) and not any(p.search(ref.image) for p in self.ignore)
+    def keep(self, ref: Reference, selected: frozenset[str] | None = None) -> bool:
+        return self.keep_namespace(ref.namespace, selected) and not any(p.search(ref.image) for p in self.ignore)
 
 
 @dataclass
@@ -66,32 +72,33 @@ class ClusterWatch:
 
     client: ClusterClient
     reflectors: list[Reflector]  # the inventory's objects
-    events: Reflector  # kubelet events, fed to `pulls`
     keyrings: KeyringSource
-    pulls: PullTracker
-    owner_lookup: Callable = None
+    owner_lookup: Callable
+    pulls: PullTracker = field(default_factory=PullTracker)
+    events: Reflector | None = None  # kubelet events, fed to `pulls`
+    namespaces: Reflector | None = None  # namespaces matching the label selector, when one is set
+    selected: frozenset[str] | None = None  # their names, as of the last cycle
     owner_cache: dict = field(default_factory=dict)
 
+    @property
+    def all_reflectors(self) -> list[Reflector]:
+        return [r for r in (*self.reflectors, self.events, self.namespaces) if r is not None]
 
-def load_expected(sources: Iterable[str]) -> dict[str, dict[str, frozenset[str]]]:
-    """Expected lists from files and directories (`NAME=PATH` names a list); bad ones are logged and skipped."""
-    lists: dict[str, dict[str, frozenset[str]]] = {}
-    for spec in sources:
-        name, sep, path_text = spec.partition("=")
-        if not sep or "/" in name:
-            name, path_text = "", spec
-        path = Path(path_text)
-        files = sorted(p for p in path.iterdir() if p.suffix in (".txt", ".list", ".json")) if path.is_dir() else [path]
-        for file in files:
-            try:
-                parsed = parse_list(file.read_bytes(), str(file))
-            except (OSError, ListFormatError) as exc:
-                log.error("expected list %s not loaded: %s", file, exc)
-                continue
-            for problem in parsed.problems:
-                log.warning("%s", problem)
-            lists[name if name and not path.is_dir() else file.stem] = parsed.images
-    return lists
+    def select_namespaces(self) -> None:
+        if self.namespaces is not None:
+            self.selected = frozenset(self.namespaces.snapshot().values())
+
+
+def configmap_reader(client: ClusterClient):
+    """Read ConfigMaps of expected lists from this cluster; API failures become the lists' SourceError."""
+
+    def read(namespace: str, name: str):
+        try:
+            return client.get("v1", "ConfigMap", namespace, name)
+        except ApiError as exc:
+            raise SourceError(str(exc)) from None
+
+    return read
 
 
 class Exporter:
@@ -106,42 +113,53 @@ class Exporter:
         node_keyring: Keyring = Keyring(),
         interval: float = 60.0,
         watch_timeout: int = 300,
+        watch_down_threshold: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.checker = checker
         self.published = published
-        self.expected_sources = list(expected or [])
         self.unit_sources = tuple(unit_sources)
         self.filters = filters or Filters()
         self.interval = interval
+        self.watch_down_threshold = watch_down_threshold
+        self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._keys = label_keys(self.unit_sources)
         self._results: dict[tuple[str, str], CheckResult] = {}
+        self._first_round_done = False
         self.cycles = 0
-        self.clusters = []
-        for client in clusters:
-            def trimmer(obj, keys=self._keys):
-                return trim(obj, keys)
+        self.clusters = [self._watch(client, node_keyring, watch_timeout) for client in clusters]
+        # ConfigMap lists are read from the first cluster (the one the exporter runs in, usually)
+        self.expected = ExpectedLists.of(expected or [], read_configmap=configmap_reader(clusters[0]) if clusters else None)
 
-            reflectors = [Reflector(client, api_version, kind, trim=trimmer, watch_timeout=watch_timeout)
-                          for api_version, kind in WATCHED]
-            pulls = PullTracker(keep_namespace=lambda ns: self.filters.keep_namespace(ns))
-            events = Reflector(client, "v1", "Event", trim=lambda obj: True, watch_timeout=watch_timeout,
-                               on_event=pulls.apply)  # keeps only UIDs: the tracker holds what matters
+    def _watch(self, client: ClusterClient, node_keyring: Keyring, watch_timeout: int) -> ClusterWatch:
+        def trimmer(obj, keys=self._keys):
+            return trim(obj, keys)
 
-            def get_secret(ns, name, client=client):
-                return client.get("v1", "Secret", ns, name)
+        def get_secret(ns, name):
+            return client.get("v1", "Secret", ns, name)
 
-            def get_account(ns, name, client=client):
-                return client.get("v1", "ServiceAccount", ns, name)
+        def get_account(ns, name):
+            return client.get("v1", "ServiceAccount", ns, name)
 
-            self.clusters.append(ClusterWatch(client, reflectors, events, KeyringSource(get_secret, get_account,
-                                              node_keyring), pulls, api_lookup(client, self._keys)))
+        reflectors = [Reflector(client, api_version, kind, trim=trimmer, watch_timeout=watch_timeout)
+                      for api_version, kind in WATCHED]
+        cluster = ClusterWatch(client, reflectors, KeyringSource(get_secret, get_account, node_keyring),
+                               api_lookup(client, self._keys))
+        if self.filters.namespace_selector:
+            cluster.selected = frozenset()  # nothing counts until the selected namespaces are known
+            cluster.namespaces = Reflector(client, "v1", "Namespace", trim=lambda obj: obj["metadata"]["name"],
+                                           label_selector=self.filters.namespace_selector, watch_timeout=watch_timeout)
+        cluster.pulls = PullTracker(keep_namespace=lambda ns: self.filters.keep_namespace(ns, cluster.selected))
+        cluster.events = Reflector(client, "v1", "Event", trim=lambda obj: True, watch_timeout=watch_timeout,
+                                   on_event=cluster.pulls.apply)  # keeps only UIDs: the tracker holds what matters
+        return cluster
 
     # -- lifecycle --
 
     def _all_reflectors(self) -> list[Reflector]:
-        return [r for cluster in self.clusters for r in (*cluster.reflectors, cluster.events)]
+        return [r for cluster in self.clusters for r in cluster.all_reflectors]
 
     def start(self) -> "Exporter":
         for reflector in self._all_reflectors():
@@ -159,6 +177,7 @@ class Exporter:
             reflector.stop(timeout=2)
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.expected.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -168,7 +187,7 @@ class Exporter:
             except Exception:  # the loop outlives any one cycle's failure
                 log.exception("cycle failed; the previous snapshot stays published")
             # until the first complete inventory is published, try again soon rather than in an interval
-            interval = self.interval if self.published.ready else min(self.interval, 1.0)
+            interval = self.interval if self._first_round_done else min(self.interval, 1.0)
             self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
     # -- one cycle --
@@ -179,6 +198,9 @@ class Exporter:
         for reflector in cluster.reflectors:
             synced &= reflector.synced.is_set() or reflector.kind != "Pod"
             objects.extend(reflector.snapshot().values())
+        if cluster.namespaces is not None:
+            synced &= cluster.namespaces.synced.is_set()
+        cluster.select_namespaces()
         index = ObjectIndex(objects)
         cache = cluster.owner_cache
 
@@ -192,12 +214,13 @@ class Exporter:
             return cache[key]
 
         resolver = OwnerResolver(lookup, self.unit_sources)
-        pods = [o for o in index.objects if isinstance(o, Pod)]
+        pods = [o for o in index.objects
+                if isinstance(o, Pod) and self.filters.keep_namespace(o.meta.namespace, cluster.selected)]
         workloads = [o for o in index.objects if isinstance(o, Workload)]
         refs, problems = inventory.build(cluster.client.name, pods, workloads, resolver)
         for problem in problems:
             log.debug("%s", problem)
-        return {r for r in refs if self.filters.keep(r)}, pods, resolver, synced
+        return {r for r in refs if self.filters.keep(r, cluster.selected)}, pods, resolver, synced
 
     def cycle(self) -> Snapshot:
         started = time.monotonic()
@@ -210,16 +233,17 @@ class Exporter:
             cluster.keyrings.new_cycle()
             for ref in refs:
                 all_refs.append((ref, cluster.keyrings.keyring(ref.namespace, ref.pull_secrets, ref.service_account)))
-            pods_by_cluster.append((pods, resolver))
-        expected = load_expected(self.expected_sources)
+            pods_by_cluster.append((cluster.client.name, pods, resolver))
+        self.expected.refresh()
+        expected = self.expected.lists
         expected_images = sorted({image for images in expected.values() for image in images})
 
         # publish the inventory with what is known, then check what is due
-        self._publish(all_refs, expected, expected_images, started, pods_by_cluster, ready=False)
+        self._publish(all_refs, expected, expected_images, started, pods_by_cluster, round_done=False)
         requests = [(ref.image, keyring) for ref, keyring in all_refs]
         requests += [(image, Keyring()) for image in expected_images]
         self._results = self.checker.check_many(requests)
-        snapshot = self._publish(all_refs, expected, expected_images, started, pods_by_cluster, ready=synced)
+        snapshot = self._publish(all_refs, expected, expected_images, started, pods_by_cluster, round_done=synced)
         self.cycles += 1
         return snapshot
 
@@ -229,48 +253,51 @@ class Exporter:
             return UNCHECKED
         return ImageState(result.status, result.endpoint, result.digest, result.checked_at)
 
-    def _pull_series(self, histograms: dict) -> dict:
-        durations, sizes, failures, pull_histograms = [], [], [], []
-        for cluster in self.clusters:
-            name = cluster.client.name
-            last, by_registry, failed = cluster.pulls.snapshot()
-            for (namespace, node, image), pull in sorted(last.items()):
-                durations.append(((name, namespace, node, image), pull.seconds))
-                if pull.size_bytes is not None:
-                    sizes.append(((name, namespace, node, image), float(pull.size_bytes)))
-            for registry, h in sorted(by_registry.items()):
-                pull_histograms.append(Histogram((name, registry), PULL_BUCKETS, tuple(h.buckets), h.sum, h.count))
-            for (registry, reason), n in sorted(failed.items()):
-                failures.append(((name, registry, reason), float(n)))
-        histograms["kube_image_pull_seconds"] = pull_histograms
-        return {
-            "kube_image_pull_duration_seconds": tuple(durations),
-            "kube_image_pull_size_bytes": tuple(sizes),
-            "kube_image_pull_failures_total": tuple(failures),
-        }
+    def _health_series(self) -> tuple[dict, dict]:
+        """Rows describing the sources: registry requests, pulls, watches, expected lists, pull secrets."""
+        series, histograms = series_of.registry(self.checker.stats)
+        pull_rows, pull_histograms = series_of.pulls((c.client.name, c.pulls.snapshot()) for c in self.clusters)
+        series.update(pull_rows)
+        histograms.update(pull_histograms)
+        series.update(series_of.watches(
+            (c.client.name, r.kind, r.stats, len(r.snapshot())) for c in self.clusters for r in c.all_reflectors))
+        series.update(series_of.expected_lists(self.expected.states.values()))
+        series.update(series_of.pull_secrets((c.client.name, c.keyrings.unusable) for c in self.clusters))
+        return series, histograms
 
-    def _publish(self, all_refs, expected, expected_images, started, pods_by_cluster, ready: bool) -> Snapshot:
+    def _readiness(self) -> str:
+        """Why the exporter is not ready now, or "" when it is."""
+        if not self._first_round_done:
+            return "first inventory and check round not done yet"
+        now = self._clock()
+        for cluster in self.clusters:
+            for reflector in cluster.all_reflectors:
+                down = reflector.stats.down_for(now)
+                if down > self.watch_down_threshold:
+                    return (f"{cluster.client.name} {reflector.kind} list/watch failing for {down:.0f}s "
+                            f"(threshold {self.watch_down_threshold:.0f}s): {reflector.stats.last_error}")
+        return ""
+
+    def _publish(self, all_refs, expected, expected_images, started, pods_by_cluster, round_done: bool) -> Snapshot:
         pairs = [(ref, self._state(ref.image, keyring)) for ref, keyring in all_refs]
         expected_states = {image: self._state(image, Keyring()) for image in expected_images}
         snapshot = join(pairs, expected, expected_states, [c.client.name for c in self.clusters], time.time())
         series = dict(snapshot.series)
-        stats = self.checker.stats
+        health, histograms = self._health_series()
+        series.update(health)
         series["kube_image_build_info"] = (((__version__,), 1.0),)
-        series["kube_image_registry_requests_total"] = tuple(
-            ((host, method, code), float(n)) for (host, method, code), n in sorted(stats.requests.items()))
         series["kube_image_cycle_duration_seconds"] = (((), time.monotonic() - started),)
         series["kube_image_last_cycle_timestamp_seconds"] = (((), time.time()),)
-        histograms = {"kube_image_registry_request_duration_seconds": [
-            Histogram((host,), DURATION_BUCKETS, tuple(buckets), stats.duration_sum[host], stats.duration_count[host])
-            for host, buckets in sorted(stats.duration_buckets.items())
-        ]}
-        series.update(self._pull_series(histograms))
         self.published.metrics = Page.of(render(series, histograms), CONTENT_TYPE)
-        if ready:  # the report is built once per cycle, with the round's statuses
+        if round_done:  # the report is built once per cycle, with the round's statuses
             statuses = {ref.image: state.status.value for ref, state in pairs}
-            reports = [report.build(pods, resolver)[0] for pods, resolver in pods_by_cluster]
-            body = reports[0] if len(reports) == 1 else {"clusters": reports}
+            reports = {name: report.build(pods, resolver)[0] for name, pods, resolver in pods_by_cluster}
+            # one cluster: the Sylva report itself; several: each cluster's report under its name
+            body = next(iter(reports.values())) if len(reports) == 1 else {"clusters": reports}
             body = {**body, "registry_status": dict(sorted(statuses.items()))}
             self.published.report = Page.of(orjson.dumps(body), "application/json")  # compact: 20x faster
-            self.published.ready = True
+            self._first_round_done = True
+        reason = self._readiness()
+        self.published.not_ready_reason = reason
+        self.published.ready = not reason
         return snapshot

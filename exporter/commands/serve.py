@@ -10,6 +10,7 @@ import threading
 from exporter.commands import CommandError, UsageError
 from exporter.config import ConfigError, load
 from exporter.endpoints import Published, Server
+from exporter.expected.sources import SourceError, parse_spec
 from exporter.kube.clusters import KubeConfigError, load_clusters
 from exporter.registry.checker import Checker
 from exporter.registry.credentials import CredentialError, Keyring, from_docker_config_file
@@ -27,10 +28,12 @@ def register(subparsers) -> None:
     p.add_argument("--kubeconfig", metavar="PATH")
     p.add_argument("--context", dest="contexts", action="append", metavar="NAME", help="repeatable: one cluster each")
     p.add_argument("--cluster-name", metavar="NAME", help="the cluster label (one context only)")
-    p.add_argument("--expected", action="append", metavar="SOURCE", help="expected list file or directory ([NAME=]PATH)")
+    p.add_argument("--expected", action="append", metavar="SOURCE",
+                   help="expected list: [NAME=]PATH, a directory, an http(s) URL or configmap:NS/NAME[/KEY]")
     p.add_argument("--interval", type=float, metavar="SECONDS", help="seconds between snapshots (default 60)")
     p.add_argument("--namespace", dest="namespaces", action="append", metavar="NS", help="only these namespaces")
     p.add_argument("--exclude-namespace", dest="exclude_namespaces", action="append", metavar="NS")
+    p.add_argument("--namespace-selector", metavar="SELECTOR", help="only namespaces with these labels (team=shop)")
     p.add_argument("--ignore", action="append", metavar="REGEX", help="images to leave out")
     p.add_argument("--unit-source", dest="unit_sources", action="append", metavar="SOURCE",
                    help="flux (default), helm, argocd, label:KEY; in order")
@@ -40,12 +43,14 @@ def register(subparsers) -> None:
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="FROM=TO")
     p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per registry (default 8)")
     p.add_argument("--rate", type=float, metavar="R", help="requests per second per registry (default 50)")
+    p.add_argument("--watch-down-threshold", type=float, metavar="SECONDS",
+                   help="not ready when a list/watch fails this long (default 300)")
     p.set_defaults(func=run)
 
 
 FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interval", "namespaces",
-         "exclude_namespaces", "ignore", "unit_sources", "docker_config", "ca_file", "insecure_registries",
-         "registry_mirrors", "concurrency", "rate")
+         "exclude_namespaces", "namespace_selector", "ignore", "unit_sources", "docker_config", "ca_file",
+         "insecure_registries", "registry_mirrors", "concurrency", "rate", "watch_down_threshold")
 
 
 def run(args) -> int:
@@ -53,6 +58,11 @@ def run(args) -> int:
         settings = load(args.config, {key: getattr(args, key) for key in FLAGS})
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    for source in settings.expected:
+        try:
+            parse_spec(source)
+        except SourceError as exc:
+            raise UsageError(str(exc)) from None
     try:
         clusters = load_clusters(settings.kubeconfig, settings.contexts, settings.cluster_name)
         node_keyring = Keyring.of(c for path in settings.docker_config for c in from_docker_config_file(path))
@@ -73,8 +83,8 @@ def run(args) -> int:
         clusters, Checker(registry_settings), published, expected=settings.expected,
         unit_sources=tuple(settings.unit_sources),
         filters=Filters(frozenset(settings.namespaces), frozenset(settings.exclude_namespaces),
-                        tuple(re.compile(p) for p in settings.ignore)),
-        node_keyring=node_keyring, interval=settings.interval,
+                        tuple(re.compile(p) for p in settings.ignore), settings.namespace_selector),
+        node_keyring=node_keyring, interval=settings.interval, watch_down_threshold=settings.watch_down_threshold,
     ).start()
     log.info("serving on http://%s/metrics for %s", settings.listen, ", ".join(c.name for c in clusters))
     done = threading.Event()

@@ -31,7 +31,13 @@ class ReflectorStats:
     watch_restarts: int = 0
     errors: int = 0
     last_error: str = ""
+    skipped: int = 0  # objects that could not be trimmed (logged one by one)
     last_success: float = 0.0  # monotonic time of the last successful list or watch event/bookmark
+    failing_since: float | None = None  # monotonic time of the first error since the last success
+
+    def down_for(self, now: float) -> float:
+        """Seconds the list/watch has been failing without a success in between (0 when working)."""
+        return 0.0 if self.failing_since is None else now - self.failing_since
 
 
 @dataclass
@@ -129,6 +135,7 @@ class Reflector:
                     self._list()
                     need_list = False
                 self._watch()
+                self._success()  # the server ended the watch at its timeout: the connection works
                 self.stats.watch_restarts += 1
             except Expired as exc:
                 log.info("%s %s: %s; listing again", self.client.name, self.kind, exc)
@@ -137,6 +144,8 @@ class Reflector:
             except ApiError as exc:
                 self.stats.errors += 1
                 self.stats.last_error = str(exc)
+                if self.stats.failing_since is None:
+                    self.stats.failing_since = self._clock()
                 delay = self._backoff.next_delay()
                 log.warning("%s %s: %s; retrying in %.1fs", self.client.name, self.kind, exc, delay)
                 if exc.status in (403, 404):
@@ -190,6 +199,7 @@ class Reflector:
             objects[uid] = self._trim(obj)
         except Exception as exc:  # one bad object is reported and skipped, the rest kept
             meta = obj.get("metadata") or {}
+            self.stats.skipped += 1
             log.warning("%s %s %s/%s skipped: %s", self.client.name, self.kind, meta.get("namespace"),
                         meta.get("name"), exc)
 
@@ -201,4 +211,5 @@ class Reflector:
 
     def _success(self) -> None:
         self.stats.last_success = self._clock()
+        self.stats.failing_since = None
         self._backoff.reset()

@@ -52,3 +52,10 @@ def test_serve_bad_config_is_one_line(tmp_path):
                              "--kubeconfig", str(tmp_path / "none")], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "interval: Input should be greater than 0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_bad_expected_source_is_a_usage_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "exporter", "serve", "--expected", "configmap:only-a-name",
+                             "--kubeconfig", str(tmp_path / "none")], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "configmap:NAMESPACE/NAME" in result.stderr and "Traceback" not in result.stderr
