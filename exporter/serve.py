@@ -196,7 +196,8 @@ class Exporter:
         objects = []
         synced = True
         for reflector in cluster.reflectors:
-            synced &= reflector.synced.is_set() or reflector.kind != "Pod"
+            # every kind listed once; a kind that fails (forbidden, not served) is not waited for, Pods are
+            synced &= reflector.synced.is_set() or (reflector.kind != "Pod" and reflector.stats.errors > 0)
             objects.extend(reflector.snapshot().values())
         if cluster.namespaces is not None:
             synced &= cluster.namespaces.synced.is_set()

@@ -142,3 +142,17 @@ def test_several_clusters_report_under_their_names(emulator, run):
     assert sorted(body["clusters"]) == ["one", "two"]
     assert body["clusters"]["two"]["images"] == [WEB]
     assert body["registry_status"] == {WEB: "unreachable"}
+
+
+def test_ready_only_once_every_kind_is_listed_or_has_failed(emulator, run):
+    emulator.forbid("jobs")  # a kind the exporter may not read does not hold readiness back
+    emulator.create_many([
+        {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly", "namespace": "shop"},
+         "spec": {"schedule": "0 1 * * *",
+                  "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": WEB}]}}}}}},
+        make_pod("web", "shop", WEB),
+    ])
+    published = run()
+    assert eventually(lambda: published.ready)
+    assert value(published, "kube_image_missing", workload_kind="CronJob", workload="nightly") == 1
+    assert value(published, "kube_image_watch_up", kind="Job") == 0

@@ -30,7 +30,8 @@ def parse_go_duration(text: str) -> float | None:
     text = text.strip()
     if not text or not re.fullmatch(_GO_DURATION, text):
         return None
-    return sum(float(number) * _GO_UNIT[unit] for number, unit in _GO_PART.findall(text))
+    seconds = sum(float(number) * _GO_UNIT[unit] for number, unit in _GO_PART.findall(text))
+    return round(seconds, 9)  # Go's precision is the nanosecond; `830ms` is 0.83, not 0.8300000000000001
 
 
 @dataclass(frozen=True, slots=True)

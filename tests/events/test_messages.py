@@ -77,3 +77,8 @@ def test_a_50_mb_message_is_not_scanned_whole():
     assert parse_pulled(huge).pull_seconds == 1.5
     assert parse_failed("y" * 50_000_000) is None
     assert time.perf_counter() - started < 5  # generous: only the head is read
+
+
+def test_durations_are_exact_to_the_nanosecond_as_exposed():
+    assert repr(parse_go_duration("830ms")) == "0.83"
+    assert repr(parse_go_duration("1m0.809s")) == "60.809"
