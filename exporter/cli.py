@@ -7,10 +7,9 @@ commands raise `UsageError` (exit 2) or `CommandError` (exit 1) and this module 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from exporter import __version__
+from exporter import __version__, logs
 from exporter.commands import COMMANDS, CommandError, UsageError
 
 
@@ -20,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Know that an image is gone from its registry before a pod fails to pull it.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", choices=logs.LEVELS, help="default info")
+    parser.add_argument("--log-format", choices=logs.FORMATS, help="text (default) or json, one object a line")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         module.register(subparsers)
@@ -30,11 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
-    if args.log_level.lower() != "debug":
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per registry request otherwise
+    logs.configure(args.log_level or "info", args.log_format or "text")  # `serve` applies its settings again
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:

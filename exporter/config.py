@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
+from exporter.logs import FORMATS, LEVELS
+
 ENV_PREFIX = "KUBE_IMAGE_EXPORTER_"
 
 
@@ -115,14 +117,14 @@ class Settings(BaseSettings):
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
-        if value.lower() not in ("debug", "info", "warning", "error"):
+        if value.lower() not in LEVELS:
             raise ValueError(f"expected debug, info, warning or error, got {value!r}")
         return value.lower()
 
     @field_validator("log_format")
     @classmethod
     def _format(cls, value: str) -> str:
-        if value not in ("text", "json"):
+        if value not in FORMATS:
             raise ValueError(f"expected text or json, got {value!r}")
         return value
 

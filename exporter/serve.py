@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
+from cachetools import TTLCache
 
 from exporter import __version__, inventory, report
 from exporter import series as series_of
@@ -78,7 +79,8 @@ class ClusterWatch:
     events: Reflector | None = None  # kubelet events, fed to `pulls`
     namespaces: Reflector | None = None  # namespaces matching the label selector, when one is set
     selected: frozenset[str] | None = None  # their names, as of the last cycle
-    owner_cache: dict = field(default_factory=dict)
+    # owners of kinds not watched (Node, HelmRelease): read once, then again after 15 min; bounded
+    owner_cache: TTLCache = field(default_factory=lambda: TTLCache(maxsize=50_000, ttl=900))
 
     @property
     def all_reflectors(self) -> list[Reflector]:
@@ -210,9 +212,10 @@ class Exporter:
             if found is not None:
                 return found
             key = (kind, namespace, name)
-            if key not in cache:  # kinds not watched (HelmRelease, Node): read once, kept for the process
-                cache[key] = cluster.owner_lookup(api_version, kind, namespace, name)
-            return cache[key]
+            if key in cache:
+                return cache[key]
+            found = cache[key] = cluster.owner_lookup(api_version, kind, namespace, name)
+            return found
 
         resolver = OwnerResolver(lookup, self.unit_sources)
         pods = [o for o in index.objects

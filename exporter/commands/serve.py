@@ -7,6 +7,7 @@ import re
 import signal
 import threading
 
+from exporter import logs
 from exporter.commands import CommandError, UsageError
 from exporter.config import ConfigError, load
 from exporter.endpoints import Published, Server
@@ -50,7 +51,8 @@ def register(subparsers) -> None:
 
 FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interval", "namespaces",
          "exclude_namespaces", "namespace_selector", "ignore", "unit_sources", "docker_config", "ca_file",
-         "insecure_registries", "registry_mirrors", "concurrency", "rate", "watch_down_threshold")
+         "insecure_registries", "registry_mirrors", "concurrency", "rate", "watch_down_threshold", "log_level",
+         "log_format")
 
 
 def run(args) -> int:
@@ -58,6 +60,7 @@ def run(args) -> int:
         settings = load(args.config, {key: getattr(args, key) for key in FLAGS})
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    logs.configure(settings.log_level, settings.log_format)
     for source in settings.expected:
         try:
             parse_spec(source)

@@ -1,5 +1,7 @@
 """`serve` as a process: serves metrics from the emulated cluster and stops cleanly on SIGTERM."""
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -23,15 +25,16 @@ def get(url):
 def test_serve_process_metrics_and_sigterm(emulator, kubeconfig, tmp_path):
     emulator.create(make_pod("web", "shop", "registry.invalid.example/Shop/web:1"))
     port = free_port()
+    env = {**os.environ, "KUBE_IMAGE_EXPORTER_LOG_FORMAT": "json"}
     proc = subprocess.Popen([sys.executable, "-m", "exporter", "serve", "--kubeconfig", str(kubeconfig),
                              "--listen", f"127.0.0.1:{port}", "--interval", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         deadline = time.monotonic() + 30
         body = ""
         while time.monotonic() < deadline:
             status, body = get(f"http://127.0.0.1:{port}/metrics")
-            if "invalid_reference" in body:
+            if "invalid_reference" in body and get(f"http://127.0.0.1:{port}/readyz")[0] == 200:
                 break
             time.sleep(0.2)
         assert 'kube_image_missing{cluster="one",namespace="shop"' in body
@@ -44,7 +47,10 @@ def test_serve_process_metrics_and_sigterm(emulator, kubeconfig, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.communicate()
+        _, stderr = proc.communicate()
+    records = [json.loads(line) for line in stderr.decode().splitlines()]  # --log-format json: every line
+    serving = next(r for r in records if r["message"].startswith("serving on"))
+    assert serving["level"] == "INFO" and serving["logger"] == "exporter.commands.serve" and "time" in serving
 
 
 def test_serve_bad_config_is_one_line(tmp_path):

@@ -1,0 +1,33 @@
+"""Logging setup shared by every command: plain lines for people, JSON lines for log pipelines.
+
+`--log-format json` writes one JSON object a line (`time`, `level`, `logger`, `message`), what Loki, Fluent
+Bit and Elasticsearch ingest without parsing rules. httpx logs every request at INFO; it is kept at WARNING
+unless the level is debug, or a check round would write thousands of lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+
+LEVELS = ("debug", "info", "warning", "error")
+FORMATS = ("text", "json")
+_HANDLER = "kube-image-exporter"
+
+
+def configure(level: str = "info", fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                           rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.set_name(_HANDLER)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER]:  # ours only: others may listen too
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    logging.getLogger("httpx").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
