@@ -1,8 +1,11 @@
 """Settings: file, environment and flags in that order; a bad value names its key."""
 
+import re
+from pathlib import Path
+
 import pytest
 
-from exporter.config import ConfigError, load
+from exporter.config import ConfigError, Settings, load
 
 
 @pytest.fixture
@@ -59,3 +62,9 @@ def test_unreadable_and_non_mapping_files_are_clear(tmp_path):
     broken.write_text("a: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load(broken)
+
+
+def test_every_setting_is_in_the_readme_table():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", readme, flags=re.M))
+    assert set(Settings.model_fields) <= documented
