@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from exporter.images import InvalidReference, normalize
 from exporter.kube.objects import Container, Pod, Workload
-from exporter.kube.owners import OwnerResolver, Resolution
+from exporter.kube.owners import OwnerResolver, Resolution, Trace
 from exporter.model import Reference
 
 TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job"})
@@ -53,22 +53,42 @@ def _rows(
         )
 
 
+# uid -> (the object, the owners its resolution read, its references, its problems)
+Memo = dict[str, tuple[object, Trace, tuple[Reference, ...], tuple[str, ...]]]
+
+
 def build(
     cluster: str,
     pods: Iterable[Pod],
     workloads: Iterable[Workload],
     resolver: OwnerResolver,
+    memo: Memo | None = None,
 ) -> tuple[set[Reference], list[str]]:
-    """All references of one cluster, and one problem line per container whose image does not parse."""
+    """All references of one cluster, and one problem line per container whose image does not parse.
+
+    With `memo` (kept by the caller from one call to the next, replaced in place), an object that is the
+    very same as last time and whose owners are too reuses its rows: a steady cluster costs a lookup per
+    object instead of a walk of its owner chain.
+    """
     refs: set[Reference] = set()
     problems: list[str] = []
+    previous = dict(memo or {})
+    current: Memo = {}
+
+    def add(obj: Pod | Workload, active: bool, where: str) -> None:
+        entry = previous.get(obj.meta.uid)
+        if entry is None or entry[0] is not obj or not resolver.unchanged(entry[1]):
+            resolution, trace = resolver.resolve_traced(obj)
+            found: list[str] = []
+            rows = tuple(_rows(cluster, obj.meta.namespace or "", resolution, obj.containers, where, active,
+                               obj.pull_secrets, obj.service_account, found))
+            entry = (obj, trace, rows, tuple(found))
+        current[obj.meta.uid] = entry
+        refs.update(entry[2])
+        problems.extend(entry[3])
+
     for pod in pods:
-        meta = pod.meta
-        where = f"pod {meta.namespace}/{meta.name}"
-        refs.update(
-            _rows(cluster, meta.namespace or "", resolver.resolve(pod), pod.containers, where, True,
-                  pod.pull_secrets, pod.service_account, problems)
-        )
+        add(pod, True, f"pod {pod.meta.namespace}/{pod.meta.name}")
     for workload in workloads:
         meta = workload.meta
         if meta.kind not in TEMPLATE_KINDS:
@@ -76,9 +96,8 @@ def build(
         controller = meta.controller
         if controller is not None and controller.kind in TEMPLATE_KINDS:
             continue  # a Job of a CronJob: the CronJob's template names the same images
-        where = f"{meta.kind.lower()} {meta.namespace}/{meta.name}"
-        refs.update(
-            _rows(cluster, meta.namespace or "", resolver.resolve(workload), workload.containers, where,
-                  workload.active, workload.pull_secrets, workload.service_account, problems)
-        )
+        add(workload, workload.active, f"{meta.kind.lower()} {meta.namespace}/{meta.name}")
+    if memo is not None:
+        memo.clear()
+        memo.update(current)
     return refs, problems

@@ -80,6 +80,7 @@ class ClusterWatch:
     namespaces: Reflector | None = None  # namespaces matching the label selector, when one is set
     selected: frozenset[str] | None = None  # their names, as of the last cycle
     # owners of kinds not watched (Node, HelmRelease): read once, then again after 15 min; bounded
+    inventory_memo: inventory.Memo = field(default_factory=dict)  # rows of unchanged objects, kept
     owner_cache: TTLCache = field(default_factory=lambda: TTLCache(maxsize=50_000, ttl=900))
 
     @property
@@ -221,7 +222,7 @@ class Exporter:
         pods = [o for o in index.objects
                 if isinstance(o, Pod) and self.filters.keep_namespace(o.meta.namespace, cluster.selected)]
         workloads = [o for o in index.objects if isinstance(o, Workload)]
-        refs, problems = inventory.build(cluster.client.name, pods, workloads, resolver)
+        refs, problems = inventory.build(cluster.client.name, pods, workloads, resolver, cluster.inventory_memo)
         for problem in problems:
             log.debug("%s", problem)
         return {r for r in refs if self.filters.keep(r, cluster.selected)}, pods, resolver, synced

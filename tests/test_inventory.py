@@ -53,3 +53,40 @@ def test_bare_pod_has_no_unit_and_keeps_its_pull_secrets():
     refs, _ = build()
     [scratch] = [r for r in refs if r.workload == "scratch" and r.container_type == "container"]
     assert scratch.unit is None and scratch.workload_kind == "Pod" and scratch.pull_secrets == ("regcred",)
+
+
+def test_memo_reuses_rows_of_unchanged_objects_until_an_owner_changes():
+    from exporter.kube.listfile import ObjectIndex
+    from exporter.kube.objects import trim
+    from tests.conftest import make_pod
+
+    def deployment(labels):
+        return trim({"apiVersion": "apps/v1", "kind": "Deployment",
+                     "metadata": {"name": "web", "namespace": "shop", "uid": "d", "labels": labels},
+                     "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "main", "image": "nginx"}]}}}})
+
+    rs = trim({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {
+        "name": "web-1", "namespace": "shop", "uid": "r",
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "controller": True}]}})
+    raw_pod = make_pod("web-1-a", "shop", "nginx", owner=("apps/v1", "ReplicaSet", "web-1"))
+    raw_pod["metadata"]["uid"] = "p"
+    pod = trim(raw_pod)
+    memo = {}
+
+    def run(*objects):
+        index = ObjectIndex(objects)
+        resolver = OwnerResolver(index.lookup)
+        walks = []
+        walk = resolver._walk
+        resolver._walk = lambda start: walks.append(start.key) or walk(start)
+        refs, _ = inventory.build("c", index.pods, index.workloads, resolver, memo)
+        return {(r.workload, r.unit) for r in refs}, walks
+
+    plain = deployment({})
+    assert run(plain, rs, pod) == ({("web", None)}, ["Pod/shop/web-1-a", "Deployment/shop/web"])
+    assert run(plain, rs, pod) == ({("web", None)}, [])  # nothing changed: no owner chain walked
+    labelled = deployment({"kustomize.toolkit.fluxcd.io/name": "shop"})  # the Deployment joins a unit
+    refs, walks = run(labelled, rs, pod)
+    assert refs == {("web", "shop")} and sorted(walks) == ["Deployment/shop/web", "Pod/shop/web-1-a"]
+    run(labelled, rs)  # the pod is gone: forgotten
+    assert set(memo) == {"d"}

@@ -35,6 +35,8 @@ MAX_DEPTH = 16
 
 # (api_version, kind, namespace, name) -> trimmed object, or None when it cannot be read
 Lookup = Callable[[str, str, str | None, str], Trimmed | None]
+# The owners one resolution read: ((api_version, kind, namespace, name), what the lookup returned) each
+Trace = tuple[tuple[tuple[str, str, str | None, str], Trimmed | None], ...]
 
 
 def label_keys(unit_sources: Sequence[str]) -> frozenset[str]:
@@ -63,7 +65,7 @@ class OwnerResolver:
         self._lookup = lookup
         self._sources = tuple(unit_sources)
         self._cache: dict[tuple[str, str | None, str], Trimmed | None] = {}
-        self._resolved: dict[str, Resolution] = {}  # the inventory and the report ask for the same objects
+        self._resolved: dict[str, tuple[Resolution, Trace]] = {}  # inventory and report ask for the same objects
         self._flux = "flux" in self._sources
 
     def _get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Trimmed | None:
@@ -82,13 +84,22 @@ class OwnerResolver:
 
     def resolve(self, obj: Trimmed) -> Resolution:
         """Walk from `obj` upwards: owners first, Flux hops where labels say so (memoized per object)."""
-        start = meta_of(obj)
-        resolution = self._resolved.get(start.key)
-        if resolution is None:
-            resolution = self._resolved[start.key] = self._walk(start)
-        return resolution
+        return self.resolve_traced(obj)[0]
 
-    def _walk(self, start: Meta) -> Resolution:
+    def resolve_traced(self, obj: Trimmed) -> tuple[Resolution, Trace]:
+        """The resolution and the owners it read: `unchanged(trace)` later tells whether it still holds."""
+        start = meta_of(obj)
+        found = self._resolved.get(start.key)
+        if found is None:
+            found = self._resolved[start.key] = self._walk(start)
+        return found
+
+    def unchanged(self, trace: Trace) -> bool:
+        """True when every owner the trace read is still the very same object (or still absent)."""
+        return all(self._get(*key) is obj for key, obj in trace)
+
+    def _walk(self, start: Meta) -> tuple[Resolution, Trace]:
+        trace: list[tuple[tuple[str, str, str | None, str], Trimmed | None]] = []
         chain: list[str] = [start.key]
         walked: list[Meta] = [start]
         workload: Meta | OwnerRef = start
@@ -113,6 +124,7 @@ class OwnerResolver:
                 seen.add(key)
                 chain.append(key)
                 parent = self._get(HELMRELEASE_API_VERSION, "HelmRelease", namespace, name)
+                trace.append(((HELMRELEASE_API_VERSION, "HelmRelease", namespace, name), parent))
                 if parent is None:
                     break
                 current = meta_of(parent)
@@ -132,16 +144,18 @@ class OwnerResolver:
             if owner.kind == "Node":
                 break
             parent = self._get(owner.api_version, owner.kind, namespace, owner.name)
+            trace.append(((owner.api_version, owner.kind, namespace, owner.name), parent))
             if parent is None:
                 break
             current = meta_of(parent)
             walked.append(current)
-        return Resolution(
+        resolution = Resolution(
             workload_kind=workload.kind,
             workload=workload.name,
             unit=self._unit(walked, unit_from_flux),
             chain=tuple(reversed(chain)),
         )
+        return resolution, tuple(trace)
 
     def _unit(self, walked: list[Meta], unit_from_flux: str | None) -> str | None:
         for source in self._sources:
