@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -31,12 +32,32 @@ class Page:
         return cls(body, content_type, gzip.compress(body, compresslevel=5))
 
 
+class LazyPage:
+    """A page built on its first request, once: for a page rarely asked for and costly to build.
+
+    The lock is held while the page is built from data already in memory (never across I/O), so a second
+    request at the same moment waits for that build instead of repeating it.
+    """
+
+    def __init__(self, build: Callable[[], tuple[bytes, str]]) -> None:
+        self._build: Callable[[], tuple[bytes, str]] | None = build
+        self._page: Page | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Page:
+        with self._lock:
+            if self._page is None:
+                self._page = Page.of(*self._build())
+                self._build = None  # let go of what it was built from
+            return self._page
+
+
 @dataclass
 class Published:
     """What the endpoints serve. The cycle replaces whole attributes; readers never see a half update."""
 
     metrics: Page = field(default_factory=lambda: Page.of(b"", CONTENT_TYPE))
-    report: Page = field(default_factory=lambda: Page.of(b"{}", "application/json"))
+    report: Page | LazyPage = field(default_factory=lambda: Page.of(b"{}", "application/json"))
     ready: bool = False
     not_ready_reason: str = "first inventory and check round not done yet"
 
@@ -51,7 +72,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/metrics":
             self._page(self.published.metrics)
         elif path == "/report":
-            self._page(self.published.report)
+            report = self.published.report
+            self._page(report.get() if isinstance(report, LazyPage) else report)
         elif path == "/healthz":
             self._text(200, "ok\n")
         elif path == "/readyz":

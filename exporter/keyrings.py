@@ -3,15 +3,18 @@
 The kubelet takes a pod's `imagePullSecrets`, and when there are none those of its ServiceAccount, then
 its own docker config (node credentials). This module reads those objects through injected getters
 (a live cluster's or a test's) and turns them into registry Keyrings. A secret that is missing, forbidden
-or garbage is reported once per cycle and left out, never fatal: the images it was for are then checked
+or garbage is reported when read and left out, never fatal: the images it was for are then checked
 with what remains, and show `unauthorized` if that is not enough.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from cachetools import TTLCache
 
 from exporter.registry.credentials import ANONYMOUS, Credential, CredentialError, Keyring, from_secret
 
@@ -21,65 +24,72 @@ Getter = Callable[[str, str], Mapping[str, Any] | None]  # (namespace, name) -> 
 
 
 class KeyringSource:
-    """Keyrings by (namespace, pull secrets, service account); call `new_cycle()` to re-read objects."""
+    """Keyrings by (namespace, pull secrets, service account).
 
-    def __init__(self, get_secret: Getter, get_service_account: Getter, node_keyring: Keyring = ANONYMOUS) -> None:
+    Secrets and ServiceAccounts are read when first needed and again after `ttl` seconds (so a rotated
+    credential counts within minutes, and a steady cluster costs no reads per cycle). `new_cycle()` starts
+    the per-cycle record of unusable secrets: those named by this cycle's workloads.
+    """
+
+    def __init__(self, get_secret: Getter, get_service_account: Getter, node_keyring: Keyring = ANONYMOUS,
+                 ttl: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._get_secret = get_secret
         self._get_service_account = get_service_account
         self._node = node_keyring
-        self._secrets: dict[tuple[str, str], tuple[Credential, ...]] = {}
-        self._accounts: dict[tuple[str, str], tuple[str, ...]] = {}
+        # (namespace, name) -> (credentials, why unusable or "")
+        self._secrets: TTLCache = TTLCache(maxsize=20_000, ttl=ttl, timer=clock)
+        self._accounts: TTLCache = TTLCache(maxsize=20_000, ttl=ttl, timer=clock)
         self.problems: list[str] = []
         self.unusable: dict[tuple[str, str], str] = {}  # (namespace, secret) -> unreadable | invalid | api_error
 
     def new_cycle(self) -> None:
-        self._secrets.clear()
-        self._accounts.clear()
         self.problems = []
         self.unusable = {}
 
-    def _problem(self, text: str, secret: tuple[str, str] | None = None, reason: str = "") -> None:
-        if secret is not None:
-            self.unusable[secret] = reason
-        if text not in self.problems:
-            self.problems.append(text)
-            log.warning("%s", text)
+    def _read_secret(self, namespace: str, name: str) -> tuple[tuple[Credential, ...], str, str]:
+        """(credentials, reason, problem text) of one secret, read now."""
+        try:
+            secret = self._get_secret(namespace, name)
+        except Exception as exc:  # an API failure costs this secret only
+            return (), "api_error", f"pull secret {namespace}/{name}: cannot read ({exc})"
+        if secret is None:
+            return (), "unreadable", f"pull secret {namespace}/{name}: not found or not readable"
+        try:
+            return from_secret(secret), "", ""
+        except CredentialError as exc:
+            return (), "invalid", f"pull secret unusable: {exc}"
 
     def _secret(self, namespace: str, name: str) -> tuple[Credential, ...]:
         key = (namespace, name)
-        if key not in self._secrets:
-            credentials: tuple[Credential, ...] = ()
-            try:
-                secret = self._get_secret(namespace, name)
-            except Exception as exc:  # an API failure costs this secret only
-                secret = None
-                self._problem(f"pull secret {namespace}/{name}: cannot read ({exc})", key, "api_error")
-            else:
-                if secret is None:
-                    self._problem(f"pull secret {namespace}/{name}: not found or not readable", key, "unreadable")
-            if secret is not None:
-                try:
-                    credentials = from_secret(secret)
-                except CredentialError as exc:
-                    self._problem(f"pull secret unusable: {exc}", key, "invalid")
-            self._secrets[key] = credentials
-        return self._secrets[key]
+        entry = self._secrets.get(key)
+        if entry is None:
+            credentials, reason, problem = self._read_secret(namespace, name)
+            if problem:
+                log.warning("%s", problem)  # once per read, not once per cycle
+            entry = self._secrets[key] = (credentials, reason, problem)
+        credentials, reason, problem = entry
+        if reason:
+            self.unusable[key] = reason
+            if problem not in self.problems:
+                self.problems.append(problem)
+        return credentials
 
     def _account_secrets(self, namespace: str, name: str) -> tuple[str, ...]:
         key = (namespace, name)
-        if key not in self._accounts:
-            names: tuple[str, ...] = ()
+        names = self._accounts.get(key)
+        if names is None:
+            names = ()
             try:
                 account = self._get_service_account(namespace, name)
             except Exception as exc:
                 account = None
-                self._problem(f"service account {namespace}/{name}: cannot read ({exc})")
+                log.warning("service account %s/%s: cannot read (%s)", namespace, name, exc)
             if account is not None:
                 names = tuple(
                     str(s["name"]) for s in account.get("imagePullSecrets") or [] if isinstance(s, dict) and s.get("name")
                 )
             self._accounts[key] = names
-        return self._accounts[key]
+        return names
 
     def keyring(self, namespace: str, pull_secrets: tuple[str, ...], service_account: str = "default") -> Keyring:
         """The Keyring the kubelet would use for a pod of `namespace` with these pull secrets."""

@@ -21,7 +21,7 @@ from cachetools import TTLCache
 
 from exporter import __version__, inventory, report
 from exporter import series as series_of
-from exporter.endpoints import Page, Published
+from exporter.endpoints import LazyPage, Page, Published
 from exporter.events.pulls import PullTracker
 from exporter.expected.sources import ExpectedLists, SourceError
 from exporter.exposition import CONTENT_TYPE, render
@@ -243,11 +243,12 @@ class Exporter:
         expected = self.expected.lists
         expected_images = sorted({image for images in expected.values() for image in images})
 
-        # publish the inventory with what is known, then check what is due
-        self._publish(all_refs, expected, expected_images, started, pods_by_cluster, round_done=False)
+        # when checks are due, publish the inventory with what is known first: a slow registry delays statuses,
+        # never the inventory
         requests = [(ref.image, keyring) for ref, keyring in all_refs]
         requests += [(image, Keyring()) for image in expected_images]
-        self._results = self.checker.check_many(requests)
+        self._results = self.checker.check_many(requests, before_round=lambda: self._publish(
+            all_refs, expected, expected_images, started, pods_by_cluster, round_done=False))
         snapshot = self._publish(all_refs, expected, expected_images, started, pods_by_cluster, round_done=synced)
         self.cycles += 1
         return snapshot
@@ -294,15 +295,19 @@ class Exporter:
         series["kube_image_cycle_duration_seconds"] = (((), time.monotonic() - started),)
         series["kube_image_last_cycle_timestamp_seconds"] = (((), time.time()),)
         self.published.metrics = Page.of(render(series, histograms), CONTENT_TYPE)
-        if round_done:  # the report is built once per cycle, with the round's statuses
+        if round_done:  # the report of this round's statuses, built if and when /report is asked for
             statuses = {ref.image: state.status.value for ref, state in pairs}
-            reports = {name: report.build(pods, resolver)[0] for name, pods, resolver in pods_by_cluster}
-            # one cluster: the Sylva report itself; several: each cluster's report under its name
-            body = next(iter(reports.values())) if len(reports) == 1 else {"clusters": reports}
-            body = {**body, "registry_status": dict(sorted(statuses.items()))}
-            self.published.report = Page.of(orjson.dumps(body), "application/json")  # compact: 20x faster
+            self.published.report = LazyPage(lambda: (_report_body(pods_by_cluster, statuses), "application/json"))
             self._first_round_done = True
         reason = self._readiness()
         self.published.not_ready_reason = reason
         self.published.ready = not reason
         return snapshot
+
+
+def _report_body(pods_by_cluster, statuses: dict[str, str]) -> bytes:
+    """/report: one cluster's Sylva report, or each cluster's under its name; with registry statuses."""
+    reports = {name: report.build(pods, resolver)[0] for name, pods, resolver in pods_by_cluster}
+    body = next(iter(reports.values())) if len(reports) == 1 else {"clusters": reports}
+    body = {**body, "registry_status": dict(sorted(statuses.items()))}
+    return orjson.dumps(body)  # compact: 20x faster than indented json

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from exporter.endpoints import Page, Published, Server
+from exporter.endpoints import LazyPage, Page, Published, Server
 
 
 @pytest.fixture
@@ -53,3 +53,21 @@ def test_readyz_says_why_until_ready_and_healthz_is_always_ok(served):
 
 def test_unknown_path_is_404(served):
     assert get(served[1] + "/nope")[0] == 404
+
+
+def test_report_is_built_on_first_request_only_once(served):
+    published, base = served
+    builds = []
+
+    def build():
+        builds.append(1)
+        return b'{"images": []}', "application/json"
+
+    published.report = LazyPage(build)
+    assert builds == []  # nothing built until asked
+    for _ in range(3):
+        status, headers, body = get(base + "/report")
+        assert (status, body, headers["Content-Type"]) == (200, b'{"images": []}', "application/json")
+    status, headers, body = get(base + "/report", {"Accept-Encoding": "gzip"})
+    assert gzip.decompress(body) == b'{"images": []}'
+    assert builds == [1]

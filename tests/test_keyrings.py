@@ -15,12 +15,21 @@ def pull_secret(namespace, name, user, host="registry.example.com"):
             "metadata": {"namespace": namespace, "name": name}, "data": {".dockerconfigjson": config}}
 
 
-def source_for(emulator, kubeconfig, node=Keyring()):
+class Clock:
+    now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def source_for(emulator, kubeconfig, node=Keyring(), clock=None):
     [client] = load_clusters(kubeconfig)
     return KeyringSource(
         lambda ns, name: client.get("v1", "Secret", ns, name),
         lambda ns, name: client.get("v1", "ServiceAccount", ns, name),
         node,
+        ttl=300,
+        clock=clock or Clock(),
     )
 
 
@@ -54,20 +63,33 @@ def test_garbage_missing_and_forbidden_secrets_are_reported_and_skipped(emulator
     emulator.create({"kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
                      "metadata": {"namespace": "shop", "name": "garbage"},
                      "data": {".dockerconfigjson": base64.b64encode(b"{not json").decode()}})
-    source = source_for(emulator, kubeconfig)
+    clock = Clock()
+    source = source_for(emulator, kubeconfig, clock=clock)
     keyring = source.keyring("shop", ("garbage", "absent", "good"))
     assert users(keyring) == ["ok"]
     assert any("shop/garbage" in p and "not base64 of JSON" in p for p in source.problems)
     assert any("shop/absent" in p for p in source.problems)
+    assert source.unusable == {("shop", "garbage"): "invalid", ("shop", "absent"): "unreadable"}
     emulator.forbid("secrets")
     source.new_cycle()
-    assert users(source.keyring("shop", ("good",))) == []
+    assert users(source.keyring("shop", ("good",))) == ["ok"] and source.unusable == {}  # read 1 min ago
+    clock.now += 301
+    source.new_cycle()
+    assert users(source.keyring("shop", ("good",))) == []  # read again after the TTL: forbidden now
     assert any("not found or not readable" in p for p in source.problems)
+    assert source.unusable == {("shop", "good"): "unreadable"}
 
 
-def test_secrets_are_read_once_per_cycle(emulator, kubeconfig):
+def test_secrets_and_accounts_are_read_once_per_ttl_not_per_cycle(emulator, kubeconfig):
     emulator.create(pull_secret("shop", "regcred", "u"))
-    source = source_for(emulator, kubeconfig)
+    clock = Clock()
+    source = source_for(emulator, kubeconfig, clock=clock)
     for _ in range(100):
+        source.new_cycle()
         source.keyring("shop", ("regcred",))
+        source.keyring("shop", (), "default")
     assert emulator.requests[("get", "secrets")] == 1
+    assert emulator.requests[("get", "serviceaccounts")] == 1
+    clock.now += 301
+    source.keyring("shop", ("regcred",))
+    assert emulator.requests[("get", "secrets")] == 2

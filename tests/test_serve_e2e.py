@@ -98,7 +98,7 @@ def test_bad_image_is_invalid_reference_and_deleted_pods_vanish(emulator, kubeco
         emulator.create(make_pod("p", "ns1", "bad/Image:1"))
         assert eventually(lambda: 'reason="invalid_reference"' in published.metrics.body.decode())
         assert published.ready
-        body = json.loads(published.report.body)  # /report: the Sylva report with registry statuses
+        body = json.loads(published.report.get().body)  # /report: the Sylva report with registry statuses
         assert body["registry_status"] == {"bad/Image:1": "invalid_reference"}
         assert body["images"] == []  # an image that does not parse is left out of the report itself
         emulator.delete("Pod", "ns1", "p")

@@ -96,8 +96,8 @@ def test_namespace_selector_follows_namespace_labels(emulator, run):
 
     emulator.update(namespace("tools", {"team": "shop"}))
     assert eventually(lambda: value(published, "kube_image_unknown_unit", namespace="tools", workload="debug") == 1)
-    report = json.loads(published.report.body)
-    assert eventually(lambda: "Pod/tools/debug" in json.dumps(json.loads(published.report.body)))
+    report = json.loads(published.report.get().body)
+    assert eventually(lambda: "Pod/tools/debug" in json.dumps(json.loads(published.report.get().body)))
     assert report["registry_status"] == {WEB: "unreachable"}
 
 
@@ -128,17 +128,18 @@ def test_unusable_pull_secrets_are_named_never_their_content(emulator, run):
     published = run()
     labels = dict(cluster="one", namespace="shop")
     assert eventually(lambda: value(published, "kube_image_pull_secret_unusable", **labels, secret="missing") == 1)
+    assert eventually(lambda: published.ready)
     text = metrics(published)
     assert 'secret="missing",reason="unreadable"} 1' in text
     assert 'secret="broken",reason="invalid"} 1' in text
-    assert "password123" not in text and "password123" not in published.report.body.decode()
+    assert "password123" not in text and "password123" not in published.report.get().body.decode()
 
 
 def test_several_clusters_report_under_their_names(emulator, run):
     emulator.create(make_pod("web", "shop", WEB))
     published = run(contexts=["one", "two"])
     assert eventually(lambda: published.ready)
-    body = json.loads(published.report.body)
+    body = json.loads(published.report.get().body)
     assert sorted(body["clusters"]) == ["one", "two"]
     assert body["clusters"]["two"]["images"] == [WEB]
     assert body["registry_status"] == {WEB: "unreachable"}

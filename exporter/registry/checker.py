@@ -116,11 +116,15 @@ class Checker:
     # -- rounds --
 
     def check_many(
-        self, requests: Iterable[CheckRequest], progress: Callable[[int, int], None] | None = None
+        self,
+        requests: Iterable[CheckRequest],
+        progress: Callable[[int, int], None] | None = None,
+        before_round: Callable[[], None] | None = None,
     ) -> dict[tuple[str, str], CheckResult]:
         """Results keyed by (image, keyring fingerprint); identical requests are checked once.
 
-        `progress(done, total)` is called as checks complete (for a progress line on a terminal).
+        `progress(done, total)` is called as checks complete (for a progress line on a terminal);
+        `before_round()` once before any request is sent, and only when something is not cached.
         """
         unique: dict[tuple[str, str], CheckRequest] = {}
         for image, keyring in requests:
@@ -134,6 +138,8 @@ class Checker:
             else:
                 todo.append((key, request))
         if todo:
+            if before_round is not None:
+                before_round()
             results.update(asyncio.run(self._round(todo, progress)))
         return results
 

@@ -65,13 +65,15 @@ def test_one_request_per_unique_reference_and_none_inside_the_ttl(loaded_registr
     creds = keyring(reg)
     images = [f"{reg.host}/team/app:1.0", f"{reg.host}/team/app:docker", f"{reg.host}/team/app:nope"]
     requests = [(image, creds) for image in images for _ in range(50)]  # 50 pods each
-    checker.check_many(requests)
+    rounds = []
+    checker.check_many(requests, before_round=lambda: rounds.append(checker.stats.total()))
     heads = checker.stats.total("HEAD")
-    assert heads == 3
+    assert heads == 3 and rounds == [0]  # told before the first request
     tokens = checker.stats.total("TOKEN")
     assert tokens == (1 if reg.auth == "token" else 0)  # one scope, one credential: one token
-    checker.check_many(requests)
+    checker.check_many(requests, before_round=lambda: rounds.append(checker.stats.total()))
     assert checker.stats.total() == heads + tokens + checker.stats.total("GET")  # nothing new
+    assert rounds == [0]  # and no round to announce
 
 
 def test_anonymous_token_pulls_public_repositories(loaded_registry):
