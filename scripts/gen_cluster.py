@@ -152,11 +152,15 @@ def example() -> list[dict]:
     return items
 
 
+def image_names(count: int, registry: str | None = None) -> list[str]:
+    """The images of a generated cluster: the first `count` of one fixed sequence (smaller clusters use a prefix)."""
+    return [f"{registry or f'registry{i % 5}.example.com'}/team{i % 40}/app{i}:v{i % 9}.{i % 13}" for i in range(count)]
+
+
 def big(pods_wanted: int, seed: int = 7, registry: str | None = None) -> list[dict]:
     rnd = random.Random(seed)
     unique_images = max(1, pods_wanted // 10)
-    images = [f"{registry or f'registry{i % 5}.example.com'}/team{i % 40}/app{i}:v{i % 9}.{i % 13}"
-              for i in range(unique_images)]
+    images = image_names(unique_images, registry)
     items: list[dict] = []
     nodes = max(3, pods_wanted // 50)
     count = 0

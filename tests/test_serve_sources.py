@@ -17,7 +17,7 @@ from exporter.registry.checker import Checker
 from exporter.registry.settings import RegistrySettings
 from exporter.serve import Exporter, Filters
 from tests.conftest import make_pod
-from tests.support import eventually
+from tests.support import assert_promtool_clean, eventually
 
 WEB = "127.0.0.1:9/shop/web:1"
 API = "127.0.0.1:9/shop/api:1"
@@ -80,6 +80,7 @@ def test_expected_list_in_a_configmap_reloads_and_survives_breakage(emulator, ru
     assert eventually(lambda: value(published, "kube_image_expected_list_up", list="release") == 1)
     assert eventually(lambda: value(published, "kube_image_expected_not_running", **not_running) is None)
     assert value(published, "kube_image_expected_list_images", list="release") == 1
+    assert_promtool_clean(published.metrics.body)  # the real output, every family of these sources in it
 
 
 def test_namespace_selector_follows_namespace_labels(emulator, run):
@@ -133,6 +134,7 @@ def test_unusable_pull_secrets_are_named_never_their_content(emulator, run):
     assert 'secret="missing",reason="unreadable"} 1' in text
     assert 'secret="broken",reason="invalid"} 1' in text
     assert "password123" not in text and "password123" not in published.report.get().body.decode()
+    assert_promtool_clean(text)
 
 
 def test_several_clusters_report_under_their_names(emulator, run):

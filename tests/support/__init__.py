@@ -28,3 +28,18 @@ def eventually(predicate, timeout: float = 10.0, step: float = 0.05) -> bool:
             return True
         time.sleep(step)
     return bool(predicate())
+
+
+def assert_promtool_clean(exposition: str | bytes) -> None:
+    """`promtool check metrics` finds nothing to say about this exposition (skipped where promtool is absent)."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("promtool") is None:
+        pytest.skip("promtool not installed (scripts/setup installs the prometheus package)")
+    data = exposition.encode() if isinstance(exposition, str) else exposition
+    result = subprocess.run(["promtool", "check", "metrics"], input=data, capture_output=True, timeout=60)
+    output = (result.stdout + result.stderr).decode().strip()
+    assert result.returncode == 0 and output == "", output
