@@ -313,7 +313,7 @@ def overview() -> dict:
 
 
 def health() -> dict:
-    scope = ("instance", "registry")
+    scope = ("instance", "cluster", "registry")
 
     def s(metric: str, *matchers: str) -> str:
         return select(metric, scope, *matchers)
@@ -324,6 +324,8 @@ def health() -> dict:
     latency = s("kube_image_registry_request_duration_seconds_bucket")
     variables = [
         query_variable("instance", "Exporter", "label_values(kube_image_build_info, instance)"),
+        query_variable("cluster", "Cluster",
+                       f"label_values({select('kube_image_last_check_timestamp_seconds', ('instance',))}, cluster)"),
         query_variable("registry", "Registry",
                        f"label_values({select('kube_image_registry_requests_total', ('instance',))}, registry)"),
     ]
