@@ -1,7 +1,9 @@
 """A real Prometheus server on 127.0.0.1 scraping given targets, for end-to-end tests.
 
 Debian's `prometheus` binary is started with its own config and data directory; `query()` uses the HTTP
-API. New targets take a few seconds to be scraped: callers poll with `wait_for`, never sleep blindly.
+API and answers [] when anything goes wrong, for polling. `evaluate()` and `evaluate_range()` raise
+`QueryError` with Prometheus's own message instead, for tests that must fail on bad PromQL. New targets
+take a few seconds to be scraped: callers poll with `wait_for`, never sleep blindly.
 """
 
 from __future__ import annotations
@@ -10,11 +12,16 @@ import json
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from tests.support import free_port, stop_process
+
+
+class QueryError(Exception):
+    """Prometheus did not evaluate a query (bad PromQL, unknown function, wrong argument type)."""
 
 
 class Prometheus:
@@ -56,6 +63,31 @@ class Prometheus:
         if body is None:
             return []
         return json.loads(body)["data"]["result"]
+
+    def api(self, path: str, **params) -> dict:
+        """The `data` of an HTTP API answer; QueryError carrying Prometheus's error when it is not a success."""
+        url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as exc:  # 400 and 422 carry the error as JSON
+            with exc:
+                text = exc.read()
+            try:
+                body = json.loads(text)
+            except ValueError:
+                raise QueryError(f"{path}: HTTP {exc.code}: {text[:200]!r}") from None
+        if body.get("status") != "success":
+            raise QueryError(f"{body.get('errorType')}: {body.get('error')}")
+        return body["data"]
+
+    def evaluate(self, expr: str) -> list[dict]:
+        """The result of an instant query now; QueryError when Prometheus rejects it."""
+        return self.api("/api/v1/query", query=expr)["result"]
+
+    def evaluate_range(self, expr: str, start: float, end: float, step: str) -> list[dict]:
+        """The result of a range query (a matrix); QueryError when Prometheus rejects it."""
+        return self.api("/api/v1/query_range", query=expr, start=start, end=end, step=step)["result"]
 
     def wait_for(self, predicate, what: str, timeout: float = 60.0):
         deadline = time.monotonic() + timeout
