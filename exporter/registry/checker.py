@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import httpx
-from cachetools import TLRUCache
+from cachetools import LRUCache, TLRUCache
 
 from exporter.images import InvalidReference, ImageRef, parse
 from exporter.model import Status
@@ -39,6 +39,8 @@ class CheckResult:
     endpoint: str  # the host that answered (a mirror's, when a mirror had it)
     detail: str
     checked_at: float
+    media_type: str | None = None  # an index's type tells a multi-arch tag
+    children: frozenset[str] | None = None  # an index's manifests, when fetched by `index_children`
 
 
 CheckRequest = tuple[str, Keyring]
@@ -71,6 +73,8 @@ class Checker:
         self._pauses = HostPauses(self.settings.backoff_initial, self.settings.backoff_max, clock)
         self._cache: TLRUCache = TLRUCache(maxsize=self.settings.cache_size, ttu=self._expiry, timer=clock)
         self._challenges: dict = {}
+        # name@digest -> its index's children, or the time a failed read may be retried
+        self._children: LRUCache = LRUCache(maxsize=self.settings.cache_size)
 
     # -- cache --
 
@@ -143,7 +147,30 @@ class Checker:
             results.update(asyncio.run(self._round(todo, progress)))
         return results
 
-    async def _round(self, todo, progress=None) -> dict[tuple[str, str], CheckResult]:
+    def index_children(self, requests: Iterable[CheckRequest]) -> dict[str, frozenset[str]]:
+        """The manifests listed by each index (`name@digest` requests), read with one GET each.
+
+        A digest never changes, so what was read is kept for the process (in a bounded LRU); a failed
+        read is tried again after the TTL of its status. Requests for anything but an index answer nothing.
+        """
+        answers: dict[str, frozenset[str]] = {}
+        todo = []
+        now = self._clock()
+        for image, keyring in dict(requests).items():
+            known = self._children.get(image)
+            if isinstance(known, frozenset):
+                answers[image] = known
+            elif known is None or known < now:  # never read, or a failure whose retry time has come
+                todo.append(((image, keyring.fingerprint), (image, keyring)))
+        if todo:
+            for (image, _), result in asyncio.run(self._round(todo, fetch=True)).items():
+                if result.children is not None:
+                    self._children[image] = answers[image] = result.children
+                else:
+                    self._children[image] = now + self.settings.ttl.get(result.status, 120)
+        return answers
+
+    async def _round(self, todo, progress=None, fetch: bool = False) -> dict[tuple[str, str], CheckResult]:
         clients: dict[object, EndpointClient] = {}
         http_clients: list[httpx.AsyncClient] = []
         semaphores: dict[str, asyncio.Semaphore] = {}
@@ -202,7 +229,7 @@ class Checker:
                 async with semaphore:
                     await limiter.acquire()
                     answer = await client.check(endpoint.base, endpoint.host, endpoint.repository,
-                                                ref.manifest_reference, credential)
+                                                ref.manifest_reference, credential, fetch=fetch)
                 if answer.status not in (Status.UNAUTHORIZED, Status.FORBIDDEN):
                     break
             if answer.status == Status.RATE_LIMITED:
@@ -234,7 +261,8 @@ class Checker:
             for endpoint in self._endpoints(ref):
                 answer = await ask(endpoint, ref, keyring)
                 if answer.status == Status.AVAILABLE:
-                    return key, CheckResult(answer.status, answer.digest, endpoint.host, answer.detail, self._clock())
+                    return key, CheckResult(answer.status, answer.digest, endpoint.host, answer.detail, self._clock(),
+                                            answer.media_type, answer.children)
                 if first is None:
                     first = (endpoint, answer)
             endpoint, answer = first
@@ -270,6 +298,7 @@ class Checker:
         finally:
             for http in http_clients:
                 await http.aclose()
-        for key, result in pairs:
-            self._cache[key] = result
+        if not fetch:  # fetched manifests are kept by `index_children`, not as statuses
+            for key, result in pairs:
+                self._cache[key] = result
         return dict(pairs)

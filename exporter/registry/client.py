@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import ssl
 import time
@@ -43,6 +44,8 @@ class Answer:
     detail: str = ""
     retry_after: str | None = None  # raw header of a 429, interpreted by the caller
     connection_failed: bool = False  # the host did not answer at all (refused, timeout, 5xx, TLS)
+    media_type: str | None = None  # of the manifest found (an index tells a multi-arch image)
+    children: frozenset[str] | None = None  # an index's manifest digests, when the manifest was fetched
 
 
 def _transport_failure(exc: Exception, host: str) -> Answer:
@@ -201,11 +204,15 @@ class EndpointClient:
         return f"Bearer {token}", None
 
     async def check(
-        self, base: str, host: str, repository: str, reference: str, credential: Credential | None
+        self, base: str, host: str, repository: str, reference: str, credential: Credential | None,
+        fetch: bool = False,
     ) -> Answer:
-        """Is `repository` at `reference` served by the registry at `base` (`https://host:port`)?"""
+        """Is `repository` at `reference` served by the registry at `base` (`https://host:port`)?
+
+        With `fetch`, the manifest is read (GET) and an index's children are returned in the answer.
+        """
         url = f"{base}/v2/{repository}/manifests/{reference}"
-        method = "HEAD"
+        method = "GET" if fetch else "HEAD"
         for attempt in range(3):  # at most: unauthenticated 401 -> authenticated; HEAD refused -> GET
             authorization, failure = await self._authorization(base, host, repository, credential)
             if failure is not None:
@@ -239,7 +246,10 @@ class EndpointClient:
         code = response.status_code
         where = f"{host}/{repository}:{reference}" if not reference.startswith("sha256:") else f"{host}/{repository}@{reference}"
         if code == 200:
-            return Answer(Status.AVAILABLE, digest=response.headers.get("Docker-Content-Digest"))
+            media_type = response.headers.get("Content-Type", "").split(";")[0].strip() or None
+            children = _children(response) if response.request.method == "GET" else None
+            return Answer(Status.AVAILABLE, digest=response.headers.get("Docker-Content-Digest"),
+                          media_type=media_type, children=children)
         if code == 404:
             return Answer(Status.ABSENT, detail=f"{where}: not found")
         if code == 401:
@@ -256,6 +266,25 @@ class EndpointClient:
         if code >= 500:
             return Answer(Status.UNREACHABLE, detail=f"{where}: registry answered {code}", connection_failed=True)
         return Answer(Status.ERROR, detail=f"{where}: unexpected answer {code}")
+
+
+INDEX_TYPES = frozenset({"application/vnd.oci.image.index.v1+json",
+                         "application/vnd.docker.distribution.manifest.list.v2+json"})
+MAX_MANIFEST = 4 * 1024 * 1024  # distribution's own limit for a manifest
+
+
+def _children(response: httpx.Response) -> frozenset[str] | None:
+    """The digests an index lists; None when the body is no index (or too large to be a manifest)."""
+    if len(response.content) > MAX_MANIFEST:
+        return None
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return None
+    manifests = body.get("manifests") if isinstance(body, dict) else None
+    if not isinstance(manifests, list):
+        return None
+    return frozenset(m["digest"] for m in manifests if isinstance(m, dict) and isinstance(m.get("digest"), str))
 
 
 def _token_credentials(credential: Credential | None) -> tuple[list[tuple[str, str]], httpx.BasicAuth | None]:

@@ -41,6 +41,23 @@ def test_index_is_available(loaded_registry):
     result = checker_for(reg).check_many([(f"{reg.host}/public/multi:1", keyring(reg))])
     [r] = result.values()
     assert (r.status, r.digest) == (Status.AVAILABLE, reg.digests["index"])
+    assert r.media_type == "application/vnd.oci.image.index.v1+json"
+
+
+def test_index_children_read_once_and_kept(loaded_registry):
+    reg = loaded_registry
+    checker = checker_for(reg)
+    creds = keyring(reg)
+    index = f"{reg.host}/public/multi@{reg.digests['index']}"
+    single = f"{reg.host}/team/app@{reg.digests['oci']}"
+    children = checker.index_children([(index, creds), (single, creds)])
+    platform = checker.check_many([(f"{reg.host}/public/multi:1-amd64", creds)])
+    assert set(children) == {index}  # a single-platform manifest has no children
+    assert next(iter(platform.values())).digest in children[index] and len(children[index]) == 2
+    sent = checker.stats.total()
+    assert checker.stats.total("GET") == 1 + 2  # the /v2/ ping, then one GET of each manifest
+    assert checker.index_children([(index, creds), (single, creds)]) == children
+    assert checker.stats.total() == sent  # kept: a digest never changes; the non-index waits for its TTL
 
 
 def test_credentials_decide_per_keyring_and_never_leak(loaded_registry):
