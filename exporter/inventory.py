@@ -7,9 +7,9 @@ Reference has no pod in it, so 50 replicas of one Deployment are one row per con
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from exporter.images import InvalidReference, normalize
+from exporter.images import InvalidReference, digest_of_image_id, normalize
 from exporter.kube.objects import Container, Pod, Workload
 from exporter.kube.owners import OwnerResolver, Resolution, Trace
 from exporter.model import Reference
@@ -36,8 +36,11 @@ def _rows(
     pull_secrets: tuple[str, ...],
     service_account: str,
     problems: list[str],
+    image_ids: Mapping[str, str] | None = None,
 ) -> Iterable[Reference]:
     for container in containers:
+        image = image_of(container, where, problems)
+        running = digest_of_image_id(image_ids.get(container.name)) if image_ids and "@" not in image else None
         yield Reference(
             cluster=cluster,
             namespace=namespace,
@@ -45,11 +48,12 @@ def _rows(
             workload=resolution.workload,
             container=container.name,
             container_type=container.type,
-            image=image_of(container, where, problems),
+            image=image,
             unit=resolution.unit,
             active=active,
             pull_secrets=pull_secrets,
             service_account=service_account,
+            running_digest=running or "",
         )
 
 
@@ -81,7 +85,7 @@ def build(
             resolution, trace = resolver.resolve_traced(obj)
             found: list[str] = []
             rows = tuple(_rows(cluster, obj.meta.namespace or "", resolution, obj.containers, where, active,
-                               obj.pull_secrets, obj.service_account, found))
+                               obj.pull_secrets, obj.service_account, found, getattr(obj, "image_ids", None)))
             entry = (obj, trace, rows, tuple(found))
         current[obj.meta.uid] = entry
         refs.update(entry[2])

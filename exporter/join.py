@@ -29,6 +29,15 @@ class ImageState:
 UNCHECKED = ImageState(Status.UNCHECKED, registry="")
 
 
+@dataclass(frozen=True, slots=True)
+class DigestFacts:
+    """What the registry says of a tag whose running digest differs from the one it serves now."""
+
+    registry_digest: str  # what the tag resolves to now
+    index_children: frozenset[str] | None = frozenset()  # the index's manifests; None: an index not read yet
+    running_status: Status = Status.UNCHECKED  # of `name@running_digest`
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Everything a scrape or a report shows, computed once per cycle; never mutated after publication.
@@ -62,18 +71,24 @@ def join(
     expected_states: Mapping[str, ImageState],
     clusters: Iterable[str],
     now: float,
+    digests: Mapping[tuple[str, str], DigestFacts] | None = None,
 ) -> Snapshot:
     """Compute the reference-level and expected-list series of one cycle.
 
     `expected` maps a list name to {normalized image: units}; `expected_states` gives the registry state of
     each expected image (checked with the exporter's own credentials). `clusters` names every cluster
     watched, so `expected_not_running` is reported per cluster even when a cluster runs nothing.
+    `digests` maps (image, running digest) to what the registry serves for that tag now: a running digest
+    that is neither the tag's digest nor one of its index's manifests is drift, and a running digest the
+    registry no longer has is a missing image (`image` written `name@digest`, reason `absent`).
     """
+    digests = digests or {}
     pairs = tuple(references)
     # Sets: references differing only in fields that are not labels (pull secrets, active) are one series.
     missing: set[Labels] = set()
     unknown_unit: set[Labels] = set()
     unexpected: set[Labels] = set()
+    drift: set[Labels] = set()
     status_rows: set[Labels] = set()
     checked: dict[tuple[str, str], float] = {}
     running: dict[str, set[str]] = {}
@@ -95,6 +110,11 @@ def join(
             unknown_unit.add(labels[:-1])
         if expected and ref.image not in expected_images:
             unexpected.add(labels)
+        facts = digests.get((ref.image, ref.running_digest)) if ref.running_digest else None
+        if facts is not None and _drifted(ref.running_digest, facts):
+            drift.add(labels + (ref.running_digest, facts.registry_digest))
+            if facts.running_status == Status.ABSENT:
+                missing.add(labels[:6] + (f"{_name(ref.image)}@{ref.running_digest}",) + labels[7:] + ("absent",))
 
     expected_missing: list[tuple[Labels, float]] = []
     not_running: list[tuple[Labels, float]] = []
@@ -116,6 +136,7 @@ def join(
         "kube_image_status": _ones(status_rows),
         "kube_image_unknown_unit": _ones(unknown_unit),
         "kube_image_unexpected": _ones(unexpected),
+        "kube_image_digest_drift": _ones(drift),
         "kube_image_expected_missing": tuple(expected_missing),
         "kube_image_expected_not_running": tuple(not_running),
         "kube_image_last_check_timestamp_seconds": tuple(
@@ -123,6 +144,20 @@ def join(
         ),
     }
     return Snapshot(created_at=now, series=series, references=pairs, expected=expected)
+
+
+def _name(image: str) -> str:
+    """`registry/repository` of a normalized `registry/repository:tag` (a port's colon comes before a slash)."""
+    colon = image.rfind(":")
+    return image[:colon] if colon > image.rfind("/") else image
+
+
+def _drifted(running: str, facts: DigestFacts) -> bool:
+    if running == facts.registry_digest:
+        return False
+    if facts.index_children is None:  # an index whose manifests are not known yet: no alarm on a guess
+        return False
+    return running not in facts.index_children  # a platform manifest of the index is no drift
 
 
 def _ones(rows: Iterable[Labels]) -> tuple[tuple[Labels, float], ...]:

@@ -36,6 +36,8 @@ class Reference:
     `unit` is None when no unit could be resolved. `active` is False for a workload scaled to zero or a
     suspended CronJob: its images still count, since a scale-up or the next schedule pulls them.
     `pull_secrets` are the imagePullSecrets names the kubelet would use (the pod's, else its ServiceAccount's).
+    `running_digest` is the repo digest a running container reports (`imageID`) when its spec names a tag:
+    replicas running different digests of one tag are separate References, the same series otherwise.
     """
 
     cluster: str
@@ -49,3 +51,4 @@ class Reference:
     active: bool = True
     pull_secrets: tuple[str, ...] = ()
     service_account: str = "default"
+    running_digest: str = ""

@@ -25,7 +25,8 @@ from exporter.endpoints import LazyPage, Page, Published
 from exporter.events.pulls import PullTracker
 from exporter.expected.sources import ExpectedLists, SourceError
 from exporter.exposition import CONTENT_TYPE, render
-from exporter.join import UNCHECKED, ImageState, Snapshot, join
+from exporter.images import parse
+from exporter.join import UNCHECKED, DigestFacts, ImageState, Snapshot, join
 from exporter.keyrings import KeyringSource
 from exporter.kube.api import ApiError, ClusterClient
 from exporter.kube.listfile import ObjectIndex
@@ -33,8 +34,9 @@ from exporter.kube.objects import Pod, Workload, trim
 from exporter.kube.owners import OwnerResolver, label_keys
 from exporter.kube.snapshot import WORKLOAD_RESOURCES, api_lookup
 from exporter.kube.watch import Reflector
-from exporter.model import Reference
+from exporter.model import Reference, Status
 from exporter.registry.checker import Checker, CheckResult
+from exporter.registry.client import INDEX_TYPES
 from exporter.registry.credentials import Keyring
 
 log = logging.getLogger(__name__)
@@ -130,6 +132,7 @@ class Exporter:
         self._thread: threading.Thread | None = None
         self._keys = label_keys(self.unit_sources)
         self._results: dict[tuple[str, str], CheckResult] = {}
+        self._digests: dict[tuple[str, str], DigestFacts] = {}
         self._first_round_done = False
         self.cycles = 0
         self.clusters = [self._watch(client, node_keyring, watch_timeout) for client in clusters]
@@ -249,9 +252,40 @@ class Exporter:
         requests += [(image, Keyring()) for image in expected_images]
         self._results = self.checker.check_many(requests, before_round=lambda: self._publish(
             all_refs, expected, expected_images, started, pods_by_cluster, round_done=False))
+        self._digests = self._digest_facts(all_refs)
         snapshot = self._publish(all_refs, expected, expected_images, started, pods_by_cluster, round_done=synced)
         self.cycles += 1
         return snapshot
+
+    def _digest_facts(self, all_refs: list[tuple[Reference, Keyring]]) -> dict[tuple[str, str], DigestFacts]:
+        """For running digests that differ from what their tag serves now: the index's manifests (when the tag
+        is an index, one GET per index digest, kept) and whether the running digest is still in the registry."""
+        candidates: dict[tuple[str, str], tuple[str, str, Keyring]] = {}  # -> (name, registry digest, keyring)
+        indexes: dict[str, Keyring] = {}  # name@digest of the indexes those tags serve
+        for ref, keyring in all_refs:
+            if not ref.running_digest or (ref.image, ref.running_digest) in candidates:
+                continue
+            result = self._results.get((ref.image, keyring.fingerprint))
+            if result is None or result.status != Status.AVAILABLE or not result.digest:
+                continue
+            if result.digest != ref.running_digest:
+                name = parse(ref.image).name
+                candidates[(ref.image, ref.running_digest)] = (name, result.digest, keyring)
+                if result.media_type in INDEX_TYPES:
+                    indexes[f"{name}@{result.digest}"] = keyring
+        if not candidates:
+            return {}
+        children = self.checker.index_children(indexes.items())
+        running = self.checker.check_many([(f"{name}@{running}", keyring)
+                                           for (_, running), (name, _, keyring) in candidates.items()])
+        facts = {}
+        for (image, running_digest), (name, digest, keyring) in candidates.items():
+            index = f"{name}@{digest}"
+            state = running.get((f"{name}@{running_digest}", keyring.fingerprint))
+            facts[(image, running_digest)] = DigestFacts(
+                digest, children.get(index) if index in indexes else frozenset(),
+                state.status if state is not None else Status.UNCHECKED)
+        return facts
 
     def _state(self, image: str, keyring: Keyring) -> ImageState:
         result = self._results.get((image, keyring.fingerprint))
@@ -287,7 +321,8 @@ class Exporter:
     def _publish(self, all_refs, expected, expected_images, started, pods_by_cluster, round_done: bool) -> Snapshot:
         pairs = [(ref, self._state(ref.image, keyring)) for ref, keyring in all_refs]
         expected_states = {image: self._state(image, Keyring()) for image in expected_images}
-        snapshot = join(pairs, expected, expected_states, [c.client.name for c in self.clusters], time.time())
+        snapshot = join(pairs, expected, expected_states, [c.client.name for c in self.clusters], time.time(),
+                        self._digests)
         series = dict(snapshot.series)
         health, histograms = self._health_series()
         series.update(health)

@@ -20,8 +20,9 @@ def test_replicas_collapse_to_one_reference_per_container():
     refs, _ = build()
     cert = [r for r in refs if r.workload == "cert-manager"]
     assert len({(r.container, r.image) for r in cert}) == 1
-    [ref] = {r for r in cert if r.active}
-    assert ref.unit == "cert-manager" and ref.workload_kind == "Deployment"
+    [ref] = {r for r in cert if r.running_digest}  # two replicas running one digest: one row
+    assert ref.unit == "cert-manager" and ref.workload_kind == "Deployment" and ref.active
+    assert {r.running_digest for r in cert} == {ref.running_digest, ""}  # and the template's row
 
 
 def test_scaled_to_zero_deployment_still_counts_inactive():

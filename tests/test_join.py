@@ -95,3 +95,31 @@ def test_last_check_is_latest_per_cluster_and_image():
     assert snap.series["kube_image_last_check_timestamp_seconds"] == (
         (("prod", "registry.example.com/app:1"), 20.0),
     )
+
+
+def test_digest_drift_only_when_the_tag_serves_another_manifest():
+    from exporter.join import DigestFacts
+
+    old, new, platform = ("sha256:" + c * 64 for c in "123")
+    image = "registry.example.com:5000/app:1"
+    pairs = [(ref(image, running_digest=old), AVAILABLE), (ref(image, running_digest=new, container="b"), AVAILABLE),
+             (ref(image, running_digest=platform, container="c"), AVAILABLE)]
+    facts = {(image, old): DigestFacts(new), (image, platform): DigestFacts(new, index_children=frozenset({platform}))}
+    rows = join(pairs, {}, {}, ["prod"], 1.0, facts).series["kube_image_digest_drift"]
+    # `b` runs what the tag serves, `c` runs a platform manifest of the index the tag serves: no drift
+    assert [labels[4:] for labels, _ in rows] == [("main", "container", image, "apps", old, new)]
+    assert join(pairs, {}, {}, ["prod"], 1.0, {}).series["kube_image_digest_drift"] == ()
+
+
+def test_no_drift_alarm_while_an_index_is_not_read_and_gone_running_digest_is_missing():
+    from exporter.join import DigestFacts
+
+    old, new = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    image = "registry.example.com:5000/app:1"
+    pairs = [(ref(image, running_digest=old), AVAILABLE)]
+    unknown = join(pairs, {}, {}, ["prod"], 1.0, {(image, old): DigestFacts(new, index_children=None)})
+    assert unknown.series["kube_image_digest_drift"] == ()
+    gone = join(pairs, {}, {}, ["prod"], 1.0, {(image, old): DigestFacts(new, running_status=Status.ABSENT)})
+    [(labels, _)] = gone.series["kube_image_missing"]
+    assert labels[6:] == (f"registry.example.com:5000/app@{old}", "apps", "absent")
+    assert len(gone.series["kube_image_digest_drift"]) == 1
