@@ -74,7 +74,7 @@ def build(
     very same as last time and whose owners are too reuses its rows: a steady cluster costs a lookup per
     object instead of a walk of its owner chain.
     """
-    refs: set[Reference] = set()
+    refs: dict[Reference, Reference] = {}  # a set that hands back its member: equal rows share one object
     problems: list[str] = []
     previous = dict(memo or {})
     current: Memo = {}
@@ -84,11 +84,13 @@ def build(
         if entry is None or entry[0] is not obj or not resolver.unchanged(entry[1]):
             resolution, trace = resolver.resolve_traced(obj)
             found: list[str] = []
-            rows = tuple(_rows(cluster, obj.meta.namespace or "", resolution, obj.containers, where, active,
-                               obj.pull_secrets, obj.service_account, found, getattr(obj, "image_ids", None)))
+            rows = tuple(refs.setdefault(r, r) for r in _rows(
+                cluster, obj.meta.namespace or "", resolution, obj.containers, where, active,
+                obj.pull_secrets, obj.service_account, found, getattr(obj, "image_ids", None)))
             entry = (obj, trace, rows, tuple(found))
+        else:
+            refs.update((r, r) for r in entry[2] if r not in refs)
         current[obj.meta.uid] = entry
-        refs.update(entry[2])
         problems.extend(entry[3])
 
     for pod in pods:
@@ -104,4 +106,4 @@ def build(
     if memo is not None:
         memo.clear()
         memo.update(current)
-    return refs, problems
+    return set(refs), problems

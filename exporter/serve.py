@@ -89,6 +89,13 @@ class ClusterWatch:
     def all_reflectors(self) -> list[Reflector]:
         return [r for r in (*self.reflectors, self.events, self.namespaces) if r is not None]
 
+    def listed(self) -> bool:
+        """Every kind listed once (a kind that fails, forbidden or not served, is not waited for; Pods are)."""
+        for reflector in self.reflectors:
+            if not (reflector.synced.is_set() or (reflector.kind != "Pod" and reflector.stats.errors > 0)):
+                return False
+        return self.namespaces is None or self.namespaces.synced.is_set()
+
     def select_namespaces(self) -> None:
         if self.namespaces is not None:
             self.selected = frozenset(self.namespaces.snapshot().values())
@@ -198,15 +205,10 @@ class Exporter:
 
     # -- one cycle --
 
-    def _inventory(self, cluster: ClusterWatch) -> tuple[set[Reference], list[Pod], OwnerResolver, bool]:
+    def _inventory(self, cluster: ClusterWatch) -> tuple[set[Reference], list[Pod], OwnerResolver]:
         objects = []
-        synced = True
         for reflector in cluster.reflectors:
-            # every kind listed once; a kind that fails (forbidden, not served) is not waited for, Pods are
-            synced &= reflector.synced.is_set() or (reflector.kind != "Pod" and reflector.stats.errors > 0)
             objects.extend(reflector.snapshot().values())
-        if cluster.namespaces is not None:
-            synced &= cluster.namespaces.synced.is_set()
         cluster.select_namespaces()
         index = ObjectIndex(objects)
         cache = cluster.owner_cache
@@ -228,16 +230,17 @@ class Exporter:
         refs, problems = inventory.build(cluster.client.name, pods, workloads, resolver, cluster.inventory_memo)
         for problem in problems:
             log.debug("%s", problem)
-        return {r for r in refs if self.filters.keep(r, cluster.selected)}, pods, resolver, synced
+        return {r for r in refs if self.filters.keep(r, cluster.selected)}, pods, resolver
 
     def cycle(self) -> Snapshot:
         started = time.monotonic()
         all_refs: list[tuple[Reference, Keyring]] = []
         pods_by_cluster = []
-        synced = True
-        for cluster in self.clusters:
-            refs, pods, resolver, cluster_synced = self._inventory(cluster)
-            synced &= cluster_synced
+        # a cluster counts once everything is listed: a partial list would raise false alarms (an expected image
+        # "not running" because its pods are not listed yet) and cost cycles while the lists are still coming
+        listed = [cluster for cluster in self.clusters if cluster.listed()]
+        for cluster in listed:
+            refs, pods, resolver = self._inventory(cluster)
             cluster.keyrings.new_cycle()
             for ref in refs:
                 all_refs.append((ref, cluster.keyrings.keyring(ref.namespace, ref.pull_secrets, ref.service_account)))
@@ -253,7 +256,8 @@ class Exporter:
         self._results = self.checker.check_many(requests, before_round=lambda: self._publish(
             all_refs, expected, expected_images, started, pods_by_cluster, round_done=False))
         self._digests = self._digest_facts(all_refs)
-        snapshot = self._publish(all_refs, expected, expected_images, started, pods_by_cluster, round_done=synced)
+        snapshot = self._publish(all_refs, expected, expected_images, started, pods_by_cluster,
+                                 round_done=len(listed) == len(self.clusters))
         self.cycles += 1
         return snapshot
 
@@ -321,7 +325,7 @@ class Exporter:
     def _publish(self, all_refs, expected, expected_images, started, pods_by_cluster, round_done: bool) -> Snapshot:
         pairs = [(ref, self._state(ref.image, keyring)) for ref, keyring in all_refs]
         expected_states = {image: self._state(image, Keyring()) for image in expected_images}
-        snapshot = join(pairs, expected, expected_states, [c.client.name for c in self.clusters], time.time(),
+        snapshot = join(pairs, expected, expected_states, [name for name, _, _ in pods_by_cluster], time.time(),
                         self._digests)
         series = dict(snapshot.series)
         health, histograms = self._health_series()

@@ -7,8 +7,10 @@ annotations that decide units are kept. Every function here is pure and tolerate
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 FLUX_KUSTOMIZATION_NAME = "kustomize.toolkit.fluxcd.io/name"
@@ -125,9 +127,19 @@ def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def _keep(source: Any, keys: Iterable[str]) -> dict[str, str]:
+_EMPTY: Mapping[str, str] = MappingProxyType({})  # shared by the many objects with nothing to keep
+
+
+def _s(value: Any) -> str:
+    """A string shared by every object that repeats it (namespaces, kinds, images: a 50,000-pod list has
+    thousands of copies of each, parsed one by one)."""
+    return sys.intern(str(value))
+
+
+def _keep(source: Any, keys: Iterable[str]) -> Mapping[str, str]:
     source = _dict(source)
-    return {k: str(source[k]) for k in keys if k in source}
+    kept = {_s(k): _s(source[k]) for k in keys if k in source}
+    return kept or _EMPTY
 
 
 def trim_meta(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Meta:
@@ -135,19 +147,20 @@ def trim_meta(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Meta:
     metadata = _dict(obj.get("metadata"))
     owners = tuple(
         OwnerRef(
-            api_version=str(o.get("apiVersion", "")),
-            kind=str(o.get("kind", "")),
-            name=str(o.get("name", "")),
+            api_version=_s(o.get("apiVersion", "")),
+            kind=_s(o.get("kind", "")),
+            name=_s(o.get("name", "")),
             uid=str(o.get("uid", "")),
             controller=bool(o.get("controller", False)),
         )
         for o in _list(metadata.get("ownerReferences"))
         if isinstance(o, dict) and o.get("kind") and o.get("name")
     )
+    namespace = metadata.get("namespace")
     return Meta(
-        api_version=str(obj.get("apiVersion", "")),
-        kind=str(obj.get("kind", "")),
-        namespace=metadata.get("namespace") or None,
+        api_version=_s(obj.get("apiVersion", "")),
+        kind=_s(obj.get("kind", "")),
+        namespace=_s(namespace) if namespace else None,
         name=str(metadata.get("name", "")),
         uid=str(metadata.get("uid", "")),
         labels=_keep(metadata.get("labels"), UNIT_LABELS.union(label_keys)),
@@ -161,13 +174,13 @@ def _containers(spec: Mapping[str, Any]) -> tuple[Container, ...]:
     for key, kind in (("initContainers", "init"), ("containers", "container"), ("ephemeralContainers", "ephemeral")):
         for c in _list(spec.get(key)):
             if isinstance(c, dict):
-                out.append(Container(name=str(c.get("name", "")), image=str(c.get("image") or ""), type=kind))
+                out.append(Container(name=_s(c.get("name", "")), image=_s(c.get("image") or ""), type=kind))
     return tuple(out)
 
 
 def _pull_secrets(spec: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(
-        str(s["name"]) for s in _list(spec.get("imagePullSecrets")) if isinstance(s, dict) and s.get("name")
+        _s(s["name"]) for s in _list(spec.get("imagePullSecrets")) if isinstance(s, dict) and s.get("name")
     )
 
 
@@ -181,19 +194,19 @@ def trim_pod(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Pod:
             if not isinstance(s, dict) or not s.get("name"):
                 continue
             if s.get("imageID"):
-                image_ids[str(s["name"])] = str(s["imageID"])
+                image_ids[_s(s["name"])] = _s(s["imageID"])  # replicas run the same digest
             reason = _dict(_dict(s.get("state")).get("waiting")).get("reason")
             if reason:
-                waiting[str(s["name"])] = str(reason)
+                waiting[_s(s["name"])] = _s(reason)
     return Pod(
         meta=trim_meta({**obj, "kind": obj.get("kind") or "Pod"}, label_keys),
         containers=_containers(spec),
-        node=str(spec.get("nodeName") or ""),
-        service_account=str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"),
+        node=_s(spec.get("nodeName") or ""),
+        service_account=_s(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"),
         pull_secrets=_pull_secrets(spec),
-        phase=str(status.get("phase") or ""),
-        image_ids=image_ids,
-        waiting=waiting,
+        phase=_s(status.get("phase") or ""),
+        image_ids=image_ids or _EMPTY,
+        waiting=waiting or _EMPTY,
     )
 
 
@@ -213,7 +226,7 @@ def trim_workload(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Wor
         containers=_containers(template_spec),
         replicas=replicas if isinstance(replicas, int) else None,
         suspended=bool(spec.get("suspend", False)),
-        service_account=str(template_spec.get("serviceAccountName") or "default"),
+        service_account=_s(template_spec.get("serviceAccountName") or "default"),
         pull_secrets=_pull_secrets(template_spec),
     )
 
