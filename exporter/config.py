@@ -75,12 +75,13 @@ class Settings(BaseSettings):
     rate: float = Field(default=50.0, gt=0, description="requests per second per registry")
     registries: dict[str, RegistryOptions] = {}
     watch_down_threshold: float = Field(default=300.0, gt=0)
+    rollback_images: StrList = []  # namespaces whose Helm release revisions are checked (reads their Secrets)
     log_level: str = "info"
     log_format: str = "text"
 
     @field_validator(
         "contexts", "expected", "namespaces", "exclude_namespaces", "ignore", "unit_sources",
-        "docker_config", "insecure_registries", "registry_mirrors",
+        "docker_config", "insecure_registries", "registry_mirrors", "rollback_images",
         mode="before",
     )
     @classmethod

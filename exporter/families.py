@@ -208,6 +208,13 @@ FAMILIES: tuple[Family, ...] = (
         ("cluster", "namespace", "secret", "reason"),
         'count by (cluster, namespace, reason) (kube_image_pull_secret_unusable)',
     ),
+    Family(
+        "kube_image_rollback_release_errors_total",
+        "counter",
+        "Helm release revisions that could not be decoded (reason too_large or corrupt); they are skipped.",
+        ("cluster", "namespace", "reason"),
+        'increase(kube_image_rollback_release_errors_total[1h]) > 0',
+    ),
 )
 
 BY_NAME = {family.name: family for family in FAMILIES}

@@ -72,6 +72,7 @@ def join(
     clusters: Iterable[str],
     now: float,
     digests: Mapping[tuple[str, str], DigestFacts] | None = None,
+    rollback: Iterable[tuple[Labels, ImageState]] = (),
 ) -> Snapshot:
     """Compute the reference-level and expected-list series of one cycle.
 
@@ -81,6 +82,7 @@ def join(
     `digests` maps (image, running digest) to what the registry serves for that tag now: a running digest
     that is neither the tag's digest nor one of its index's manifests is drift, and a running digest the
     registry no longer has is a missing image (`image` written `name@digest`, reason `absent`).
+    `rollback` pairs (cluster, namespace, release, revision, image) of kept Helm revisions with their state.
     """
     digests = digests or {}
     pairs = tuple(references)
@@ -131,7 +133,11 @@ def join(
                     for unit in unit_labels:
                         not_running.append(((cluster, list_name, image, unit), 1.0))
 
+    rollback_missing = {labels + (state.status.value,) for labels, state in rollback
+                        if state.status not in (Status.AVAILABLE, Status.UNCHECKED)}
+
     series = {
+        "kube_image_rollback_missing": _ones(rollback_missing),
         "kube_image_missing": _ones(missing),
         "kube_image_status": _ones(status_rows),
         "kube_image_unknown_unit": _ones(unknown_unit),

@@ -51,17 +51,20 @@ def pulls(clusters: Iterable[tuple[str, tuple]]) -> tuple[dict[str, Rows], dict[
 
 
 def watches(rows: Iterable[tuple[str, str, ReflectorStats, int]]) -> dict[str, Rows]:
-    """From (cluster, kind, stats, objects held) of every reflector."""
-    up, errors, objects = [], [], []
-    for cluster, kind, stats, held in sorted(rows, key=lambda row: row[:2]):
+    """From (cluster, kind, stats, objects held) of every reflector; several of one kind (one per namespace)
+    add up, and are up only when all of them are."""
+    up: dict[tuple[str, str], bool] = {}
+    errors: dict[tuple[str, str], int] = {}
+    objects: dict[tuple[str, str], int] = {}
+    for cluster, kind, stats, held in rows:
         labels = (cluster, kind)
-        up.append((labels, 1.0 if stats.failing_since is None and stats.lists else 0.0))
-        errors.append((labels, float(stats.errors)))
-        objects.append((labels, float(held)))
+        up[labels] = up.get(labels, True) and stats.failing_since is None and stats.lists > 0
+        errors[labels] = errors.get(labels, 0) + stats.errors
+        objects[labels] = objects.get(labels, 0) + held
     return {
-        "kube_image_watch_up": tuple(up),
-        "kube_image_watch_errors_total": tuple(errors),
-        "kube_image_watch_objects": tuple(objects),
+        "kube_image_watch_up": tuple((labels, 1.0 if ok else 0.0) for labels, ok in sorted(up.items())),
+        "kube_image_watch_errors_total": tuple((labels, float(n)) for labels, n in sorted(errors.items())),
+        "kube_image_watch_objects": tuple((labels, float(n)) for labels, n in sorted(objects.items())),
     }
 
 
@@ -86,3 +89,10 @@ def pull_secrets(clusters: Iterable[tuple[str, Mapping[tuple[str, str], str]]]) 
     rows = sorted((cluster, namespace, secret, reason)
                   for cluster, unusable in clusters for (namespace, secret), reason in unusable.items())
     return {"kube_image_pull_secret_unusable": tuple((row, 1.0) for row in rows)}
+
+
+def release_errors(clusters: Iterable[tuple[str, Mapping[tuple[str, str], int]]]) -> dict[str, Rows]:
+    """From each cluster's release decoding failures {(namespace, reason): count}."""
+    rows = sorted(((cluster, namespace, reason), float(n))
+                  for cluster, errors in clusters for (namespace, reason), n in errors.items())
+    return {"kube_image_rollback_release_errors_total": tuple(rows)}

@@ -25,13 +25,14 @@ from exporter.endpoints import LazyPage, Page, Published
 from exporter.events.pulls import PullTracker
 from exporter.expected.sources import ExpectedLists, SourceError
 from exporter.exposition import CONTENT_TYPE, render
-from exporter.images import parse
+from exporter.images import InvalidReference, normalize, parse
 from exporter.join import UNCHECKED, DigestFacts, ImageState, Snapshot, join
 from exporter.keyrings import KeyringSource
 from exporter.kube.api import ApiError, ClusterClient
 from exporter.kube.listfile import ObjectIndex
 from exporter.kube.objects import Pod, Workload, trim
 from exporter.kube.owners import OwnerResolver, label_keys
+from exporter.kube.releases import Decoder, Release
 from exporter.kube.snapshot import WORKLOAD_RESOURCES, api_lookup
 from exporter.kube.watch import Reflector
 from exporter.model import Reference, Status
@@ -81,17 +82,19 @@ class ClusterWatch:
     events: Reflector | None = None  # kubelet events, fed to `pulls`
     namespaces: Reflector | None = None  # namespaces matching the label selector, when one is set
     selected: frozenset[str] | None = None  # their names, as of the last cycle
-    # owners of kinds not watched (Node, HelmRelease): read once, then again after 15 min; bounded
+    releases: list[Reflector] = field(default_factory=list)  # Helm release storage, when rollback images are on
+    decoder: Decoder = field(default_factory=Decoder)
     inventory_memo: inventory.Memo = field(default_factory=dict)  # rows of unchanged objects, kept
+    # owners of kinds not watched (Node, HelmRelease): read once, then again after 15 min; bounded
     owner_cache: TTLCache = field(default_factory=lambda: TTLCache(maxsize=50_000, ttl=900))
 
     @property
     def all_reflectors(self) -> list[Reflector]:
-        return [r for r in (*self.reflectors, self.events, self.namespaces) if r is not None]
+        return [r for r in (*self.reflectors, self.events, self.namespaces, *self.releases) if r is not None]
 
     def listed(self) -> bool:
         """Every kind listed once (a kind that fails, forbidden or not served, is not waited for; Pods are)."""
-        for reflector in self.reflectors:
+        for reflector in (*self.reflectors, *self.releases):
             if not (reflector.synced.is_set() or (reflector.kind != "Pod" and reflector.stats.errors > 0)):
                 return False
         return self.namespaces is None or self.namespaces.synced.is_set()
@@ -99,6 +102,18 @@ class ClusterWatch:
     def select_namespaces(self) -> None:
         if self.namespaces is not None:
             self.selected = frozenset(self.namespaces.snapshot().values())
+
+
+@dataclass
+class _Cycle:
+    """What one cycle gathered before checking: the inputs of both of its publications."""
+
+    started: float
+    refs: list[tuple[Reference, Keyring]] = field(default_factory=list)
+    pods_by_cluster: list[tuple[str, list[Pod], OwnerResolver]] = field(default_factory=list)
+    rollback: list[tuple[tuple[str, ...], Keyring]] = field(default_factory=list)
+    expected: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
+    expected_images: list[str] = field(default_factory=list)
 
 
 def configmap_reader(client: ClusterClient):
@@ -126,6 +141,7 @@ class Exporter:
         interval: float = 60.0,
         watch_timeout: int = 300,
         watch_down_threshold: float = 300.0,
+        rollback_namespaces: list[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.checker = checker
@@ -134,6 +150,7 @@ class Exporter:
         self.filters = filters or Filters()
         self.interval = interval
         self.watch_down_threshold = watch_down_threshold
+        self.rollback_namespaces = list(rollback_namespaces or [])
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -167,6 +184,10 @@ class Exporter:
         cluster.pulls = PullTracker(keep_namespace=lambda ns: self.filters.keep_namespace(ns, cluster.selected))
         cluster.events = Reflector(client, "v1", "Event", trim=lambda obj: True, watch_timeout=watch_timeout,
                                    on_event=cluster.pulls.apply)  # keeps only UIDs: the tracker holds what matters
+        # Helm keeps revisions in Secrets (default) or ConfigMaps; only their images are kept once decoded
+        cluster.releases = [Reflector(client, "v1", kind, trim=cluster.decoder, namespace=namespace,
+                                      label_selector="owner=helm", watch_timeout=watch_timeout)
+                            for namespace in self.rollback_namespaces for kind in ("Secret", "ConfigMap")]
         return cluster
 
     # -- lifecycle --
@@ -233,9 +254,7 @@ class Exporter:
         return {r for r in refs if self.filters.keep(r, cluster.selected)}, pods, resolver
 
     def cycle(self) -> Snapshot:
-        started = time.monotonic()
-        all_refs: list[tuple[Reference, Keyring]] = []
-        pods_by_cluster = []
+        inputs = _Cycle(started=time.monotonic())
         # a cluster counts once everything is listed: a partial list would raise false alarms (an expected image
         # "not running" because its pods are not listed yet) and cost cycles while the lists are still coming
         listed = [cluster for cluster in self.clusters if cluster.listed()]
@@ -243,23 +262,43 @@ class Exporter:
             refs, pods, resolver = self._inventory(cluster)
             cluster.keyrings.new_cycle()
             for ref in refs:
-                all_refs.append((ref, cluster.keyrings.keyring(ref.namespace, ref.pull_secrets, ref.service_account)))
-            pods_by_cluster.append((cluster.client.name, pods, resolver))
+                inputs.refs.append((ref, cluster.keyrings.keyring(ref.namespace, ref.pull_secrets, ref.service_account)))
+            inputs.pods_by_cluster.append((cluster.client.name, pods, resolver))
+            inputs.rollback.extend(self._rollback_images(cluster))
         self.expected.refresh()
-        expected = self.expected.lists
-        expected_images = sorted({image for images in expected.values() for image in images})
+        inputs.expected = self.expected.lists
+        inputs.expected_images = sorted({image for images in inputs.expected.values() for image in images})
 
         # when checks are due, publish the inventory with what is known first: a slow registry delays statuses,
         # never the inventory
-        requests = [(ref.image, keyring) for ref, keyring in all_refs]
-        requests += [(image, Keyring()) for image in expected_images]
-        self._results = self.checker.check_many(requests, before_round=lambda: self._publish(
-            all_refs, expected, expected_images, started, pods_by_cluster, round_done=False))
-        self._digests = self._digest_facts(all_refs)
-        snapshot = self._publish(all_refs, expected, expected_images, started, pods_by_cluster,
-                                 round_done=len(listed) == len(self.clusters))
+        requests = [(ref.image, keyring) for ref, keyring in inputs.refs]
+        requests += [(image, Keyring()) for image in inputs.expected_images]
+        requests += [(labels[4], keyring) for labels, keyring in inputs.rollback]
+        self._results = self.checker.check_many(
+            requests, before_round=lambda: self._publish(inputs, round_done=False))
+        self._digests = self._digest_facts(inputs.refs)
+        snapshot = self._publish(inputs, round_done=len(listed) == len(self.clusters))
         self.cycles += 1
         return snapshot
+
+    def _rollback_images(self, cluster: ClusterWatch) -> list[tuple[tuple[str, ...], Keyring]]:
+        """(cluster, namespace, release, revision, image) of every kept revision but the deployed one (its
+        images are the running ones), with the keyring its pods would pull with."""
+        rows = []
+        for reflector in cluster.releases:
+            for release in reflector.snapshot().values():
+                if not isinstance(release, Release) or release.status == "deployed":
+                    continue
+                for pod in release.pods:
+                    keyring = cluster.keyrings.keyring(release.namespace, pod.pull_secrets, pod.service_account)
+                    for image in pod.images:
+                        try:
+                            image = normalize(image)
+                        except InvalidReference:
+                            pass  # checked as written: `invalid_reference`
+                        labels = (cluster.client.name, release.namespace, release.name, str(release.revision), image)
+                        rows.append((labels, keyring))
+        return rows
 
     def _digest_facts(self, all_refs: list[tuple[Reference, Keyring]]) -> dict[tuple[str, str], DigestFacts]:
         """For running digests that differ from what their tag serves now: the index's manifests (when the tag
@@ -307,6 +346,7 @@ class Exporter:
             (c.client.name, r.kind, r.stats, len(r.snapshot())) for c in self.clusters for r in c.all_reflectors))
         series.update(series_of.expected_lists(self.expected.states.values()))
         series.update(series_of.pull_secrets((c.client.name, c.keyrings.unusable) for c in self.clusters))
+        series.update(series_of.release_errors((c.client.name, c.decoder.counts()) for c in self.clusters))
         return series, histograms
 
     def _readiness(self) -> str:
@@ -322,21 +362,23 @@ class Exporter:
                             f"(threshold {self.watch_down_threshold:.0f}s): {reflector.stats.last_error}")
         return ""
 
-    def _publish(self, all_refs, expected, expected_images, started, pods_by_cluster, round_done: bool) -> Snapshot:
-        pairs = [(ref, self._state(ref.image, keyring)) for ref, keyring in all_refs]
-        expected_states = {image: self._state(image, Keyring()) for image in expected_images}
-        snapshot = join(pairs, expected, expected_states, [name for name, _, _ in pods_by_cluster], time.time(),
-                        self._digests)
+    def _publish(self, inputs: "_Cycle", round_done: bool) -> Snapshot:
+        pairs = [(ref, self._state(ref.image, keyring)) for ref, keyring in inputs.refs]
+        expected_states = {image: self._state(image, Keyring()) for image in inputs.expected_images}
+        rollback = [(labels, self._state(labels[4], keyring)) for labels, keyring in inputs.rollback]
+        snapshot = join(pairs, inputs.expected, expected_states, [name for name, _, _ in inputs.pods_by_cluster],
+                        time.time(), self._digests, rollback)
         series = dict(snapshot.series)
         health, histograms = self._health_series()
         series.update(health)
         series["kube_image_build_info"] = (((__version__,), 1.0),)
-        series["kube_image_cycle_duration_seconds"] = (((), time.monotonic() - started),)
+        series["kube_image_cycle_duration_seconds"] = (((), time.monotonic() - inputs.started),)
         series["kube_image_last_cycle_timestamp_seconds"] = (((), time.time()),)
         self.published.metrics = Page.of(render(series, histograms), CONTENT_TYPE)
         if round_done:  # the report of this round's statuses, built if and when /report is asked for
             statuses = {ref.image: state.status.value for ref, state in pairs}
-            self.published.report = LazyPage(lambda: (_report_body(pods_by_cluster, statuses), "application/json"))
+            self.published.report = LazyPage(
+                lambda: (_report_body(inputs.pods_by_cluster, statuses), "application/json"))
             self._first_round_done = True
         reason = self._readiness()
         self.published.not_ready_reason = reason

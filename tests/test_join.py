@@ -123,3 +123,12 @@ def test_no_drift_alarm_while_an_index_is_not_read_and_gone_running_digest_is_mi
     [(labels, _)] = gone.series["kube_image_missing"]
     assert labels[6:] == (f"registry.example.com:5000/app@{old}", "apps", "absent")
     assert len(gone.series["kube_image_digest_drift"]) == 1
+
+
+def test_rollback_missing_only_for_revisions_whose_images_are_not_available():
+    rows = [(("prod", "apps", "shop", "2", "registry.example.com/web:1.2"), ABSENT),
+            (("prod", "apps", "shop", "2", "registry.example.com/web:1.1"), AVAILABLE),
+            (("prod", "apps", "shop", "1", "registry.example.com/web:1.0"), UNCHECKED)]
+    series = join([], {}, {}, ["prod"], 1.0, rollback=rows).series
+    assert series["kube_image_rollback_missing"] == (
+        (("prod", "apps", "shop", "2", "registry.example.com/web:1.2", "absent"), 1.0),)

@@ -44,6 +44,8 @@ def register(subparsers) -> None:
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="FROM=TO")
     p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per registry (default 8)")
     p.add_argument("--rate", type=float, metavar="R", help="requests per second per registry (default 50)")
+    p.add_argument("--rollback-images", dest="rollback_images", action="append", metavar="NAMESPACE",
+                   help="check the images of kept Helm release revisions in this namespace (reads its Secrets)")
     p.add_argument("--watch-down-threshold", type=float, metavar="SECONDS",
                    help="not ready when a list/watch fails this long (default 300)")
     p.set_defaults(func=run)
@@ -52,7 +54,7 @@ def register(subparsers) -> None:
 FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interval", "namespaces",
          "exclude_namespaces", "namespace_selector", "ignore", "unit_sources", "docker_config", "ca_file",
          "insecure_registries", "registry_mirrors", "concurrency", "rate", "watch_down_threshold", "log_level",
-         "log_format")
+         "log_format", "rollback_images")
 
 
 def run(args) -> int:
@@ -88,6 +90,7 @@ def run(args) -> int:
         filters=Filters(frozenset(settings.namespaces), frozenset(settings.exclude_namespaces),
                         tuple(re.compile(p) for p in settings.ignore), settings.namespace_selector),
         node_keyring=node_keyring, interval=settings.interval, watch_down_threshold=settings.watch_down_threshold,
+        rollback_namespaces=settings.rollback_images,
     ).start()
     log.info("serving on http://%s/metrics for %s", settings.listen, ", ".join(c.name for c in clusters))
     done = threading.Event()
