@@ -51,8 +51,9 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # -- the registry --
 
-def push_all(reg: Registry, images: list[str]) -> None:
-    """One small image per reference; blobs uploaded once, then mounted into every other repository."""
+def push_all(reg: Registry, images: list[str]) -> str:
+    """One small image per reference (blobs uploaded once, then mounted into every other repository); returns
+    the manifest digest they all share."""
     config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
     layer = b"one layer for every benchmark image"
     first = images[0].split("/", 1)[1].rsplit(":", 1)[0]
@@ -75,7 +76,7 @@ def push_all(reg: Registry, images: list[str]) -> None:
 
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(push, images))
-    assert digest_of(manifest)
+    return digest_of(manifest)
 
 
 async def bare_loop(refs: list[str], concurrency: int) -> float:
@@ -167,8 +168,11 @@ def wait_until(predicate, timeout: float, what: str, proc: subprocess.Popen):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def serve_run(reg: Registry, pods: int, workdir: Path, interval: float) -> dict:
+def serve_run(reg: Registry, digest: str, pods: int, workdir: Path, interval: float) -> dict:
     items = big(pods, registry=reg.host)
+    for item in items:  # running containers report the digest the registry serves: no drift
+        for status in item.get("status", {}).get("containerStatuses", []):
+            status["imageID"] = f"{status['image'].rsplit(':', 1)[0]}@{digest}"
     unique = len({c["image"] for i in items if i["kind"] == "Pod" for c in i["spec"]["containers"]})
     emulator = Emulator().start()
     emulator.create_many(items)
@@ -297,12 +301,12 @@ def main() -> int:
         try:
             images = image_names(max(args.images, max(sizes) // 10), reg.host)
             started = time.perf_counter()
-            push_all(reg, images)
+            digest = push_all(reg, images)
             print(f"pushed {len(images)} images in {time.perf_counter() - started:.1f} s", file=sys.stderr)
             results["registry"] = registry_round(reg, images[:args.images])
             for pods in sizes:
                 print(f"serving {pods} pods ...", file=sys.stderr)
-                results["serve"].append(serve_run(reg, pods, workdir, args.interval))
+                results["serve"].append(serve_run(reg, digest, pods, workdir, args.interval))
         finally:
             reg.stop()
     print(table(results))
