@@ -13,24 +13,11 @@ from exporter.registry.checker import Checker
 from exporter.registry.settings import RegistrySettings, from_options
 from exporter.serve import Exporter
 from tests.conftest import make_pod
-from tests.kube.test_releases import helm_object
+from tests.kube.test_releases import DEPLOYMENT, helm_object
 from tests.support import eventually
 from tests.support import registry as real
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not real.available(), reason="needs docker-registry")]
-
-DEPLOYMENT = """---
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  template:
-    spec:
-      containers:
-        - name: web
-          image: {image}
-"""
 
 
 def rows(published, family):

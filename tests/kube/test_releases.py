@@ -9,6 +9,19 @@ import pytest
 from exporter.kube import releases
 from exporter.kube.releases import PodImages, ReleaseError, decode
 
+DEPLOYMENT = """---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          image: {image}
+"""
+
 MANIFEST = """---
 # Source: shop/templates/service.yaml
 apiVersion: v1
