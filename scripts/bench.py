@@ -64,18 +64,24 @@ def push_all(reg: Registry, images: list[str]) -> str:
                            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
                                        "digest": layer_digest, "size": len(layer)}]}).encode()
 
+    tags: dict[str, list[str]] = {}
+    for image in images:
+        repository, _, tag = image.split("/", 1)[1].rpartition(":")
+        tags.setdefault(repository, []).append(tag)
+
     with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=16)) as http:
-        def push(image: str) -> None:
-            repository, _, tag = image.split("/", 1)[1].rpartition(":")
-            for digest in (config_digest, layer_digest):
-                r = http.post(f"{reg.url}/v2/{repository}/blobs/uploads/?mount={digest}&from={first}")
+        def push(repository: str) -> None:
+            if repository != first:
+                for digest in (config_digest, layer_digest):
+                    r = http.post(f"{reg.url}/v2/{repository}/blobs/uploads/?mount={digest}&from={first}")
+                    assert r.status_code == 201, (r.status_code, r.text[:200])
+            for tag in tags[repository]:
+                r = http.put(f"{reg.url}/v2/{repository}/manifests/{tag}", content=manifest,
+                             headers={"Content-Type": OCI_MANIFEST})
                 assert r.status_code == 201, (r.status_code, r.text[:200])
-            r = http.put(f"{reg.url}/v2/{repository}/manifests/{tag}", content=manifest,
-                         headers={"Content-Type": OCI_MANIFEST})
-            assert r.status_code == 201, (r.status_code, r.text[:200])
 
         with ThreadPoolExecutor(16) as pool:
-            list(pool.map(push, images))
+            list(pool.map(push, tags))
     return digest_of(manifest)
 
 
