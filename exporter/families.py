@@ -41,6 +41,13 @@ FAMILIES: tuple[Family, ...] = (
         'sum by (cluster, namespace, unit, reason) (kube_image_missing)',
     ),
     Family(
+        "kube_image_workload_inactive",
+        "gauge",
+        "1 for each workload that runs nothing now (scaled to zero, suspended): its images count, less urgently.",
+        ("cluster", "namespace", "workload_kind", "workload"),
+        'kube_image_missing unless on (cluster, namespace, workload_kind, workload) kube_image_workload_inactive',
+    ),
+    Family(
         "kube_image_status",
         "gauge",
         "1 per unique image with its current registry status (available, absent, unchecked, ...).",

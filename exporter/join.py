@@ -91,6 +91,8 @@ def join(
     unknown_unit: set[Labels] = set()
     unexpected: set[Labels] = set()
     drift: set[Labels] = set()
+    active_workloads: set[Labels] = set()
+    all_workloads: set[Labels] = set()
     status_rows: set[Labels] = set()
     checked: dict[tuple[str, str], float] = {}
     running: dict[str, set[str]] = {}
@@ -101,6 +103,9 @@ def join(
 
     for ref, state in pairs:
         labels = _reference_labels(ref)
+        all_workloads.add(labels[:4])
+        if ref.active:
+            active_workloads.add(labels[:4])
         running.setdefault(ref.cluster, set()).add(ref.image)
         status_rows.add((ref.cluster, ref.image, state.registry, state.status.value))
         if state.checked_at is not None:
@@ -143,6 +148,7 @@ def join(
         "kube_image_unknown_unit": _ones(unknown_unit),
         "kube_image_unexpected": _ones(unexpected),
         "kube_image_digest_drift": _ones(drift),
+        "kube_image_workload_inactive": _ones(all_workloads - active_workloads),
         "kube_image_expected_missing": tuple(expected_missing),
         "kube_image_expected_not_running": tuple(not_running),
         "kube_image_last_check_timestamp_seconds": tuple(

@@ -132,3 +132,9 @@ def test_rollback_missing_only_for_revisions_whose_images_are_not_available():
     series = join([], {}, {}, ["prod"], 1.0, rollback=rows).series
     assert series["kube_image_rollback_missing"] == (
         (("prod", "apps", "shop", "2", "registry.example.com/web:1.2", "absent"), 1.0),)
+
+
+def test_a_workload_running_nothing_is_inactive_so_alerts_can_tell_urgency():
+    snap = join([(ref(workload="web"), AVAILABLE), (ref(workload="web", active=False), AVAILABLE),
+                 (ref(workload="batch", workload_kind="CronJob", active=False), ABSENT)], {}, {}, ["prod"], 1.0)
+    assert snap.series["kube_image_workload_inactive"] == ((("prod", "shop", "CronJob", "batch"), 1.0),)
