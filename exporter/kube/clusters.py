@@ -43,6 +43,12 @@ def _client_from_dict(data: dict, context: str | None, origin: str) -> ApiClient
         raise KubeConfigError(f"{origin}: {exc}") from None
     except (ValueError, TypeError, KeyError, OSError) as exc:
         raise KubeConfigError(f"{origin}: unusable kubeconfig ({type(exc).__name__}: {exc})") from None
+    return _client(configuration)
+
+
+def _client(configuration: Configuration) -> ApiClient:
+    """One long watch per reflector holds a connection each: room for all of them, and the GETs besides."""
+    configuration.connection_pool_maxsize = 32
     return ApiClient(configuration)
 
 
@@ -71,7 +77,7 @@ def load_clusters(
             kube_config.load_incluster_config(client_configuration=configuration)
         except kube_config.ConfigException as exc:
             raise KubeConfigError(f"in-cluster config: {exc}") from None
-        return [ClusterClient(cluster_name or IN_CLUSTER_NAME, ApiClient(configuration))]
+        return [ClusterClient(cluster_name or IN_CLUSTER_NAME, _client(configuration))]
     path = path or default_kubeconfig()
     if path is None:
         raise KubeConfigError("no kubeconfig: pass --kubeconfig, set KUBECONFIG, or run inside a cluster")
