@@ -282,6 +282,19 @@ def overview() -> dict:
         table("Running images in no expected list", "Container references whose image no expected list "
               "names (shown only when lists are configured).",
               [table_target(s("kube_image_unexpected"))], REFERENCE_COLUMNS, w=8),
+        row("Restarts and rollbacks"),
+        stat("Drifted references", "Running containers whose tag now names another image in the registry: a "
+             "restart or a new node runs a different image.",
+             [target(f"count({s('kube_image_digest_drift')}) or vector(0)")], thresholds=GREEN_ORANGE),
+        stat("Rollback images missing", "Images of kept Helm release revisions that are not available: a "
+             "rollback to that revision would fail (namespaces given with --rollback-images).",
+             [target(f"count({s('kube_image_rollback_missing')}) or vector(0)")], thresholds=GREEN_ORANGE),
+        table("Digest drift", "Each drifted reference with the digest it runs and the digest its tag names "
+              "now.", [table_target(s("kube_image_digest_drift"))],
+              REFERENCE_COLUMNS + ["running_digest", "registry_digest"], w=12),
+        table("Rollback images missing", "Each image of a kept release revision that is not available, with "
+              "the registry status as reason.", [table_target(s("kube_image_rollback_missing"))],
+              ["cluster", "namespace", "release", "revision", "image", "reason"]),
         row("Pulls"),
         heatmap("Pull duration", "Observed image pull durations (kubelet Pulled events), pulls per second by "
                 "duration bucket.",
@@ -348,6 +361,29 @@ def health() -> dict:
                    [target(s("kube_image_cycle_duration_seconds"), "{{instance}}")], unit="s"),
         timeseries("Freshness", "Seconds since the last snapshot; a rising line means cycles have stopped.",
                    [target(f"time() - {s('kube_image_last_cycle_timestamp_seconds')}", "{{instance}}")], unit="s"),
+        row("Sources"),
+        table("Watches", "Whether each list and watch of the Kubernetes API works (1) or fails (0), and the "
+              "objects held.",
+              [table_target(s("kube_image_watch_up")), table_target(s("kube_image_watch_objects"))],
+              ["cluster", "kind"], w=8, hide_value=False, values={"Value #A": "up", "Value #B": "objects"},
+              sort_by="up"),
+        timeseries("Watch errors", "Failed lists and watches per interval, by cluster and kind.",
+                   [target(f"sum by (cluster, kind) (increase({s('kube_image_watch_errors_total')}{rate_interval}))",
+                           "{{cluster}} {{kind}}")], w=8, bars=True, stack=True),
+        table("Expected lists", "Whether each expected list loaded at its last reading (a failing one keeps "
+              "its last good content), its images, and failed loads.",
+              [table_target(s("kube_image_expected_list_up")), table_target(s("kube_image_expected_list_images")),
+               table_target(s("kube_image_expected_list_load_errors_total"))],
+              ["list"], w=8, hide_value=False,
+              values={"Value #A": "up", "Value #B": "images", "Value #C": "load errors"}, sort_by="up"),
+        table("Unusable pull secrets", "Pull secrets named by workloads that cannot be used: unreadable (missing "
+              "or not readable), invalid, or an API error.",
+              [table_target(s("kube_image_pull_secret_unusable"))], ["cluster", "namespace", "secret", "reason"],
+              w=12),
+        stat("Helm releases not decodable", "Helm release revisions skipped because they could not be decoded "
+             "(corrupt, or over the size limit).",
+             [target(f"sum({s('kube_image_rollback_release_errors_total')}) or vector(0)")], w=12,
+             thresholds=GREEN_ORANGE),
         row("Registries"),
         timeseries("Registry requests by registry and code", "Requests sent to registries per second, by HTTP "
                    "status code (error: no answer).",

@@ -18,6 +18,7 @@ from exporter.registry.checker import Checker
 from exporter.registry.settings import RegistrySettings, from_options
 from exporter.serve import Exporter
 from tests.conftest import make_pod
+from tests.kube.test_releases import DEPLOYMENT, helm_object
 from tests.support import prometheus
 from tests.support import registry as real
 
@@ -249,9 +250,16 @@ def scenario(emulator, kubeconfig, tmp_path):
     try:
         web, api, batch, gone = (f"{reg.host}/shop/{i}" for i in ("web:1.0", "api:2.0", "batch:3.0", "gone:1.0"))
         reg.delete("shop/web", reg.push_image("shop/web", "1.0"))
-        reg.push_image("shop/api", "2.0")
+        before = reg.push_image("shop/api", "2.0", seed="first build")
+        reg.push_image("shop/api", "2.0", seed="second build")  # the tag moved on: a pod still runs `before`
         reg.push_image("shop/batch", "3.0")
-        emulator.create_many(deployment("web", web) + deployment("api", api) + [make_pod("debug", "tools", api)])
+        drifted = make_pod("api-old", "shop", api, imagePullSecrets=[{"name": "gone-secret"}])
+        drifted["status"] = {"containerStatuses": [{"name": "main", "image": api, "imageID": f"{api}@{before}"}]}
+        emulator.create_many(deployment("web", web) + deployment("api", api) + [make_pod("debug", "tools", api), drifted])
+        emulator.create_many([  # kept Helm revisions: one whose image is gone, one that cannot be decoded
+            helm_object(1, "superseded", namespace="shop", manifest=DEPLOYMENT.format(image=gone)),
+            helm_object(1, "superseded", name="broken", namespace="shop", raw=b"bm90IGd6aXA="),
+        ])
         emulator.create_many([
             kubelet_event("pulled-api", "Pulled", f'Successfully pulled image "{api}" in 2.5s (2.6s including '
                                                   "waiting). Image size: 31457280 bytes.", "api-6c9f7d8b5-0"),
@@ -266,13 +274,15 @@ def scenario(emulator, kubeconfig, tmp_path):
         server = Server(published, "127.0.0.1", 0).start()
         started.append(server)
         exporter = Exporter(load_clusters(kubeconfig), Checker(settings), published,
-                            expected=[f"release={expected}"], interval=0.5, watch_timeout=5).start()
+                            expected=[f"release={expected}"], interval=0.5, watch_timeout=5,
+                            rollback_namespaces=["shop"]).start()
         started.append(exporter)
         prom = prometheus.Prometheus(tmp_path, [f"127.0.0.1:{server.port}"])
         started.append(prom)
         for series in ("kube_image_missing", "kube_image_unknown_unit", "kube_image_expected_missing",
                        "kube_image_expected_not_running", "kube_image_unexpected", "kube_image_pull_duration_seconds",
-                       "kube_image_pull_failures_total", 'kube_image_registry_requests_total{code="404"}'):
+                       "kube_image_pull_failures_total", 'kube_image_registry_requests_total{code="404"}',
+                       "kube_image_digest_drift", "kube_image_rollback_missing", "kube_image_pull_secret_unusable"):
             prom.wait_for(lambda: prom.query(series), series, timeout=60)
         yield prom
     finally:
