@@ -181,6 +181,13 @@ FAMILIES: tuple[Family, ...] = (
         'sum by (cluster, kind) (increase(kube_image_watch_errors_total[1h]))',
     ),
     Family(
+        "kube_image_watch_skipped_objects_total",
+        "counter",
+        "Objects of the kind that could not be read and were left out (each is named in a warning).",
+        ("cluster", "kind"),
+        'increase(kube_image_watch_skipped_objects_total[1h]) > 0',
+    ),
+    Family(
         "kube_image_watch_objects",
         "gauge",
         "Objects of the kind held from the cluster (trimmed to the fields used).",

@@ -55,15 +55,18 @@ def watches(rows: Iterable[tuple[str, str, ReflectorStats, int]]) -> dict[str, R
     add up, and are up only when all of them are."""
     up: dict[tuple[str, str], bool] = {}
     errors: dict[tuple[str, str], int] = {}
+    skipped: dict[tuple[str, str], int] = {}
     objects: dict[tuple[str, str], int] = {}
     for cluster, kind, stats, held in rows:
         labels = (cluster, kind)
         up[labels] = up.get(labels, True) and stats.failing_since is None and stats.lists > 0
         errors[labels] = errors.get(labels, 0) + stats.errors
+        skipped[labels] = skipped.get(labels, 0) + stats.skipped
         objects[labels] = objects.get(labels, 0) + held
     return {
         "kube_image_watch_up": tuple((labels, 1.0 if ok else 0.0) for labels, ok in sorted(up.items())),
         "kube_image_watch_errors_total": tuple((labels, float(n)) for labels, n in sorted(errors.items())),
+        "kube_image_watch_skipped_objects_total": tuple((labels, float(n)) for labels, n in sorted(skipped.items())),
         "kube_image_watch_objects": tuple((labels, float(n)) for labels, n in sorted(objects.items())),
     }
 

@@ -110,5 +110,6 @@ def test_one_bad_object_is_skipped_and_the_rest_kept(emulator, kubeconfig):
     try:
         assert r.synced.wait(5)
         assert names(r) == ["good"]
+        assert r.stats.skipped == 1  # counted for kube_image_watch_skipped_objects_total
     finally:
         r.stop()
