@@ -16,8 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import yaml
@@ -26,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.emulator.server import Emulator  # noqa: E402
-from tests.support import free_port, stop_process  # noqa: E402
+from tests.support import free_port, http_get, stop_process  # noqa: E402
 from tests.support import registry as real  # noqa: E402
 
 FLUX = "kustomize.toolkit.fluxcd.io"
@@ -67,16 +65,6 @@ def event(name, namespace, pod, reason, message, node="node-1"):
     return {"apiVersion": "v1", "kind": "Event", "reason": reason, "message": message, "count": 1,
             "metadata": {"name": name, "namespace": namespace}, "source": {"component": "kubelet", "host": node},
             "involvedObject": {"kind": "Pod", "namespace": namespace, "name": pod}}
-
-
-def get(url: str) -> tuple[int | None, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError:
-        return None, ""
 
 
 def lines(text: str, family: str) -> list[str]:
@@ -138,12 +126,12 @@ def main() -> int:
                    "--interval", "15"]
         exporter = subprocess.Popen(command, cwd=ROOT)
         deadline = time.monotonic() + 60
-        while get(url + "/readyz")[0] != 200:
+        while http_get(url + "/readyz")[0] != 200:
             if exporter.poll() is not None or time.monotonic() > deadline:
                 print("demo: the exporter did not become ready", file=sys.stderr)
                 return 1
             time.sleep(0.2)
-        _, text = get(url + "/metrics")
+        _, text = http_get(url + "/metrics")
 
         print(f"""
 kube-image-exporter is serving the demo cluster on {url}

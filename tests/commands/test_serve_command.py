@@ -6,20 +6,9 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 from tests.conftest import make_pod
-from tests.support import free_port
-
-
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError:
-        return None, ""
+from tests.support import free_port, http_get
 
 
 def test_serve_process_metrics_and_sigterm(emulator, kubeconfig, tmp_path):
@@ -33,13 +22,13 @@ def test_serve_process_metrics_and_sigterm(emulator, kubeconfig, tmp_path):
         deadline = time.monotonic() + 30
         body = ""
         while time.monotonic() < deadline:
-            status, body = get(f"http://127.0.0.1:{port}/metrics")
-            if "invalid_reference" in body and get(f"http://127.0.0.1:{port}/readyz")[0] == 200:
+            status, body = http_get(f"http://127.0.0.1:{port}/metrics")
+            if "invalid_reference" in body and http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200:
                 break
             time.sleep(0.2)
         assert 'kube_image_missing{cluster="one",namespace="shop"' in body
-        assert get(f"http://127.0.0.1:{port}/readyz")[0] == 200
-        assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        assert http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200
+        assert http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0

@@ -43,3 +43,17 @@ def assert_promtool_clean(exposition: str | bytes) -> None:
     result = subprocess.run(["promtool", "check", "metrics"], input=data, capture_output=True, timeout=60)
     output = (result.stdout + result.stderr).decode().strip()
     assert result.returncode == 0 and output == "", output
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int | None, str]:
+    """(status, body) of a GET; an HTTP error is a status too, and no answer at all is (None, "")."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return None, ""
