@@ -20,7 +20,6 @@ def build(pods: Iterable[Pod], resolver: OwnerResolver) -> tuple[dict[str, Any],
     """The report as a dict, and one problem line per container left out."""
     problems: list[str] = []
     units_per_image: dict[str, set[str]] = {}
-    unknown: set[str] = set()
     dependencies: dict[str, dict] = {}
     for pod in pods:
         resolution = resolver.resolve(pod)
@@ -33,8 +32,6 @@ def build(pods: Iterable[Pod], resolver: OwnerResolver) -> tuple[dict[str, Any],
             units = units_per_image.setdefault(image, set())
             if resolution.unit:
                 units.add(resolution.unit)
-            else:
-                unknown.add(image)
             node = dependencies.setdefault(image, {})
             for key in resolution.chain:
                 node = node.setdefault(key, {})
@@ -50,7 +47,8 @@ def build(pods: Iterable[Pod], resolver: OwnerResolver) -> tuple[dict[str, Any],
         "images": sorted(units_per_image),
         "units_per_image": {image: sorted(units) for image, units in sorted(units_per_image.items()) if units},
         "images_per_unit": {unit: sorted(images) for unit, images in sorted(images_per_unit.items())},
-        "images_with_unknown_unit": sorted(unknown),
+        # Sylva's rule: all images minus those with a unit (one reached both ways has a unit)
+        "images_with_unknown_unit": sorted(image for image, units in units_per_image.items() if not units),
         "pod_images_dependencies": _sorted(dependencies),
     }
     return report, problems
