@@ -211,3 +211,28 @@ def test_progress_line_on_a_terminal_only(tmp_path):
     assert "checked 25/25" in on_terminal
     piped = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert "checked 25/25" not in piped.stderr and "25 images" in piped.stderr
+
+
+def test_report_check_registry_adds_statuses_with_the_options_of_check(basic_registry, docker_config, tmp_path,
+                                                                       capsys):
+    host = basic_registry.host
+    pods = {"kind": "List", "items": [
+        {"kind": "Pod", "metadata": {"name": name, "namespace": "a"},
+         "spec": {"containers": [{"name": "c", "image": f"{host}/team/{image}"}]}}
+        for name, image in (("up", "app:1.0"), ("gone", "app:9.9"))
+    ]}
+    path = tmp_path / "pods.json"
+    path.write_text(json.dumps(pods))
+    args = ["report", "--from-file", str(path), "--check-registry", "--insecure-registry", host,
+            "--docker-config", docker_config]
+    assert main(args) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["registry_status"] == {f"{host}/team/app:1.0": "available", f"{host}/team/app:9.9": "absent"}
+    assert list(report)[:5] == ["images", "units_per_image", "images_per_unit", "images_with_unknown_unit",
+                                "pod_images_dependencies"]
+    pods["items"].pop()
+    path.write_text(json.dumps(pods))
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["registry_status"] == {f"{host}/team/app:1.0": "available"}
+    assert main(["report", "--from-file", str(path)]) == 0
+    assert "registry_status" not in json.loads(capsys.readouterr().out)  # Sylva's keys only, unless asked
