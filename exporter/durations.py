@@ -27,12 +27,15 @@ def parse_go_duration(text: str) -> float | None:
 
 def parse_setting(value: object) -> float:
     """Seconds of a duration setting: a Go duration string or a number of seconds; ValueError otherwise."""
+    seconds: float | None = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str) and re.fullmatch(SETTING_PATTERN, value):
-        text = value.strip()
-        seconds = float(text) if text[-1].isdigit() or text[-1] == "." else parse_go_duration(text)
-    else:
+    elif isinstance(value, str):
+        try:
+            seconds = float(value)  # a bare number, signed or not: a negative one is refused for its value
+        except ValueError:
+            seconds = parse_go_duration(value)
+    if seconds is None:
         raise ValueError(f"expected a duration like 500ms, 30s, 5m or 1h30m (a bare number is seconds), got {value!r}")
     if not math.isfinite(seconds):
         raise ValueError(f"expected a finite duration, got {value!r}")
