@@ -26,7 +26,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog=PROG, description="Know that an image is gone from its registry before a pod fails to pull it.")
+    parser = Parser(prog=PROG,
+                    description="Know that an image is gone from its registry before a pod fails to pull it.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_global(parser)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)

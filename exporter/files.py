@@ -1,6 +1,7 @@
-"""Reading a user's YAML file (a config, a kubeconfig) into plain data, with every failure as one short line.
+"""Reading a user's file (a config, a kubeconfig, a list) with a size bound, every failure as one short line.
 
-What and where: `kubeconfig /x/config:3:7: not valid YAML (found '-')`, not a parser's five-line report.
+What and where: `kubeconfig /x/config:3:7: not valid YAML (found '-')`, not a parser's five-line report; and a
+file far larger than its kind ever is (or a device that never ends) is refused, not read into memory.
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ class FileProblem(ValueError):
     """The file cannot be read as YAML; the message names the file and, for a syntax error, line and column."""
 
 
-def read_yaml(path: Path, what: str) -> Any:
-    """The YAML document of `path` (None when empty); FileProblem naming `what` and `path` otherwise."""
+def read_bounded(path: str | Path, what: str, limit: int = MAX_BYTES) -> bytes:
+    """The bytes of `path`, at most `limit` of them; FileProblem when it cannot be read or holds more."""
     try:
         with open(path, "rb") as handle:
-            content = handle.read(MAX_BYTES + 1)
+            content = handle.read(limit + 1)
     except OSError as exc:
         raise FileProblem(f"cannot read {what} {path}: {exc.strerror}") from None
-    if len(content) > MAX_BYTES:
-        raise FileProblem(f"{what} {path}: larger than {MAX_BYTES // (1024 * 1024)} MiB")
+    if len(content) > limit:
+        raise FileProblem(f"{what} {path}: larger than {limit // (1024 * 1024)} MiB, the most it may hold")
+    return content
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """The YAML document of `path` (None when empty); FileProblem naming `what` and `path` otherwise."""
+    content = read_bounded(path, what)
     try:
         text = content.decode()
     except UnicodeDecodeError:

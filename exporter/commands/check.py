@@ -49,19 +49,15 @@ def read_lists(paths: list[str]) -> tuple[list[str], list[Row]]:
     """Images of the lists, and an `invalid_reference` row per entry that is no reference; UsageError when a
     file cannot be read or is no list at all."""
     from exporter.expected.formats import ListFormatError, parse_list
+    from exporter.files import FileProblem, read_bounded
 
     images: list[str] = []
     invalid: list[Row] = []
     for path in paths:
         try:
-            with open(path, "rb") as handle:
-                content = handle.read(MAX_LIST_BYTES + 1)
-        except OSError as exc:
-            raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-        if len(content) > MAX_LIST_BYTES:
-            raise UsageError(f"{path}: larger than {MAX_LIST_BYTES // (1024 * 1024)} MiB, the most a list may hold")
-        try:
-            parsed = parse_list(content, path)
+            parsed = parse_list(read_bounded(path, "list", MAX_LIST_BYTES), path)
+        except FileProblem as exc:
+            raise UsageError(str(exc)) from None
         except ListFormatError as exc:
             raise UsageError(str(exc)) from None
         except RecursionError:

@@ -9,6 +9,8 @@ import sys
 from exporter import merge as merging
 from exporter.commands import UsageError, options
 
+MAX_REPORT_BYTES = 64 * 1024 * 1024  # a 50,000-pod report is about 20 MiB
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -47,11 +49,12 @@ def run(args) -> int:
 
 
 def _read(path: str) -> dict:
+    from exporter.files import FileProblem, read_bounded
+
     try:
-        with open(path, "rb") as handle:
-            data = json.loads(handle.read().decode())
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        data = json.loads(read_bounded(path, "report", MAX_REPORT_BYTES).decode())
+    except FileProblem as exc:
+        raise UsageError(str(exc)) from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg})") from None
     except UnicodeDecodeError:

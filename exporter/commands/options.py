@@ -23,7 +23,16 @@ def add_global(parser: argparse.ArgumentParser, default: Any = None) -> None:
     group.add_argument("--config", metavar="FILE", default=default,
                        help="YAML settings file (every setting has a key; see the README)")
     group.add_argument("--log-level", choices=LEVELS, default=default, help="default info")
-    group.add_argument("--log-format", choices=FORMATS, default=default, help="text (default) or json, one object a line")
+    group.add_argument("--log-format", choices=FORMATS, default=default,
+                       help="text (default) or json, one object a line")
+
+
+def add_cluster(parser: argparse.ArgumentParser, contexts_help: str) -> None:
+    """How `serve` and `report` reach clusters and find units."""
+    parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: in-cluster, then ~/.kube/config)")
+    parser.add_argument("--context", dest="contexts", action="append", metavar="NAME", help=contexts_help)
+    parser.add_argument("--unit-source", dest="unit_sources", action="append", metavar="SOURCE",
+                        help="how units are found, in order: flux (default), helm, argocd, label:KEY; repeatable")
 
 
 def add_registry(parser: argparse.ArgumentParser) -> None:

@@ -23,13 +23,11 @@ def register(subparsers) -> None:
         help="write the Sylva image reference report",
         description="Write the Sylva-compatible image reference report (images, units, ownership chains).",
     )
-    parser.add_argument("--from-file", metavar="FILE", help="read `kubectl get ... -A -o json` output instead of a cluster")
-    parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: in-cluster, then ~/.kube/config)")
-    parser.add_argument("--context", dest="contexts", action="append", metavar="NAME", help="kubeconfig context")
+    parser.add_argument("--from-file", metavar="FILE",
+                        help="read `kubectl get ... -A -o json` output instead of a cluster")
+    options.add_cluster(parser, "kubeconfig context (one)")
     parser.add_argument("--workload-cluster-name", metavar="NAME", help="report on this Cluster API workload cluster")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    parser.add_argument("--unit-source", dest="unit_sources", action="append", metavar="SOURCE",
-                        help="unit sources in order: flux (default), helm, argocd, label:KEY; repeatable")
     parser.add_argument("--check-registry", action="store_true",
                         help="add each image's registry status (registry_status); exit 1 when one is not available")
     options.add_registry(parser)
@@ -47,7 +45,8 @@ def run(args) -> int:
     keys = label_keys(sources)
     if args.from_file:
         if args.kubeconfig or args.contexts or args.workload_cluster_name:
-            raise UsageError("--from-file reads a file: --kubeconfig, --context and --workload-cluster-name do not apply")
+            raise UsageError("--from-file reads a file: --kubeconfig, --context and --workload-cluster-name "
+                             "do not apply")
         index, lookup = _from_file(args.from_file, keys)
     else:
         index, lookup = _from_cluster(settings, args.workload_cluster_name, keys)

@@ -14,8 +14,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("serve", help="run the exporter",
                               description="Watch clusters, check images in registries, serve Prometheus metrics.")
     p.add_argument("--listen", metavar="HOST:PORT", help="default 0.0.0.0:9706")
-    p.add_argument("--kubeconfig", metavar="PATH", help="default: in-cluster, then ~/.kube/config")
-    p.add_argument("--context", dest="contexts", action="append", metavar="NAME", help="repeatable: one cluster each")
+    options.add_cluster(p, "repeatable: one cluster each")
     p.add_argument("--cluster-name", metavar="NAME", help="the cluster label (one context only)")
     p.add_argument("--expected", action="append", metavar="SOURCE",
                    help="expected list: [NAME=]PATH, a directory, an http(s) URL or configmap:NS/NAME[/KEY]")
@@ -24,8 +23,6 @@ def register(subparsers) -> None:
     p.add_argument("--exclude-namespace", dest="exclude_namespaces", action="append", metavar="NS")
     p.add_argument("--namespace-selector", metavar="SELECTOR", help="only namespaces with these labels (team=shop)")
     p.add_argument("--ignore", action="append", metavar="REGEX", help="images to leave out")
-    p.add_argument("--unit-source", dest="unit_sources", action="append", metavar="SOURCE",
-                   help="flux (default), helm, argocd, label:KEY; in order")
     p.add_argument("--rollback-images", dest="rollback_images", action="append", metavar="NAMESPACE",
                    help="check the images of kept Helm release revisions in this namespace (reads its Secrets)")
     p.add_argument("--watch-down-threshold", metavar="DURATION",
