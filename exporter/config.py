@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError
 from typing_extensions import Annotated
@@ -74,7 +74,7 @@ Duration = Annotated[
                               {"type": "string", "pattern": SETTING_PATTERN}],
                     "description": "Go duration (500ms, 30s, 5m, 1h30m) or seconds"}),
 ]
-CaFile = Annotated[Path | None, BeforeValidator(lambda v: Path(v) if isinstance(v, str) else v)]
+ExistingFile = Annotated[Path | None, AfterValidator(_existing_file)]
 
 
 class RegistryOptions(BaseModel):
@@ -86,10 +86,8 @@ class RegistryOptions(BaseModel):
     rate: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="requests per second")
     insecure: bool = False  # plain HTTP
     skip_verify: bool = False
-    ca_file: CaFile = None
+    ca_file: ExistingFile = None
     mirrors: list[str] = []
-
-    _ca = field_validator("ca_file")(classmethod(lambda cls, v: _existing_file(v)))
 
 
 class Settings(BaseSettings):
@@ -109,7 +107,7 @@ class Settings(BaseSettings):
     ignore: StrList = []
     unit_sources: StrList = ["flux"]
     docker_config: StrList = []
-    ca_file: CaFile = None
+    ca_file: ExistingFile = None
     insecure_registries: StrList = []
     skip_verify: StrList = []
     registry_mirrors: StrList = []
@@ -154,11 +152,6 @@ class Settings(BaseSettings):
         for item in value:
             parse_mirror(item)
         return value
-
-    @field_validator("ca_file")
-    @classmethod
-    def _ca_file(cls, value: Path | None) -> Path | None:
-        return _existing_file(value)
 
     @field_validator("log_level")
     @classmethod
