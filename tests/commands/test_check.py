@@ -152,7 +152,7 @@ def test_broken_docker_config_exits_2(tmp_path, capsys):
     broken = tmp_path / "config.json"
     broken.write_text("{")
     assert main(["check", "nginx", "--docker-config", str(broken)]) == 2
-    assert f"docker config {broken}: not JSON" in _one_short_error(capsys)
+    assert f"docker config {broken}:1:2: not JSON" in _one_short_error(capsys)
 
 
 def test_global_options_before_or_after_the_command(basic_registry, docker_config, tmp_path, capsys):
