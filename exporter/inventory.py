@@ -8,6 +8,7 @@ Reference has no pod in it, so 50 replicas of one Deployment are one row per con
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from exporter.images import InvalidReference, digest_of_image_id, normalize
 from exporter.kube.objects import Container, Pod, Workload
@@ -57,8 +58,16 @@ def _rows(
         )
 
 
-# uid -> (the object, the owners its resolution read, its references, its problems)
-Memo = dict[str, tuple[object, Trace, tuple[Reference, ...], tuple[str, ...]]]
+class Remembered(NamedTuple):
+    """What one object gave last time, and what it was computed from."""
+
+    obj: Pod | Workload  # the very object: a reflector hands a new one for every change
+    trace: Trace  # the owners its resolution read
+    references: tuple[Reference, ...]
+    problems: tuple[str, ...]
+
+
+Memo = dict[str, Remembered]  # by object UID
 
 
 def build(
@@ -81,17 +90,17 @@ def build(
 
     def add(obj: Pod | Workload, active: bool, where: str) -> None:
         entry = previous.get(obj.meta.uid)
-        if entry is None or entry[0] is not obj or not resolver.unchanged(entry[1]):
+        if entry is None or entry.obj is not obj or not resolver.unchanged(entry.trace):
             resolution, trace = resolver.resolve_traced(obj)
             found: list[str] = []
             rows = tuple(refs.setdefault(r, r) for r in _rows(
                 cluster, obj.meta.namespace or "", resolution, obj.containers, where, active,
                 obj.pull_secrets, obj.service_account, found, getattr(obj, "image_ids", None)))
-            entry = (obj, trace, rows, tuple(found))
+            entry = Remembered(obj, trace, rows, tuple(found))
         else:
-            refs.update((r, r) for r in entry[2] if r not in refs)
+            refs.update((r, r) for r in entry.references if r not in refs)
         current[obj.meta.uid] = entry
-        problems.extend(entry[3])
+        problems.extend(entry.problems)
 
     for pod in pods:
         add(pod, True, f"pod {pod.meta.namespace}/{pod.meta.name}")
