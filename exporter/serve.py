@@ -30,7 +30,7 @@ from exporter.join import UNCHECKED, DigestFacts, ImageState, Snapshot, join
 from exporter.keyrings import KeyringSource
 from exporter.kube.api import ApiError, ClusterClient
 from exporter.kube.listfile import ObjectIndex
-from exporter.kube.objects import Pod, Workload, trim
+from exporter.kube.objects import Pod, trim
 from exporter.kube.owners import OwnerResolver, label_keys
 from exporter.kube.releases import Decoder, Release
 from exporter.kube.snapshot import WORKLOAD_RESOURCES, api_lookup
@@ -232,23 +232,9 @@ class Exporter:
             objects.extend(reflector.snapshot().values())
         cluster.select_namespaces()
         index = ObjectIndex(objects)
-        cache = cluster.owner_cache
-
-        def lookup(api_version, kind, namespace, name):
-            found = index.lookup(api_version, kind, namespace, name)
-            if found is not None:
-                return found
-            key = (kind, namespace, name)
-            if key in cache:
-                return cache[key]
-            found = cache[key] = cluster.owner_lookup(api_version, kind, namespace, name)
-            return found
-
-        resolver = OwnerResolver(lookup, self.unit_sources)
-        pods = [o for o in index.objects
-                if isinstance(o, Pod) and self.filters.keep_namespace(o.meta.namespace, cluster.selected)]
-        workloads = [o for o in index.objects if isinstance(o, Workload)]
-        refs, problems = inventory.build(cluster.client.name, pods, workloads, resolver, cluster.inventory_memo)
+        resolver = OwnerResolver(index.lookup_or(cluster.owner_lookup, cluster.owner_cache), self.unit_sources)
+        pods = [pod for pod in index.pods if self.filters.keep_namespace(pod.meta.namespace, cluster.selected)]
+        refs, problems = inventory.build(cluster.client.name, pods, index.workloads, resolver, cluster.inventory_memo)
         for problem in problems:
             log.debug("%s", problem)
         return {r for r in refs if self.filters.keep(r, cluster.selected)}, pods, resolver

@@ -64,10 +64,7 @@ def run(args) -> int:
             index = snapshot.read(client, keys)
         except (KubeConfigError, ApiError) as exc:
             raise CommandError(str(exc)) from None
-        file_lookup, live_lookup = index.lookup, snapshot.api_lookup(client, keys)
-
-        def lookup(api_version, kind, namespace, name):
-            return file_lookup(api_version, kind, namespace, name) or live_lookup(api_version, kind, namespace, name)
+        lookup = index.lookup_or(snapshot.api_lookup(client, keys))
 
     try:
         result, problems = report.build(index.pods, OwnerResolver(lookup, sources))
