@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from exporter import report
+from exporter import inventory, report
 from exporter.commands import CommandError, UsageError
 from exporter.kube import listfile, snapshot
 from exporter.kube.api import ApiError
@@ -67,12 +67,12 @@ def run(args) -> int:
         lookup = index.lookup_or(snapshot.api_lookup(client, keys))
 
     try:
-        result, problems = report.build(index.pods, OwnerResolver(lookup, sources))
+        found = inventory.build("", index.pods, (), OwnerResolver(lookup, sources))
     except ApiError as exc:
         raise CommandError(str(exc)) from None
-    for problem in problems:
+    for problem in found.problems:
         log.warning("%s (left out of the report)", problem)
-    _write(report.dumps(result), args.output)
+    _write(report.dumps(report.build(found.chains)), args.output)
     return 0
 
 
