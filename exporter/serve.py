@@ -16,22 +16,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cachetools import TTLCache
-
 from exporter import drift, inventory, report, rollback, series
+from exporter.cluster_watch import ClusterWatch, configmap_reader, watch
 from exporter.endpoints import LazyPage, Page, Published
-from exporter.events.pulls import PULL_BUCKETS, PullTracker
-from exporter.expected.sources import ExpectedLists, SourceError
+from exporter.expected.sources import ExpectedLists
 from exporter.exposition import CONTENT_TYPE, render
-from exporter.health import Health, Histogram, LastPull, ListHealth, WatchHealth
+from exporter.health import Health, ListHealth
 from exporter.join import UNCHECKED, DigestFacts, ImageState, Snapshot, join
-from exporter.keyrings import KeyringSource
-from exporter.kube.api import ApiError, ClusterClient
-from exporter.kube.listfile import ObjectIndex
-from exporter.kube.objects import trim
+from exporter.kube.api import ClusterClient
 from exporter.kube.owners import OwnerResolver, label_keys
-from exporter.kube.releases import Decoder
-from exporter.kube.snapshot import WORKLOAD_RESOURCES, api_lookup
 from exporter.kube.watch import Reflector
 from exporter.model import PodChain, Reference
 from exporter.registry.checker import Checker, CheckResult
@@ -39,9 +32,6 @@ from exporter.registry.client import INDEX_TYPES
 from exporter.registry.credentials import Keyring
 
 log = logging.getLogger(__name__)
-
-# Pods, the workloads with templates, and ReplicaSets (the owners of most pods); other owners are read once.
-WATCHED = (("v1", "Pod"), *WORKLOAD_RESOURCES, ("apps/v1", "ReplicaSet"))
 
 
 @dataclass
@@ -69,55 +59,6 @@ class Filters:
 
 
 @dataclass
-class ClusterWatch:
-    """One cluster: its client, reflectors and credential source."""
-
-    client: ClusterClient
-    reflectors: list[Reflector]  # the inventory's objects
-    keyrings: KeyringSource
-    owner_lookup: Callable
-    pulls: PullTracker = field(default_factory=PullTracker)
-    events: Reflector | None = None  # kubelet events, fed to `pulls`
-    namespaces: Reflector | None = None  # namespaces matching the label selector, when one is set
-    selected: frozenset[str] | None = None  # their names, as of the last cycle
-    releases: list[Reflector] = field(default_factory=list)  # Helm release storage, when rollback images are on
-    decoder: Decoder = field(default_factory=Decoder)
-    inventory_memo: inventory.Memo = field(default_factory=dict)  # rows of unchanged objects, kept
-    # owners of kinds not watched (Node, HelmRelease): read once, then again after 15 min; bounded
-    owner_cache: TTLCache = field(default_factory=lambda: TTLCache(maxsize=50_000, ttl=900))
-
-    @property
-    def all_reflectors(self) -> list[Reflector]:
-        return [r for r in (*self.reflectors, self.events, self.namespaces, *self.releases) if r is not None]
-
-    def listed(self) -> bool:
-        """Every kind listed once (a kind that fails, forbidden or not served, is not waited for; Pods are)."""
-        for reflector in (*self.reflectors, *self.releases):
-            if not (reflector.synced.is_set() or (reflector.kind != "Pod" and reflector.stats.errors > 0)):
-                return False
-        return self.namespaces is None or self.namespaces.synced.is_set()
-
-    def select_namespaces(self) -> None:
-        if self.namespaces is not None:
-            self.selected = frozenset(self.namespaces.snapshot().values())
-
-    def watch_health(self) -> list[WatchHealth]:
-        name = self.client.name
-        return [WatchHealth(name, r.kind, r.stats.failing_since is None and r.stats.lists > 0, r.stats.errors,
-                            r.stats.skipped, len(r.snapshot())) for r in self.all_reflectors]
-
-    def pull_health(self) -> tuple[list[LastPull], list[Histogram], list[tuple[tuple[str, ...], int]]]:
-        """Last pulls, pull durations by registry and failures, as the kubelet's events told them."""
-        name = self.client.name
-        last, by_registry, failed = self.pulls.snapshot()
-        return ([LastPull(name, namespace, node, image, pull.seconds, pull.size_bytes)
-                 for (namespace, node, image), pull in sorted(last.items())],
-                [Histogram((name, host), PULL_BUCKETS, tuple(h.buckets), h.sum, h.count)
-                 for host, h in sorted(by_registry.items())],
-                [((name, host, reason), n) for (host, reason), n in sorted(failed.items())])
-
-
-@dataclass
 class _Cycle:
     """What one cycle gathered before checking: the inputs of both of its publications."""
 
@@ -127,18 +68,6 @@ class _Cycle:
     rollback: list[tuple[rollback.RollbackImage, Keyring]] = field(default_factory=list)
     expected: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
     expected_images: list[str] = field(default_factory=list)
-
-
-def configmap_reader(client: ClusterClient):
-    """Read ConfigMaps of expected lists from this cluster; API failures become the lists' SourceError."""
-
-    def read(namespace: str, name: str):
-        try:
-            return client.get("v1", "ConfigMap", namespace, name)
-        except ApiError as exc:
-            raise SourceError(str(exc)) from None
-
-    return read
 
 
 class Exporter:
@@ -172,36 +101,12 @@ class Exporter:
         self._digests: dict[tuple[str, str], DigestFacts] = {}
         self._first_round_done = False
         self.cycles = 0
-        self.clusters = [self._watch(client, node_keyring, watch_timeout) for client in clusters]
+        self.clusters = [
+            watch(client, self._keys, node_keyring, watch_timeout, self.filters.namespace_selector,
+                  lambda ns, selected: self.filters.keep_namespace(ns, selected), self.rollback_namespaces)
+            for client in clusters]
         # ConfigMap lists are read from the first cluster (the one the exporter runs in, usually)
         self.expected = ExpectedLists.of(expected or [], read_configmap=configmap_reader(clusters[0]) if clusters else None)
-
-    def _watch(self, client: ClusterClient, node_keyring: Keyring, watch_timeout: int) -> ClusterWatch:
-        def trimmer(obj, keys=self._keys):
-            return trim(obj, keys)
-
-        def get_secret(ns, name):
-            return client.get("v1", "Secret", ns, name)
-
-        def get_account(ns, name):
-            return client.get("v1", "ServiceAccount", ns, name)
-
-        reflectors = [Reflector(client, api_version, kind, trim=trimmer, watch_timeout=watch_timeout)
-                      for api_version, kind in WATCHED]
-        cluster = ClusterWatch(client, reflectors, KeyringSource(get_secret, get_account, node_keyring),
-                               api_lookup(client, self._keys))
-        if self.filters.namespace_selector:
-            cluster.selected = frozenset()  # nothing counts until the selected namespaces are known
-            cluster.namespaces = Reflector(client, "v1", "Namespace", trim=lambda obj: obj["metadata"]["name"],
-                                           label_selector=self.filters.namespace_selector, watch_timeout=watch_timeout)
-        cluster.pulls = PullTracker(keep_namespace=lambda ns: self.filters.keep_namespace(ns, cluster.selected))
-        cluster.events = Reflector(client, "v1", "Event", trim=lambda obj: True, watch_timeout=watch_timeout,
-                                   on_event=cluster.pulls.apply)  # keeps only UIDs: the tracker holds what matters
-        # Helm keeps revisions in Secrets (default) or ConfigMaps; only their images are kept once decoded
-        cluster.releases = [Reflector(client, "v1", kind, trim=cluster.decoder, namespace=namespace,
-                                      label_selector="owner=helm", watch_timeout=watch_timeout)
-                            for namespace in self.rollback_namespaces for kind in ("Secret", "ConfigMap")]
-        return cluster
 
     # -- lifecycle --
 
@@ -241,11 +146,8 @@ class Exporter:
 
     def _inventory(self, cluster: ClusterWatch) -> inventory.Inventory:
         """The cluster's references (filtered) and pod chains, from what its reflectors hold now."""
-        objects = []
-        for reflector in cluster.reflectors:
-            objects.extend(reflector.snapshot().values())
+        index = cluster.objects()
         cluster.select_namespaces()
-        index = ObjectIndex(objects)
         resolver = OwnerResolver(index.lookup_or(cluster.owner_lookup, cluster.owner_cache), self.unit_sources)
         pods = [pod for pod in index.pods if self.filters.keep_namespace(pod.meta.namespace, cluster.selected)]
         found = inventory.build(cluster.client.name, pods, index.workloads, resolver, cluster.inventory_memo)
@@ -281,8 +183,7 @@ class Exporter:
             for ref in found.references:
                 inputs.refs.append((ref, cluster.keyrings.keyring(ref.namespace, ref.pull_secrets, ref.service_account)))
             inputs.chains[cluster.client.name] = found.chains
-            releases = (release for reflector in cluster.releases for release in reflector.snapshot().values())
-            inputs.rollback.extend(rollback.images(cluster.client.name, releases, cluster.keyrings.keyring))
+            inputs.rollback.extend(rollback.images(cluster.client.name, cluster.releases_now(), cluster.keyrings.keyring))
         self.expected.refresh()
         inputs.expected = self.expected.lists
         inputs.expected_images = sorted({image for images in inputs.expected.values() for image in images})
