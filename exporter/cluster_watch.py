@@ -19,10 +19,13 @@ from exporter.keyrings import KeyringSource
 from exporter.kube.api import ApiError, ClusterClient
 from exporter.kube.listfile import ObjectIndex
 from exporter.kube.objects import trim
+from exporter.kube.owners import OwnerResolver
 from exporter.kube.releases import Decoder, Release
 from exporter.kube.snapshot import WORKLOAD_RESOURCES, api_lookup
 from exporter.kube.watch import Reflector
 from exporter.registry.credentials import Keyring
+
+KeepNamespace = Callable[[str, frozenset[str] | None], bool]  # (namespace, selected namespaces) -> counts
 
 # Pods, the workloads with templates, and ReplicaSets (the owners of most pods); other owners are read once.
 WATCHED = (("v1", "Pod"), *WORKLOAD_RESOURCES, ("apps/v1", "ReplicaSet"))
@@ -65,6 +68,14 @@ class ClusterWatch:
         """The inventory's objects as the reflectors hold them now."""
         return ObjectIndex(obj for reflector in self.reflectors for obj in reflector.snapshot().values())
 
+    def inventory(self, unit_sources: tuple[str, ...], keep_namespace: KeepNamespace) -> inventory.Inventory:
+        """References and pod chains of what the reflectors hold now, pods of namespaces that count only."""
+        index = self.objects()
+        self.select_namespaces()
+        resolver = OwnerResolver(index.lookup_or(self.owner_lookup, self.owner_cache), unit_sources)
+        pods = [pod for pod in index.pods if keep_namespace(pod.meta.namespace, self.selected)]
+        return inventory.build(self.client.name, pods, index.workloads, resolver, self.inventory_memo)
+
     def releases_now(self) -> Iterator[Release | None]:
         """Kept Helm revisions as decoded (None for one that did not decode)."""
         for reflector in self.releases:
@@ -87,7 +98,7 @@ class ClusterWatch:
 
 
 def watch(client: ClusterClient, label_keys: frozenset[str], node_keyring: Keyring, watch_timeout: int,
-          namespace_selector: str | None, keep_namespace: Callable[[str, frozenset[str] | None], bool],
+          namespace_selector: str | None, keep_namespace: KeepNamespace,
           rollback_namespaces: list[str]) -> ClusterWatch:
     """The reflectors, keyrings and trackers of one cluster, not started yet."""
 

@@ -24,7 +24,7 @@ from exporter.exposition import CONTENT_TYPE, render
 from exporter.health import Health, ListHealth
 from exporter.join import UNCHECKED, DigestFacts, ImageState, Snapshot, join
 from exporter.kube.api import ClusterClient
-from exporter.kube.owners import OwnerResolver, label_keys
+from exporter.kube.owners import label_keys
 from exporter.kube.watch import Reflector
 from exporter.model import PodChain, Reference
 from exporter.registry.checker import Checker, CheckResult
@@ -145,12 +145,8 @@ class Exporter:
     # -- one cycle --
 
     def _inventory(self, cluster: ClusterWatch) -> inventory.Inventory:
-        """The cluster's references (filtered) and pod chains, from what its reflectors hold now."""
-        index = cluster.objects()
-        cluster.select_namespaces()
-        resolver = OwnerResolver(index.lookup_or(cluster.owner_lookup, cluster.owner_cache), self.unit_sources)
-        pods = [pod for pod in index.pods if self.filters.keep_namespace(pod.meta.namespace, cluster.selected)]
-        found = inventory.build(cluster.client.name, pods, index.workloads, resolver, cluster.inventory_memo)
+        """The cluster's references (those the filters keep) and pod chains."""
+        found = cluster.inventory(self.unit_sources, self.filters.keep_namespace)
         for problem in found.problems:
             log.debug("%s", problem)
         return found._replace(references={r for r in found.references if self.filters.keep(r, cluster.selected)})
