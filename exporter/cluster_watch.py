@@ -1,7 +1,7 @@
 """One watched cluster: the reflectors that keep its objects current, its keyrings, pulls and release decoder.
 
-`watch` wires them for one client; the serve cycle reads what they hold (`objects`, `releases_now`) and
-their health (`watch_health`, `pull_health`) as plain data, once per cycle.
+`watch` wires them for one client; once per cycle the serve loop takes what they hold (`take_inventory`,
+`releases_now`) and their health (`watch_health`, `pull_health`) as plain data.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ WATCHED = (("v1", "Pod"), *WORKLOAD_RESOURCES, ("apps/v1", "ReplicaSet"))
 
 @dataclass
 class ClusterWatch:
-    """One cluster: its client, reflectors and credential source."""
+    """One cluster: its client, reflectors, credential source, and what is kept from cycle to cycle."""
 
     client: ClusterClient
     reflectors: list[Reflector]  # the inventory's objects
@@ -68,7 +68,7 @@ class ClusterWatch:
         """The inventory's objects as the reflectors hold them now."""
         return ObjectIndex(obj for reflector in self.reflectors for obj in reflector.snapshot().values())
 
-    def inventory(self, unit_sources: tuple[str, ...], keep_namespace: KeepNamespace) -> inventory.Inventory:
+    def take_inventory(self, unit_sources: tuple[str, ...], keep_namespace: KeepNamespace) -> inventory.Inventory:
         """References and pod chains of what the reflectors hold now, pods of namespaces that count only."""
         index = self.objects()
         self.select_namespaces()

@@ -146,7 +146,7 @@ class Exporter:
 
     def _inventory(self, cluster: ClusterWatch) -> inventory.Inventory:
         """The cluster's references (those the filters keep) and pod chains."""
-        found = cluster.inventory(self.unit_sources, self.filters.keep_namespace)
+        found = cluster.take_inventory(self.unit_sources, self.filters.keep_namespace)
         for problem in found.problems:
             log.debug("%s", problem)
         return found._replace(references={r for r in found.references if self.filters.keep(r, cluster.selected)})
