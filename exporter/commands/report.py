@@ -38,7 +38,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     settings = options.settings(args, ("kubeconfig", "contexts", "unit_sources", *options.REGISTRY_KEYS))
     keyring = options.keyring(settings) if args.check_registry else None
-    from exporter import report
+    from exporter import inventory, report
     from exporter.kube.owners import OwnerResolver, label_keys
 
     sources = settings.unit_sources
@@ -54,11 +54,12 @@ def run(args) -> int:
     from exporter.kube.api import ApiError
 
     try:
-        result, problems = report.build(index.pods, OwnerResolver(lookup, sources))
+        found = inventory.build("", index.pods, (), OwnerResolver(lookup, sources))
     except ApiError as exc:
         raise CommandError(str(exc)) from None
-    for problem in problems:
+    for problem in found.problems:
         log.warning("%s (left out of the report)", problem)
+    result = report.build(found.chains)
     code = 0
     if keyring is not None:
         from exporter.commands.check import check
@@ -100,12 +101,7 @@ def _from_cluster(settings, workload_cluster_name: str | None, keys):
         index = snapshot.read(client, keys)
     except ApiError as exc:
         raise CommandError(str(exc)) from None
-    file_lookup, live_lookup = index.lookup, snapshot.api_lookup(client, keys)
-
-    def lookup(api_version, kind, namespace, name):
-        return file_lookup(api_version, kind, namespace, name) or live_lookup(api_version, kind, namespace, name)
-
-    return index, lookup
+    return index, index.lookup_or(snapshot.api_lookup(client, keys))
 
 
 def _write(text: str, output: str | None) -> None:

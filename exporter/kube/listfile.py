@@ -8,14 +8,14 @@ file are looked up from it; owners absent from it end their chain, as a forbidde
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from exporter.kube.objects import WORKLOAD_KINDS, Pod, Trimmed, Workload, trim
-from exporter.kube.owners import meta_of
+from exporter.kube.owners import Lookup, meta_of
 
 
 class ListFileError(ValueError):
@@ -135,6 +135,27 @@ class ObjectIndex:
 
     def lookup(self, api_version: str, kind: str, namespace: str | None, name: str) -> Trimmed | None:
         return self._by_key.get((kind, namespace, name))
+
+    def lookup_or(self, fallback: Lookup, cache: MutableMapping | None = None) -> Lookup:
+        """A lookup that reads owners held here, and asks `fallback` (the API) for the others.
+
+        With `cache` (kept by the caller across calls), what `fallback` answered is remembered in it, None
+        included: an owner of a kind that is not listed is read once, not once per cycle.
+        """
+
+        def lookup(api_version: str, kind: str, namespace: str | None, name: str) -> Trimmed | None:
+            found = self._by_key.get((kind, namespace, name))
+            if found is not None:
+                return found
+            if cache is None:
+                return fallback(api_version, kind, namespace, name)
+            key = (kind, namespace, name)
+            if key in cache:
+                return cache[key]
+            found = cache[key] = fallback(api_version, kind, namespace, name)
+            return found
+
+        return lookup
 
     @property
     def pods(self) -> list[Pod]:
