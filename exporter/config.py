@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     registries: dict[str, RegistryOptions] = {}
     watch_down_threshold: float = Field(default=300.0, gt=0)
     rollback_images: StrList = []  # namespaces whose Helm release revisions are checked (reads their Secrets)
+    web_ui: bool = True  # the status page at `/`; off: `/` answers with the plain list of endpoints
     log_level: str = "info"
     log_format: str = "text"
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import orjson
 from cachetools import TTLCache
 
-from exporter import __version__, inventory, report
+from exporter import __version__, firstseen, inventory, page, report
 from exporter import series as series_of
 from exporter.endpoints import LazyPage, Page, Published
 from exporter.events.pulls import PullTracker
@@ -142,6 +142,7 @@ class Exporter:
         watch_timeout: int = 300,
         watch_down_threshold: float = 300.0,
         rollback_namespaces: list[str] | None = None,
+        web_ui: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.checker = checker
@@ -151,6 +152,8 @@ class Exporter:
         self.interval = interval
         self.watch_down_threshold = watch_down_threshold
         self.rollback_namespaces = list(rollback_namespaces or [])
+        self.web_ui = web_ui
+        self.first_seen: dict[tuple[str, ...], float] = {}  # problem -> Unix time first seen (exporter.firstseen)
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -381,9 +384,26 @@ class Exporter:
                 lambda: (_report_body(inputs.pods_by_cluster, statuses), "application/json"))
             self._first_round_done = True
         reason = self._readiness()
+        if self.web_ui:
+            self.published.page = self._status_page(series, snapshot.created_at, reason)
         self.published.not_ready_reason = reason
         self.published.ready = not reason
         return snapshot
+
+    def _status_page(self, series: dict, now: float, not_ready_reason: str) -> LazyPage:
+        """The status page's input, gathered now from memory; its HTML is built if and when `/` is opened."""
+        self.first_seen = firstseen.advance(self.first_seen, page.tracked_keys(series), now)
+        watch_errors: dict[tuple[str, str], str] = {}
+        for cluster in self.clusters:
+            for reflector in cluster.all_reflectors:
+                if reflector.stats.failing_since is not None:
+                    watch_errors[(cluster.client.name, reflector.kind)] = reflector.stats.last_error
+        list_sources: dict[str, tuple[str, ...]] = {}
+        for state in self.expected.states.values():
+            list_sources[state.name] = (*list_sources.get(state.name, ()), state.source)
+        data = page.PageInput(series, now, __version__, self.first_seen, not_ready_reason, watch_errors,
+                              list_sources, refresh_seconds=max(5, round(self.interval)))
+        return LazyPage(lambda: (page.render(data), page.CONTENT_TYPE))
 
 
 def _report_body(pods_by_cluster, statuses: dict[str, str]) -> bytes:

@@ -101,6 +101,15 @@ def test_config_file_is_one_the_exporter_loads(tmp_path):
     assert mounts["expected"] == "/etc/kube-image-exporter/expected"
 
 
+@pytest.mark.parametrize(("values", "web_ui"), [({}, True), ({"webUI": False}, False),
+                                               ({"config": {"web_ui": False}}, False)])
+def test_web_ui_value_reaches_the_exporter(tmp_path, values, web_ui):
+    config = next(d for d in of_kind(render(values), "ConfigMap") if d["metadata"]["name"] == "kie-kube-image-exporter")
+    path = tmp_path / "config.yaml"
+    path.write_text(config["data"]["config.yaml"])
+    assert load(path).web_ui is web_ui
+
+
 def test_a_config_change_rolls_the_pod():
     def checksum(values):
         [deployment] = of_kind(render(values), "Deployment")
