@@ -115,15 +115,17 @@ def _header(out: list[str], data: PageInput) -> None:
                '<nav><a href="/metrics">/metrics</a><a href="/report">/report</a>'
                '<a href="/healthz">/healthz</a><a href="/readyz">/readyz</a></nav></header>')
     counts = [
-        (len(s.get("kube_image_missing", ())), "references missing"),
-        (len(s.get("kube_image_expected_missing", ())), "expected images missing"),
-        (len(s.get("kube_image_expected_not_running", ())), "expected images not running"),
-        (len(s.get("kube_image_digest_drift", ())), "digest drifts"),
-        (len(s.get("kube_image_rollback_missing", ())), "rollback images missing"),
-        (sum(1 for _, v in s.get("kube_image_watch_up", ()) if v == 0), "watches down"),
+        (len(s.get("kube_image_missing", ())), "reference missing", "references missing"),
+        (len(s.get("kube_image_expected_missing", ())), "expected image missing", "expected images missing"),
+        (len(s.get("kube_image_expected_not_running", ())), "expected image not running",
+         "expected images not running"),
+        (len(s.get("kube_image_digest_drift", ())), "digest drift", "digest drifts"),
+        (len(s.get("kube_image_rollback_missing", ())), "rollback image missing", "rollback images missing"),
+        (sum(1 for _, v in s.get("kube_image_watch_up", ()) if v == 0), "watch down", "watches down"),
     ]
     out.append('<p class="summary">' + "".join(
-        f'<span class="{"bad" if n else "ok"}">{n} {what}</span>' for n, what in counts) + "</p>")
+        f'<span class="{"bad" if n else "ok"}">{n} {one if n == 1 else many}</span>' for n, one, many in counts)
+        + "</p>")
 
 
 def _missing(out: list[str], data: PageInput) -> None:
@@ -283,6 +285,18 @@ def _sources(out: list[str], data: PageInput) -> None:
         out.append("</table>")
     else:
         out.append('<p class="ok">Every pull secret named by a workload is usable.</p>')
+
+    failures = [(labels, v) for labels, v in s.get("kube_image_pull_failures_total", ()) if v]
+    out.append("<h3>Image pulls (kubelet events)</h3>")
+    if failures:
+        out.append("<table><tr><th>cluster</th><th>registry</th><th>failure</th><th>seen</th></tr>")
+        for (cluster, registry, reason), n in failures[:data.max_rows]:
+            out.append(f"<tr><td>{_e(cluster)}</td><td>{_e(registry)}</td><td class=\"warn\">{_e(reason)}</td>"
+                       f"<td>{int(n)}</td></tr>")
+        out.append("</table>")
+    else:
+        pulls = sum(1 for _ in s.get("kube_image_pull_duration_seconds", ()))
+        out.append(f'<p class="ok">No pull failure seen ({pulls} images with a pull observed).</p>')
 
     releases = [(labels, v) for labels, v in s.get("kube_image_rollback_release_errors_total", ()) if v]
     if releases:

@@ -3,14 +3,17 @@ and the `/` route that serves it with its security headers."""
 
 import html
 import re
+import subprocess
+import sys
 import urllib.request
-from html.parser import HTMLParser
 
 import pytest
 
 from exporter import firstseen, page
 from exporter.endpoints import LazyPage, Page, Published, Server
-from tests.support import http_get
+from tests.conftest import make_pod
+from tests.support import eventually, free_port, http_get, stop_process
+from tests.support.browser import Text
 
 NOW = 1_800_000_000.0
 
@@ -51,30 +54,8 @@ SERIES = {
         (("docker.io", "HEAD", "429"), 7.0),
     ),
     "kube_image_pull_secret_unusable": ((("prod", "shop", "regcred", "invalid"), 1.0),),
+    "kube_image_pull_failures_total": ((("prod", "reg.example", "not_found"), 2.0),),
 }
-
-
-BLOCKS = {"td", "th", "tr", "h1", "h2", "h3", "h4", "p", "br", "section", "header", "footer", "nav", "a", "table"}
-
-
-class Text(HTMLParser):
-    """What a person reads: the page's text, tag-free, one string; and the tags it holds."""
-
-    def __init__(self, body: bytes):
-        super().__init__()
-        self.parts, self.tags, self.attrs = [], [], []
-        self.feed(body.decode())
-        self.text = re.sub(r"\s+", " ", "".join(self.parts)).strip()
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append(tag)
-        self.attrs.extend(attrs)
-        if tag in BLOCKS:
-            self.parts.append(" ")  # cells and headings read apart, as a browser lays them out
-
-    def handle_data(self, data):
-        if self.lasttag not in ("style", "title"):
-            self.parts.append(data)
 
 
 def render(series=SERIES, **kwargs) -> bytes:
@@ -144,6 +125,7 @@ def test_source_health_watches_lists_registries_secrets_cache():
     assert "reg.example 1 absent, 1 available 200: 5, 404: 2 never refused" in sources
     assert "docker.io 1 rate_limited 429: 7 limited now (1 images waiting)" in sources
     assert "prod shop/regcred invalid" in sources
+    assert "Image pulls (kubelet events) cluster registry failure seen prod reg.example not_found 2" in sources
     assert "Shared cache None configured" in sources
     cached = Text(section(render(dict(SERIES, kube_image_shared_cache_up=(((), 0.0),))), "sources").encode()).text
     assert "Shared cache not answering" in cached
@@ -154,7 +136,7 @@ def test_header_links_version_cycle_time_and_readiness():
     assert [v for k, v in parsed.attrs if k == "href"] == ["/metrics", "/report", "/healthz", "/readyz"]
     assert "version 1.2.3" in parsed.text and "last cycle 2027-01-15 08:00:00 UTC" in parsed.text
     assert "not ready: first inventory and check round not done yet" in parsed.text
-    assert "5 references missing" in parsed.text and "1 watches down" in parsed.text
+    assert "5 references missing" in parsed.text and "1 watch down" in parsed.text
 
 
 def test_an_empty_cycle_says_all_is_well():
@@ -180,6 +162,7 @@ def test_every_value_from_outside_is_escaped():
         "kube_image_registry_requests_total": (((HOSTILE, HOSTILE, HOSTILE), 1.0),),
         "kube_image_pull_secret_unusable": (((HOSTILE,) * 4, 1.0),),
         "kube_image_rollback_release_errors_total": (((HOSTILE,) * 3, 1.0),),
+        "kube_image_pull_failures_total": (((HOSTILE,) * 3, 1.0),),
     }
     body = page.render(page.PageInput(hostile, NOW, HOSTILE, not_ready_reason=HOSTILE,
                                       watch_errors={(HOSTILE, HOSTILE): HOSTILE},
@@ -234,3 +217,23 @@ def test_root_serves_the_page_with_a_strict_policy(server):
     published.page = Page.of(b"<p>x</p>", page.CONTENT_TYPE)
     assert http_get(f"http://127.0.0.1:{srv.port}/") == (200, "<p>x</p>")
     assert http_get(f"http://127.0.0.1:{srv.port}/nope")[0] == 404
+
+
+def test_web_ui_false_leaves_the_plain_links_at_root(emulator, kubeconfig):
+    emulator.create(make_pod("web", "shop", "registry.invalid.example/Shop/web:1"))
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "exporter", "serve", "--kubeconfig", str(kubeconfig),
+                             "--listen", f"127.0.0.1:{port}", "--interval", "1", "--web-ui=false"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert eventually(lambda: http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200, timeout=30)
+        assert 'reason="invalid_reference"' in http_get(f"http://127.0.0.1:{port}/metrics")[1]
+        assert http_get(f"http://127.0.0.1:{port}/") == (200, "kube-image-exporter: /metrics /report /healthz /readyz\n")
+    finally:
+        stop_process(proc)
+
+
+def test_web_ui_bad_value_is_a_usage_error():
+    result = subprocess.run([sys.executable, "-m", "exporter", "serve", "--web-ui=maybe"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "web_ui: Input should be a valid boolean" in result.stderr
