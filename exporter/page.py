@@ -24,6 +24,16 @@ Rows = tuple[tuple[Labels, float], ...]
 # a problem whose reason changes (absent, then unauthorized) keeps its first-seen time.
 TRACKED = ("kube_image_missing", "kube_image_expected_missing", "kube_image_rollback_missing")
 
+# Every family the page reads (the serve loop hands over these rows only, so the page keeps no more in memory).
+READS = TRACKED + (
+    "kube_image_workload_inactive", "kube_image_expected_not_running", "kube_image_expected_list_up",
+    "kube_image_expected_list_images", "kube_image_expected_list_load_errors_total", "kube_image_digest_drift",
+    "kube_image_watch_up", "kube_image_watch_errors_total", "kube_image_watch_skipped_objects_total",
+    "kube_image_watch_objects", "kube_image_status", "kube_image_registry_requests_total",
+    "kube_image_pull_secret_unusable", "kube_image_pull_failures_total", "kube_image_pull_duration_seconds",
+    "kube_image_rollback_release_errors_total", "kube_image_shared_cache_up",
+)
+
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0 2em 2em;color:#1b1b1b;background:#fff}
 header{border-bottom:2px solid #ddd;padding:.6em 0;display:flex;flex-wrap:wrap;gap:1.5em;align-items:baseline}
@@ -68,7 +78,7 @@ def _e(value: object) -> str:
 class PageInput:
     """What one cycle hands to the page; all of it plain data already in memory."""
 
-    series: Mapping[str, Rows]  # family -> rows, the join's and the health ones (exporter.series)
+    series: Mapping[str, Rows]  # family -> rows of the families in READS: the join's and the health ones
     created_at: float  # Unix time of the cycle
     version: str
     first_seen: Mapping[Labels, float] = field(default_factory=dict)  # from `tracked_keys`, via exporter.firstseen

@@ -401,8 +401,9 @@ class Exporter:
         list_sources: dict[str, tuple[str, ...]] = {}
         for state in self.expected.states.values():
             list_sources[state.name] = (*list_sources.get(state.name, ()), state.source)
-        data = page.PageInput(series, now, __version__, self.first_seen, not_ready_reason, watch_errors,
-                              list_sources, refresh_seconds=max(5, round(self.interval)))
+        rows = {family: series.get(family, ()) for family in page.READS}
+        data = page.PageInput(rows, now, __version__, self.first_seen, not_ready_reason, watch_errors, list_sources,
+                              refresh_seconds=max(5, round(self.interval)))
         return LazyPage(lambda: (page.render(data), page.CONTENT_TYPE))
 
 

@@ -11,6 +11,10 @@ import pytest
 
 from exporter import firstseen, page
 from exporter.endpoints import LazyPage, Page, Published, Server
+from exporter.families import BY_NAME
+from exporter.kube.clusters import load_clusters
+from exporter.registry.checker import Checker
+from exporter.serve import Exporter
 from tests.conftest import make_pod
 from tests.support import eventually, free_port, http_get, stop_process
 from tests.support.browser import Text
@@ -185,6 +189,12 @@ def test_urls_are_shown_without_credentials(text, shown):
     assert html.escape(shown) in render(list_sources={"release-1.4": (text,)}).decode()
 
 
+def test_the_page_reads_declared_families_only():
+    # the shared cache's family comes with the fleet settings; until then the page says "none configured"
+    assert set(page.READS) - set(BY_NAME) <= {"kube_image_shared_cache_up"}
+    assert set(SERIES) <= set(page.READS)
+
+
 def test_tables_are_capped_and_the_rest_counted():
     many = {"kube_image_missing": tuple(missing("prod", "ns", "Pod", f"p{i:03}", "c", f"r/i:{i}", "")
                                         for i in range(30))}
@@ -237,3 +247,21 @@ def test_web_ui_bad_value_is_a_usage_error():
     result = subprocess.run([sys.executable, "-m", "exporter", "serve", "--web-ui=maybe"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "web_ui: Input should be a valid boolean" in result.stderr
+
+
+def test_serve_keeps_first_seen_across_cycles_and_forgets_it_when_cleared(emulator, kubeconfig):
+    emulator.create(make_pod("p", "ns1", "bad/Image:1"))
+    published = Published()
+    exporter = Exporter(load_clusters(kubeconfig), Checker(), published, interval=0.3, watch_timeout=5).start()
+    key = ("kube_image_missing", "one", "ns1", "Pod", "p", "main", "container", "bad/Image:1", "")
+    try:
+        assert eventually(lambda: key in exporter.first_seen, timeout=30)
+        since, cycles = exporter.first_seen[key], exporter.cycles
+        assert eventually(lambda: exporter.cycles >= cycles + 3, timeout=30)
+        assert exporter.first_seen[key] == since
+        text = Text(published.page.get().body).text
+        assert f"ns1/p main bad/Image:1 invalid_reference {page._when(since)}" in text
+        emulator.delete("Pod", "ns1", "p")
+        assert eventually(lambda: key not in exporter.first_seen, timeout=30)
+    finally:
+        exporter.stop()
