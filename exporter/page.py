@@ -61,12 +61,12 @@ CONTENT_TYPE = "text/html; charset=utf-8"
 _STATUS_CLASS = {"available": "ok", "unchecked": "muted"}
 
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
-_SECRET_PARAM = re.compile(r"(?i)\b((?:access_)?token|password|passwd|secret|apikey|api_key|key)=[^&\s]+")
+_SECRET_PARAM = re.compile(r"(?i)([?&](?:access_)?(?:token|password|passwd|secret|apikey|api_key|key)=)[^&#\s]+")
 
 
 def redact(text: str) -> str:
     """`text` with the user info of any URL in it and secret-looking query values replaced by `***`."""
-    return _SECRET_PARAM.sub(r"\1=***", _USERINFO.sub(r"\1***@", text))
+    return _SECRET_PARAM.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
 
 
 def _e(value: object) -> str:
@@ -122,8 +122,9 @@ def _header(out: list[str], data: PageInput) -> None:
              else f'<span class="warn">not ready: {_e(data.not_ready_reason)}</span>')
     out.append(f"<header><h1>kube-image-exporter</h1><span>version {_e(data.version)}</span>"
                f"<span>last cycle {_when(data.created_at)}</span>{ready}"
-               '<nav><a href="/metrics">/metrics</a><a href="/report">/report</a>'
-               '<a href="/healthz">/healthz</a><a href="/readyz">/readyz</a></nav></header>')
+               # relative links: they still work behind a path prefix (`kubectl proxy`, an ingress path)
+               '<nav><a href="metrics">/metrics</a><a href="report">/report</a>'
+               '<a href="healthz">/healthz</a><a href="readyz">/readyz</a></nav></header>')
     counts = [
         (len(s.get("kube_image_missing", ())), "reference missing", "references missing"),
         (len(s.get("kube_image_expected_missing", ())), "expected image missing", "expected images missing"),
@@ -362,7 +363,7 @@ def _registries(out: list[str], s: Mapping[str, Rows]) -> None:
 
 def _more(out: list[str], hidden: int, family: str) -> None:
     if hidden > 0:
-        out.append(f'<p class="warn">{hidden} more not shown here; all are in <a href="/metrics">/metrics</a> '
+        out.append(f'<p class="warn">{hidden} more not shown here; all are in <a href="metrics">/metrics</a> '
                    f"({family}).</p>")
 
 

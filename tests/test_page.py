@@ -137,7 +137,7 @@ def test_source_health_watches_lists_registries_secrets_cache():
 
 def test_header_links_version_cycle_time_and_readiness():
     parsed = Text(render(not_ready_reason="first inventory and check round not done yet"))
-    assert [v for k, v in parsed.attrs if k == "href"] == ["/metrics", "/report", "/healthz", "/readyz"]
+    assert [v for k, v in parsed.attrs if k == "href"] == ["metrics", "report", "healthz", "readyz"]  # relative
     assert "version 1.2.3" in parsed.text and "last cycle 2027-01-15 08:00:00 UTC" in parsed.text
     assert "not ready: first inventory and check round not done yet" in parsed.text
     assert "5 references missing" in parsed.text and "1 watch down" in parsed.text
@@ -182,6 +182,8 @@ def test_every_value_from_outside_is_escaped():
     ("https://user:pa55@lists.example/a.txt", "https://***@lists.example/a.txt"),
     ("Get http://admin:hunter2@10.0.0.1:6443/api: refused", "Get http://***@10.0.0.1:6443/api: refused"),
     ("https://lists.example/a.txt?token=abc&x=1", "https://lists.example/a.txt?token=***&x=1"),
+    ("https://lists.example/a.txt?x=1&access_token=abc#top", "https://lists.example/a.txt?x=1&access_token=***#top"),
+    ("key=/etc/lists/key.txt", "key=/etc/lists/key.txt"),
     ("reg.example/shop/web:1.4", "reg.example/shop/web:1.4"),
 ])
 def test_urls_are_shown_without_credentials(text, shown):

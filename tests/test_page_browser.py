@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 
@@ -21,7 +22,7 @@ from exporter.kube.clusters import load_clusters
 from exporter.registry.checker import Checker
 from exporter.serve import Exporter
 from tests.conftest import make_pod
-from tests.support import browser, eventually, free_port
+from tests.support import browser, eventually, free_port, http_get
 from tests.support import registry as real
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +72,9 @@ def test_demo_status_page_shows_the_missing_image_under_its_unit(tmp_path):
         assert "Every pull secret named by a workload is usable." in sources
         assert "No pull failure seen (3 images with a pull observed)." in sources
         assert "Shared cache None configured" in sources
+        links = [urljoin(url, href) for name, href in browser.Text(dom).attrs if name == "href"]
+        assert [link.removeprefix(url) for link in links] == ["metrics", "report", "healthz", "readyz"]
+        assert [http_get(link)[0] for link in links] == [200, 200, 200, 200]
 
         shot = tmp_path / "status-page.png"
         assert browser.screenshot(url, shot) == (1280, 2000)
