@@ -84,7 +84,9 @@ class ClusterWatch:
     def watch_health(self) -> list[WatchHealth]:
         name = self.client.name
         return [WatchHealth(name, r.kind, r.stats.failing_since is None and r.stats.lists > 0, r.stats.errors,
-                            r.stats.skipped, len(r.snapshot())) for r in self.all_reflectors]
+                            r.stats.skipped, len(r.snapshot()),
+                            r.stats.last_error if r.stats.failing_since is not None else "")
+                for r in self.all_reflectors]
 
     def pull_health(self) -> tuple[list[LastPull], list[Histogram], list[tuple[tuple[str, ...], int]]]:
         """Last pulls, pull durations by registry and failures, as the kubelet's events told them."""

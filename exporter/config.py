@@ -116,6 +116,7 @@ class Settings(BaseSettings):
     registries: dict[str, RegistryOptions] = {}
     watch_down_threshold: Duration = Field(default=300.0, description="failing list/watch time before not ready")
     rollback_images: StrList = []  # namespaces whose Helm release revisions are checked (reads their Secrets)
+    web_ui: bool = True  # the status page at `/`; off: `/` answers with the plain list of endpoints
     log_level: str = "info"
     log_format: str = "text"
 

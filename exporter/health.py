@@ -33,6 +33,7 @@ class WatchHealth:
     errors: int
     skipped: int  # objects that could not be trimmed
     objects: int  # held now
+    last_error: str = ""  # why it is failing now; "" while it is not
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class ListHealth:
     up: bool
     errors: int
     images: frozenset[str]  # of its last good content
+    source: str = ""  # where it is read (a URL redacted)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from exporter import drift, inventory, report, rollback, series
+from exporter import drift, firstseen, inventory, page, report, rollback, series
 from exporter.cluster_watch import ClusterWatch, configmap_reader, watch
 from exporter.endpoints import LazyPage, Page, Published
 from exporter.expected.sources import ExpectedLists
@@ -84,6 +84,7 @@ class Exporter:
         watch_timeout: int = 300,
         watch_down_threshold: float = 300.0,
         rollback_namespaces: list[str] | None = None,
+        web_ui: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.checker = checker
@@ -93,6 +94,8 @@ class Exporter:
         self.interval = interval
         self.watch_down_threshold = watch_down_threshold
         self.rollback_namespaces = list(rollback_namespaces or [])
+        self.web_ui = web_ui
+        self.first_seen: dict[tuple[str, ...], float] = {}  # problem -> Unix time first seen (exporter.firstseen)
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -213,7 +216,8 @@ class Exporter:
             registry_requests=requests, registry_durations=durations,
             pulls=tuple(pulls), pull_durations=tuple(pull_durations), pull_failures=tuple(pull_failures),
             watches=tuple(w for cluster in self.clusters for w in cluster.watch_health()),
-            lists=tuple(ListHealth(s.name, s.up, s.errors, frozenset(s.images or ())) for s in self.expected.states.values()),
+            lists=tuple(ListHealth(s.name, s.up, s.errors, frozenset(s.images or ()), s.source)
+                        for s in self.expected.states.values()),
             unusable_secrets=tuple(sorted((c.client.name, namespace, secret, reason) for c in self.clusters
                                           for (namespace, secret), reason in c.keyrings.unusable.items())),
             release_errors=tuple(sorted(((c.client.name, namespace, reason), n) for c in self.clusters
@@ -241,11 +245,20 @@ class Exporter:
             list(inputs.chains), time.time(), self._digests,
             [(row, self._state(row.image, keyring)) for row, keyring in inputs.rollback],
             chains=inputs.chains, health=self._health(inputs.started))
-        self.published.metrics = Page.of(render(*series.of(snapshot)), CONTENT_TYPE)
+        rows, histograms = series.of(snapshot)
+        self.published.metrics = Page.of(render(rows, histograms), CONTENT_TYPE)
         if round_done:  # the report of this round's statuses, built from the snapshot if and when it is asked for
             self.published.report = LazyPage(lambda: (report.page(snapshot), "application/json"))
             self._first_round_done = True
         reason = self._readiness()
+        if self.web_ui:
+            self.published.page = self._status_page(rows, snapshot, reason)
         self.published.not_ready_reason = reason
         self.published.ready = not reason
         return snapshot
+
+    def _status_page(self, rows: dict, snapshot: Snapshot, not_ready_reason: str) -> LazyPage:
+        """The status page of this snapshot: first-seen times advanced now, its HTML built if and when `/` is opened."""
+        self.first_seen = firstseen.advance(self.first_seen, page.tracked_keys(rows), snapshot.created_at)
+        data = page.of(snapshot, rows, self.first_seen, not_ready_reason, refresh_seconds=max(5, round(self.interval)))
+        return LazyPage(lambda: (page.render(data), page.CONTENT_TYPE))

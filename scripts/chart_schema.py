@@ -55,6 +55,7 @@ def schema() -> dict:
             "config": config,
             "expectedLists": {"type": "object", "additionalProperties": STRING,
                               "propertyNames": {"pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"}},
+            "webUI": {"type": "boolean"},
             "rollbackImages": obj({"namespaces": NAMESPACES}),
             "serviceAccount": obj({"create": {"type": "boolean"}, "name": STRING, "annotations": STRING_MAP}),
             "rbac": obj({

@@ -27,6 +27,8 @@ def register(subparsers) -> None:
                    help="check the images of kept Helm release revisions in this namespace (reads its Secrets)")
     p.add_argument("--watch-down-threshold", metavar="DURATION",
                    help="not ready when a list/watch fails this long (default 5m)")
+    p.add_argument("--web-ui", nargs="?", const="true", metavar="true|false",
+                   help="the HTML status page at / (default true; false: / lists the endpoints only)")
     options.add_registry(p)
     options.add_global(p, argparse.SUPPRESS)
     p.set_defaults(func=run)
@@ -34,7 +36,7 @@ def register(subparsers) -> None:
 
 FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interval", "namespaces",
          "exclude_namespaces", "namespace_selector", "ignore", "unit_sources", "watch_down_threshold",
-         "rollback_images", *options.REGISTRY_KEYS)
+         "rollback_images", "web_ui", *options.REGISTRY_KEYS)
 
 
 def run(args) -> int:
@@ -72,7 +74,7 @@ def run(args) -> int:
         filters=Filters(frozenset(settings.namespaces), frozenset(settings.exclude_namespaces),
                         tuple(re.compile(p) for p in settings.ignore), settings.namespace_selector),
         node_keyring=node_keyring, interval=settings.interval, watch_down_threshold=settings.watch_down_threshold,
-        rollback_namespaces=settings.rollback_images,
+        rollback_namespaces=settings.rollback_images, web_ui=settings.web_ui,
     ).start()
     log.info("serving on http://%s/metrics for %s", settings.listen, ", ".join(c.name for c in clusters))
     done = threading.Event()

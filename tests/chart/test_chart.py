@@ -109,6 +109,13 @@ def test_durations_in_values_are_go_durations(tmp_path):
     path.write_text(config["data"]["config.yaml"])
     settings = load(path)
     assert (settings.interval, settings.watch_down_threshold) == (300, 5400)
+@pytest.mark.parametrize(("values", "web_ui"), [({}, True), ({"webUI": False}, False),
+                                               ({"config": {"web_ui": False}}, False)])
+def test_web_ui_value_reaches_the_exporter(tmp_path, values, web_ui):
+    config = next(d for d in of_kind(render(values), "ConfigMap") if d["metadata"]["name"] == "kie-kube-image-exporter")
+    path = tmp_path / "config.yaml"
+    path.write_text(config["data"]["config.yaml"])
+    assert load(path).web_ui is web_ui
 
 
 def test_a_config_change_rolls_the_pod():
