@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=8, ge=1, le=256, description="requests in flight per registry")
     rate: float = Field(default=50.0, gt=0, description="requests per second per registry")
     registries: dict[str, RegistryOptions] = {}
+    # The node's view (REFERENCE.md §10-11): the kubelet's credential providers and docker config, the runtime's mirrors.
+    image_credential_provider_config: Path | None = None
+    image_credential_provider_bin_dir: Path | None = None
+    kubelet_root_dir: Path | None = None
+    containerd_hosts_dir: Path | None = None
+    registries_conf: Path | None = None
     watch_down_threshold: float = Field(default=300.0, gt=0)
     rollback_images: StrList = []  # namespaces whose Helm release revisions are checked (reads their Secrets)
     log_level: str = "info"

@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from exporter.commands import CommandError, UsageError
+from exporter.commands import CommandError, UsageError, node
 from exporter.config import ConfigError
 from exporter.config import load as load_config
 from exporter.expected.formats import ListFormatError, parse_list
@@ -41,6 +41,7 @@ def register(subparsers) -> None:
     parser.add_argument("--ca-file", metavar="PATH", help="extra CA certificates for every registry")
     parser.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per registry (default 8)")
     parser.add_argument("--rate", type=float, metavar="R", help="requests per second per registry (default 50)")
+    node.add_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -72,6 +73,9 @@ def run(args) -> int:
             raise UsageError(str(exc)) from None
         hosts = {h: o.model_dump(exclude_none=True) for h, o in settings.registries.items()}
         docker_configs += settings.docker_config
+        for key in node.FLAGS:  # a flag beats the config file
+            if getattr(args, key) is None:
+                setattr(args, key, getattr(settings, key))
     try:
         registry_settings = from_options(
             insecure=args.insecure_registry, skip_verify=args.skip_verify, mirrors=args.registry_mirror,
@@ -86,6 +90,7 @@ def run(args) -> int:
         keyring = Keyring.of(c for path in docker_configs for c in from_docker_config_file(path))
     except CredentialError as exc:
         raise CommandError(str(exc)) from None
+    registry_settings, keyring = node.apply(args, registry_settings, keyring)
 
     show_progress = sys.stderr.isatty() and len(images) > 20
 

@@ -8,7 +8,7 @@ import signal
 import threading
 
 from exporter import logs
-from exporter.commands import CommandError, UsageError
+from exporter.commands import CommandError, UsageError, node
 from exporter.config import ConfigError, load
 from exporter.endpoints import Published, Server
 from exporter.expected.sources import SourceError, parse_spec
@@ -48,13 +48,14 @@ def register(subparsers) -> None:
                    help="check the images of kept Helm release revisions in this namespace (reads its Secrets)")
     p.add_argument("--watch-down-threshold", type=float, metavar="SECONDS",
                    help="not ready when a list/watch fails this long (default 300)")
+    node.add_arguments(p)
     p.set_defaults(func=run)
 
 
 FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interval", "namespaces",
          "exclude_namespaces", "namespace_selector", "ignore", "unit_sources", "docker_config", "ca_file",
          "insecure_registries", "registry_mirrors", "concurrency", "rate", "watch_down_threshold", "log_level",
-         "log_format", "rollback_images")
+         "log_format", "rollback_images", *node.FLAGS)
 
 
 def run(args) -> int:
@@ -78,6 +79,7 @@ def run(args) -> int:
         ca_file=str(settings.ca_file) if settings.ca_file else None, concurrency=settings.concurrency,
         rate=settings.rate, hosts={h: o.model_dump(exclude_none=True) for h, o in settings.registries.items()},
     )
+    registry_settings, node_keyring = node.apply(settings, registry_settings, node_keyring)
     host, _, port = settings.listen.rpartition(":")
     published = Published()
     try:
