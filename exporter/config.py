@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     kubelet_root_dir: Path | None = None
     containerd_hosts_dir: Path | None = None
     registries_conf: Path | None = None
+    service_account_tokens: bool = False  # tokens of workloads' ServiceAccounts for providers with tokenAttributes
     watch_down_threshold: float = Field(default=300.0, gt=0)
     rollback_images: StrList = []  # namespaces whose Helm release revisions are checked (reads their Secrets)
     log_level: str = "info"

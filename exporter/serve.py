@@ -143,8 +143,10 @@ class Exporter:
         watch_down_threshold: float = 300.0,
         rollback_namespaces: list[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        service_account_tokens: bool = False,
     ) -> None:
         self.checker = checker
+        self.service_account_tokens = service_account_tokens  # node credential providers may get workloads' tokens
         self.published = published
         self.unit_sources = tuple(unit_sources)
         self.filters = filters or Filters()
@@ -175,7 +177,9 @@ class Exporter:
 
         reflectors = [Reflector(client, api_version, kind, trim=trimmer, watch_timeout=watch_timeout)
                       for api_version, kind in WATCHED]
-        cluster = ClusterWatch(client, reflectors, KeyringSource(get_secret, get_account, node_keyring),
+        get_token = client.create_token if self.service_account_tokens else None
+        cluster = ClusterWatch(client, reflectors, KeyringSource(get_secret, get_account, node_keyring,
+                                                                 get_token=get_token),
                                api_lookup(client, self._keys))
         if self.filters.namespace_selector:
             cluster.selected = frozenset()  # nothing counts until the selected namespaces are known

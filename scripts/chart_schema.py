@@ -62,6 +62,7 @@ def schema() -> dict:
                 "containerdHosts": {"type": "object", "additionalProperties": STRING,
                                     "propertyNames": {"pattern": "^[A-Za-z0-9_][A-Za-z0-9._-]*(:[0-9]+)?$"}},
                 "registriesConf": STRING,
+                "serviceAccountTokens": {"type": "boolean"},
             }),
             "serviceAccount": obj({"create": {"type": "boolean"}, "name": STRING, "annotations": STRING_MAP}),
             "rbac": obj({

@@ -24,6 +24,12 @@ def add_arguments(parser) -> None:
     group.add_argument("--registries-conf", metavar="FILE", help="CRI-O registries.conf (and its .conf.d drop-ins)")
 
 
+def add_serve_arguments(parser) -> None:
+    add_arguments(parser)
+    parser.add_argument("--service-account-tokens", action="store_true", default=None,
+                        help="request workloads' ServiceAccount tokens for credential providers with tokenAttributes")
+
+
 def apply(values, registry_settings: RegistrySettings, keyring: Keyring) -> tuple[RegistrySettings, Keyring]:
     """Settings and keyring with the node's view, when any node flag is set (`values`: settings or args)."""
     paths = {key: getattr(values, key, None) for key in FLAGS}

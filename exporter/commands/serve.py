@@ -48,14 +48,14 @@ def register(subparsers) -> None:
                    help="check the images of kept Helm release revisions in this namespace (reads its Secrets)")
     p.add_argument("--watch-down-threshold", type=float, metavar="SECONDS",
                    help="not ready when a list/watch fails this long (default 300)")
-    node.add_arguments(p)
+    node.add_serve_arguments(p)
     p.set_defaults(func=run)
 
 
 FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interval", "namespaces",
          "exclude_namespaces", "namespace_selector", "ignore", "unit_sources", "docker_config", "ca_file",
          "insecure_registries", "registry_mirrors", "concurrency", "rate", "watch_down_threshold", "log_level",
-         "log_format", "rollback_images", *node.FLAGS)
+         "log_format", "rollback_images", "service_account_tokens", *node.FLAGS)
 
 
 def run(args) -> int:
@@ -92,7 +92,7 @@ def run(args) -> int:
         filters=Filters(frozenset(settings.namespaces), frozenset(settings.exclude_namespaces),
                         tuple(re.compile(p) for p in settings.ignore), settings.namespace_selector),
         node_keyring=node_keyring, interval=settings.interval, watch_down_threshold=settings.watch_down_threshold,
-        rollback_namespaces=settings.rollback_images,
+        rollback_namespaces=settings.rollback_images, service_account_tokens=settings.service_account_tokens,
     ).start()
     log.info("serving on http://%s/metrics for %s", settings.listen, ", ".join(c.name for c in clusters))
     done = threading.Event()

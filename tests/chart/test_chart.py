@@ -56,7 +56,7 @@ NODE_VALUES = {"node": {
     "credentialProviderBinDir": "/opt/credential-providers",
     "containerdHosts": {"docker.io": '[host."https://mirror.example.com"]\n  capabilities = ["pull", "resolve"]\n',
                         "registry.local:5000": 'server = "http://registry.local:5000"\n'},
-    "registriesConf": '[[registry]]\nlocation = "quay.io"\n'}}
+    "registriesConf": '[[registry]]\nlocation = "quay.io"\n', "serviceAccountTokens": True}}
 VALUE_SETS = {
     "default": {},
     "everything": EVERYTHING,
@@ -285,3 +285,13 @@ def test_node_view_config_points_at_the_mounted_files(values, tmp_path):
         route = view.route(parse("nginx:1.27"))
         assert [e.base for e in route.endpoints] == ["https://mirror.example.com", "https://registry-1.docker.io"]
         assert [e.base for e in view.route(parse("registry.local:5000/a:1")).endpoints] == ["http://registry.local:5000"]
+
+
+def test_service_account_tokens_are_granted_only_when_asked_for(tmp_path):
+    token = ("", "serviceaccounts/token", "create")
+    assert token not in grants(render({})) and token not in grants(render(NODE_HOST_PATHS))
+    docs = render(NODE_VALUES)
+    assert token in grants(docs, ("ClusterRole",))
+    config = next(d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"] == "kie-kube-image-exporter")
+    (tmp_path / "config.yaml").write_text(config["data"]["config.yaml"])
+    assert load(tmp_path / "config.yaml").service_account_tokens is True

@@ -194,9 +194,37 @@ class Answer:
     auth: tuple[Credential, ...] = field(repr=False)
 
 
-def request_body(spec: ProviderSpec, image: str) -> bytes:
-    """The CredentialProviderRequest the plugin reads on stdin."""
-    return json.dumps({"apiVersion": spec.api_version, "kind": "CredentialProviderRequest", "image": image}).encode()
+@dataclass(frozen=True)
+class ServiceAccount:
+    """The pod's ServiceAccount, for providers with `tokenAttributes`: its token and annotations on demand.
+
+    `token(audience)` asks the TokenRequest API; `annotations()` reads the ServiceAccount. Both raise on failure
+    with a message that holds no token.
+    """
+
+    namespace: str
+    name: str
+    token: Callable[[str], str] = field(compare=False, repr=False)
+    annotations: Callable[[], Mapping[str, str]] = field(compare=False, repr=False)
+
+
+def request_body(spec: ProviderSpec, image: str, token: str = "", annotations: Mapping[str, str] | None = None) -> bytes:
+    """The CredentialProviderRequest the plugin reads on stdin (with the ServiceAccount's token when asked for)."""
+    body: dict[str, Any] = {"apiVersion": spec.api_version, "kind": "CredentialProviderRequest", "image": image}
+    if token:
+        body["serviceAccountToken"] = token
+        body["serviceAccountAnnotations"] = dict(annotations or {})
+    return json.dumps(body).encode()
+
+
+def service_account_annotations(attributes: TokenAttributes, annotations: Mapping[str, str],
+                                account: str) -> dict[str, str]:
+    """The annotations a provider gets: its required keys (ValueError naming one that is missing), its optional ones."""
+    missing = [key for key in attributes.required_annotation_keys if key not in annotations]
+    if missing:
+        raise ValueError(f"ServiceAccount {account} lacks the required annotation {missing[0]}")
+    wanted = attributes.required_annotation_keys + attributes.optional_annotation_keys
+    return {key: str(annotations[key]) for key in wanted if key in annotations}
 
 
 def parse_response(raw: bytes, spec: ProviderSpec) -> Answer:
@@ -260,15 +288,22 @@ class CredentialProviders:
         self._lock = threading.Lock()
         self.calls = 0  # plugin executions, for tests and the benchmark
 
-    def credentials(self, image: str) -> list[Credential]:
-        """Credentials for the image from every matching provider in config order; failures last."""
+    @property
+    def uses_service_accounts(self) -> bool:
+        return any(spec.token_attributes is not None for spec in self.specs)
+
+    def credentials(self, image: str, account: ServiceAccount | None = None) -> list[Credential]:
+        """Credentials for the image from every matching provider in config order; failures last.
+
+        `account` is the pod's ServiceAccount, for providers that ask for its token.
+        """
         found: list[Credential] = []
         failed: list[Credential] = []
         seen: set[str] = set()
         for spec in self.specs:
             if not spec.matches(image):
                 continue
-            entries, failure = self._provide(spec, image)
+            entries, failure = self._provide(spec, image, account if spec.token_attributes is not None else None)
             if failure:
                 failed.append(FailedCredential(key=image.split("/", 1)[0], source=f"credential provider {spec.name}: {failure}"))
                 continue
@@ -278,34 +313,59 @@ class CredentialProviders:
                     found.append(credential)
         return found + failed
 
-    def _provide(self, spec: ProviderSpec, image: str) -> tuple[tuple[Credential, ...], str]:
+    def _provide(self, spec: ProviderSpec, image: str,
+                 account: ServiceAccount | None) -> tuple[tuple[Credential, ...], str]:
+        # a provider that takes ServiceAccount tokens answers per ServiceAccount: its cache and failures too
+        scope = f"sa:{account.namespace}/{account.name}:" if account is not None else ""
         with self._lock:  # one execution at a time per process: the kubelet also runs one per image
             now = self._clock()
             for key in (f"image:{image}", f"registry:{patterns.registry_of(image)}", "global"):
-                hit = self._cache.get((spec.name, key))
+                hit = self._cache.get((spec.name, scope + key))
                 if hit is not None:
                     if hit[0] > now:
                         return hit[1], ""
-                    del self._cache[(spec.name, key)]
-            failure = self._failures.get(spec.name)
+                    del self._cache[(spec.name, scope + key)]
+            failure = self._failures.get(spec.name + scope)
             if failure is not None and failure[0] > now:
                 return (), failure[1]
-            if spec.token_attributes is not None and spec.token_attributes.require_service_account:
-                return (), "requires a ServiceAccount token (tokenAttributes), which the exporter does not request"
+            try:
+                request = self._request(spec, image, account)
+            except ValueError as exc:
+                return (), str(exc)
             self.calls += 1
             try:
-                answer = parse_response(self._run(spec, request_body(spec, image)), spec)
+                answer = parse_response(self._run(spec, request), spec)
             except PluginError as exc:
                 log.warning("credential provider %s: %s", spec.name, exc)
-                self._failures[spec.name] = (now + self._failure_ttl, str(exc))
+                self._failures[spec.name + scope] = (now + self._failure_ttl, str(exc))
                 return (), str(exc)
-            self._failures.pop(spec.name, None)
+            self._failures.pop(spec.name + scope, None)
             duration = answer.cache_duration if answer.cache_duration is not None else spec.default_cache_duration
             if duration > 0:
                 key = {"Image": f"image:{image}", "Registry": f"registry:{patterns.registry_of(image)}",
                        "Global": "global"}[answer.cache_key_type]
-                self._cache[(spec.name, key)] = (self._clock() + duration, answer.auth)
+                self._cache[(spec.name, scope + key)] = (self._clock() + duration, answer.auth)
             return answer.auth, ""
+
+    def _request(self, spec: ProviderSpec, image: str, account: ServiceAccount | None) -> bytes:
+        """The request for one run; ValueError (safe to show) when the ServiceAccount's part cannot be had."""
+        attributes = spec.token_attributes
+        if attributes is None:
+            return request_body(spec, image)
+        if account is None:
+            if attributes.require_service_account:
+                raise ValueError("requires the pod's ServiceAccount token (tokenAttributes); "
+                                 "enable service_account_tokens to request one")
+            return request_body(spec, image)
+        where = f"{account.namespace}/{account.name}"
+        try:
+            annotations = service_account_annotations(attributes, account.annotations(), where)
+            token = account.token(attributes.audience)
+        except ValueError:
+            raise
+        except Exception as exc:  # the API's failure costs this provider for this ServiceAccount only
+            raise ValueError(f"cannot get a token for ServiceAccount {where}: {exc}") from None
+        return request_body(spec, image, token, annotations)
 
 
 def environment(spec: ProviderSpec, base: Mapping[str, str]) -> dict[str, str]:

@@ -113,6 +113,7 @@ class NodeView:
         self._hosts: dict[str, HostOptions] = {}
         self._seen: tuple | None = None
         self.fingerprint = ""
+        self.uses_service_accounts = False
         self.refresh()
 
     def _noted(self, loaded):
@@ -138,6 +139,7 @@ class NodeView:
         self._hosts = self._host_options(hosts, crio)
         node = repr(specs) + "\0" + (Keyring(docker).fingerprint if docker else "")
         self.fingerprint = hashlib.sha256(node.encode()).hexdigest()[:16] if (specs or docker) else ""
+        self.uses_service_accounts = any(spec.token_attributes is not None for spec in specs)
 
     # -- where to pull from --
 
@@ -207,15 +209,17 @@ class NodeView:
 
     # -- credentials --
 
-    def credentials(self, registry: str, repository: str) -> list[Credential]:
+    def credentials(self, registry: str, repository: str,
+                    account: providers.ServiceAccount | None = None) -> list[Credential]:
         """The node's credentials for an image: plugins in config order, then the kubelet's docker config.
 
-        Provider failures come last, as `FailedCredential`s naming the provider.
+        `account` is the pod's ServiceAccount (for providers with tokenAttributes). Provider failures come
+        last, as `FailedCredential`s naming the provider.
         """
         self.refresh()
         found: list[Credential] = []
         if self._providers is not None:
-            found = self._providers.get().credentials(f"{registry}/{repository}")
+            found = self._providers.get().credentials(f"{registry}/{repository}", account)
         if self._docker is not None:
             found += Keyring(self._docker.get()).match(registry, repository)
         return sorted(found, key=lambda c: isinstance(c, providers.FailedCredential))

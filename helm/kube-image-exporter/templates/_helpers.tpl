@@ -51,6 +51,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if or $node.hostPath.containerdHostsDir $node.containerdHosts }}{{ $_ := set $config "containerd_hosts_dir" "/node/certs.d" }}{{ end -}}
 {{- if $node.hostPath.containersDir }}{{ $_ := set $config "registries_conf" "/node/containers/registries.conf" }}
 {{- else if $node.registriesConf }}{{ $_ := set $config "registries_conf" "/node/config/registries.conf" }}{{ end -}}
+{{- if $node.serviceAccountTokens }}{{ $_ := set $config "service_account_tokens" true }}{{ end -}}
 {{- toYaml $config -}}
 {{- end -}}
 

@@ -2,7 +2,8 @@
 
 The script reads the CredentialProviderRequest on stdin, appends the image to `NAME.log` and answers
 what `NAME.json` beside it says (`auth`, `cacheKeyType`, `cacheDuration`), or misbehaves on purpose:
-`mode` `fail` (exit 1 with the password on stderr), `hang`, `garbage`, `wrong-version`.
+`mode` `fail` (exit 1 with the password on stderr), `hang`, `garbage`, `wrong-version`; with
+`requireToken` it gives credentials only to a request that carries a ServiceAccount token.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ me = os.path.join(here, os.path.basename(__file__))
 config = json.load(open(me + ".json"))
 request = json.load(sys.stdin)
 with open(me + ".log", "a") as log:
-    log.write(json.dumps({{"image": request["image"], "args": sys.argv[1:], "env": os.environ.get("PLUGIN_ENV", "")}}) + "\\n")
+    log.write(json.dumps({{"image": request["image"], "args": sys.argv[1:], "env": os.environ.get("PLUGIN_ENV", ""),
+                          "token": request.get("serviceAccountToken", ""),
+                          "annotations": request.get("serviceAccountAnnotations")}}) + "\\n")
 mode = config.get("mode", "ok")
 if mode == "fail":
     sys.stderr.write("could not assume role; secret was " + config.get("leak", "") + "\\n")
@@ -30,6 +33,8 @@ if mode == "hang":
 if mode == "garbage":
     print("<html>oops</html>")
     sys.exit(0)
+if config.get("requireToken") and not request.get("serviceAccountToken"):
+    config["auth"] = {{}}
 answer = {{"apiVersion": request["apiVersion"] if mode != "wrong-version" else "v0",
           "kind": "CredentialProviderResponse", "cacheKeyType": config.get("cacheKeyType", "Registry"),
           "auth": config.get("auth", {{}})}}

@@ -102,7 +102,8 @@ def test_plugin_gets_the_request_args_and_env_and_its_answer_is_matched(tmp_path
     found = CredentialProviders(specs, runner(p.bin_dir)).credentials("registry.example.com/team/app")
     assert [(c.key, c.username) for c in found] == [("registry.example.com/team", "team"), ("*.example.com", "u")]
     assert found[0].source == f"credential provider {p.name}"
-    assert p.calls() == [{"image": "registry.example.com/team/app", "args": ["--flag"], "env": "from-config"}]
+    assert p.calls() == [{"image": "registry.example.com/team/app", "args": ["--flag"], "env": "from-config",
+                          "token": "", "annotations": None}]
 
 
 def test_images_that_match_no_provider_run_nothing(tmp_path, make_plugin):
