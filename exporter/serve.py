@@ -147,6 +147,7 @@ class Exporter:
     ) -> None:
         self.checker = checker
         self.service_account_tokens = service_account_tokens  # node credential providers may get workloads' tokens
+        self._node_keyring = node_keyring  # expected images are checked as a node would pull them
         self.published = published
         self.unit_sources = tuple(unit_sources)
         self.filters = filters or Filters()
@@ -276,7 +277,7 @@ class Exporter:
         # when checks are due, publish the inventory with what is known first: a slow registry delays statuses,
         # never the inventory
         requests = [(ref.image, keyring) for ref, keyring in inputs.refs]
-        requests += [(image, Keyring()) for image in inputs.expected_images]
+        requests += [(image, self._node_keyring) for image in inputs.expected_images]
         requests += [(labels[4], keyring) for labels, keyring in inputs.rollback]
         self._results = self.checker.check_many(
             requests, before_round=lambda: self._publish(inputs, round_done=False))
@@ -368,7 +369,7 @@ class Exporter:
 
     def _publish(self, inputs: "_Cycle", round_done: bool) -> Snapshot:
         pairs = [(ref, self._state(ref.image, keyring)) for ref, keyring in inputs.refs]
-        expected_states = {image: self._state(image, Keyring()) for image in inputs.expected_images}
+        expected_states = {image: self._state(image, self._node_keyring) for image in inputs.expected_images}
         rollback = [(labels, self._state(labels[4], keyring)) for labels, keyring in inputs.rollback]
         snapshot = join(pairs, inputs.expected, expected_states, [name for name, _, _ in inputs.pods_by_cluster],
                         time.time(), self._digests, rollback)

@@ -126,3 +126,33 @@ def test_bad_node_flags_are_one_clear_line(tmp_path, capsys, flags, message):
     code = main(["check", "x.io/a:1", *flags])
     err = capsys.readouterr().err
     assert code != 0 and message in err and "Traceback" not in err and len(err.strip().splitlines()) <= 2
+
+
+@pytest.mark.parametrize("with_node", [True, False], ids=["node", "no-node"])
+def test_expected_lists_are_checked_as_the_node_would_pull(with_node, reg, node_files, emulator, kubeconfig, tmp_path):
+    """An expected image no pod runs yet (a release's pre-flight) gets the node's credentials and mirrors too."""
+    _, options = node_files
+    listed = tmp_path / "release.txt"
+    listed.write_text(IMAGE + "\n")
+    settings, keyring = from_options(), None
+    if with_node:
+        view = NodeView(options)
+        settings, keyring = replace(settings, node=view), view.keyring()
+    published = Published()
+    server = Server(published, "127.0.0.1", 0).start()
+    exporter = Exporter(load_clusters(kubeconfig), Checker(settings), published, expected=[str(listed)],
+                        **({"node_keyring": keyring} if keyring else {}), interval=0.3, watch_timeout=5)
+    try:
+        exporter.start()
+        assert eventually(lambda: exporter.checker.stats.total() > 0, timeout=30)  # the check was sent
+        cycles = exporter.cycles
+        assert eventually(lambda: exporter.cycles >= cycles + 2, timeout=30)  # and its result published
+        metrics = get(server.port, "/metrics")
+    finally:
+        exporter.stop()
+        server.stop()
+    missing = [line for line in metrics.splitlines() if line.startswith("kube_image_expected_missing{")]
+    if with_node:
+        assert missing == []
+    else:
+        assert len(missing) == 1 and 'reason="unreachable"' in missing[0]
