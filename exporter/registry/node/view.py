@@ -86,7 +86,7 @@ class NodeView:
             if path is not None and not path.exists():
                 raise NodeConfigError(f"{flag} {path}: no such file or directory")
         self._bundles = Path(tempfile.mkdtemp(prefix="kube-image-exporter-ca-"))
-        self.problems: list[str] = []
+        self._problems: dict[str, list[str]] = {}
         self._providers = self._docker = self._containerd = self._crio = None
         if options.provider_config is not None:
             if options.provider_bin_dir is None:
@@ -103,12 +103,12 @@ class NodeView:
                                      f"node docker config in {root}", recheck, clock)
         if options.containerd_hosts_dir is not None:
             hosts_dir = options.containerd_hosts_dir
-            self._containerd = Reloading(lambda: [hosts_dir], lambda: self._noted(containerd.load(hosts_dir)),
+            self._containerd = Reloading(lambda: [hosts_dir], lambda: self._noted("containerd", containerd.load(hosts_dir)),
                                          f"containerd hosts dir {hosts_dir}", recheck, clock)
         if options.registries_conf is not None:
             conf = options.registries_conf
             dropins = conf.parent / f"{conf.stem}.conf.d"
-            self._crio = Reloading(lambda: [conf, dropins], lambda: self._noted(registries_conf.load(conf)),
+            self._crio = Reloading(lambda: [conf, dropins], lambda: self._noted("crio", registries_conf.load(conf)),
                                    f"registries.conf {conf}", recheck, clock)
         self._hosts: dict[str, HostOptions] = {}
         self._seen: tuple | None = None
@@ -116,12 +116,18 @@ class NodeView:
         self.uses_service_accounts = False
         self.refresh()
 
-    def _noted(self, loaded):
+    def _noted(self, source: str, loaded):
+        """The loaded value; its problems logged once per load and kept until the next one."""
         value, problems = loaded
         for problem in problems:
             log.warning("%s", problem)
-        self.problems = list(problems)
+        self._problems[source] = list(problems)
         return value
+
+    @property
+    def problems(self) -> list[str]:
+        """What the node's files hold that checks cannot follow (said in logs when read)."""
+        return [problem for problems in self._problems.values() for problem in problems]
 
     def refresh(self) -> None:
         """Re-read what changed (at most every `recheck` seconds); NodeConfigError for a bad first read."""
