@@ -101,8 +101,12 @@ class ClusterWatch:
 
 def watch(client: ClusterClient, label_keys: frozenset[str], node_keyring: Keyring, watch_timeout: int,
           namespace_selector: str | None, keep_namespace: KeepNamespace,
-          rollback_namespaces: list[str]) -> ClusterWatch:
-    """The reflectors, keyrings and trackers of one cluster, not started yet."""
+          rollback_namespaces: list[str], service_account_tokens: bool = False) -> ClusterWatch:
+    """The reflectors, keyrings and trackers of one cluster, not started yet.
+
+    With `service_account_tokens`, node credential providers that ask for one get the workload's ServiceAccount
+    token (TokenRequest API).
+    """
 
     def trimmer(obj, keys=label_keys):
         return trim(obj, keys)
@@ -115,7 +119,8 @@ def watch(client: ClusterClient, label_keys: frozenset[str], node_keyring: Keyri
 
     reflectors = [Reflector(client, api_version, kind, trim=trimmer, watch_timeout=watch_timeout)
                   for api_version, kind in WATCHED]
-    cluster = ClusterWatch(client, reflectors, KeyringSource(get_secret, get_account, node_keyring),
+    get_token = client.create_token if service_account_tokens else None
+    cluster = ClusterWatch(client, reflectors, KeyringSource(get_secret, get_account, node_keyring, get_token=get_token),
                            api_lookup(client, label_keys))
     if namespace_selector:
         cluster.selected = frozenset()  # nothing counts until the selected namespaces are known

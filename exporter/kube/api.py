@@ -142,6 +142,36 @@ class ClusterClient:
             raise ApiError(f"{self.name}: the API serves no {kind} in {api_version}", 404)
         return info
 
+    # -- ServiceAccount tokens (the node view's credential providers with tokenAttributes) --
+
+    def create_token(self, namespace: str, name: str, audience: str, seconds: int = 600) -> str:
+        """A short-lived token of a ServiceAccount for one audience (TokenRequest); ApiError on failure."""
+        path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "spec": {"audiences": [audience], "expirationSeconds": seconds}}
+        method, url, headers, data, post = self._api.param_serialize(
+            method="POST", resource_path=path, body=body, auth_settings=["BearerToken"],
+            header_params={"Accept": "application/json", "Content-Type": "application/json"})
+        try:
+            response = self._api.call_api(method, url, headers, data, post, _request_timeout=self._timeout)
+        except ApiException as exc:
+            raise ApiError(f"{self.name}: create token of {namespace}/{name}: {exc.reason}", exc.status or 0) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ApiError(f"{self.name}: create token of {namespace}/{name}: cannot reach the API server "
+                           f"({type(exc).__name__})") from None
+        raw = response.response
+        try:
+            if raw.status >= 400:
+                raise ApiError(f"{self.name}: create token of {namespace}/{name}: {raw.status} {raw.reason}", raw.status)
+            token = (orjson.loads(raw.data).get("status") or {}).get("token")
+        except orjson.JSONDecodeError:
+            raise ApiError(f"{self.name}: create token of {namespace}/{name}: the answer is not JSON") from None
+        finally:
+            raw.release_conn()
+        if not isinstance(token, str) or not token:
+            raise ApiError(f"{self.name}: create token of {namespace}/{name}: no token in the answer")
+        return token
+
     # -- reads --
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict | None:

@@ -26,6 +26,7 @@ from exporter.registry.auth import TokenCache
 from exporter.registry.client import DOCKER_HUB_API, Answer, EndpointClient, credential_fingerprint
 from exporter.registry.credentials import ANONYMOUS, Keyring
 from exporter.registry.limits import HostPauses, RateLimiter, parse_retry_after
+from exporter.registry.node.providers import FailedCredential
 from exporter.registry.settings import RegistrySettings
 from exporter.registry.stats import RequestStats
 
@@ -98,6 +99,9 @@ class Checker:
             host, _, prefix = mirror.partition("/")
             repository = f"{prefix.strip('/')}/{ref.repository}" if prefix else ref.repository
             endpoints.append(self._endpoint(host, repository))
+        route = self.settings.node.route(ref) if self.settings.node is not None else None
+        if route is not None:  # the node's containerd hosts or registries.conf: its mirrors, in its order
+            return endpoints + [_Endpoint(e.host, e.base, e.repository) for e in route.endpoints]
         endpoints.append(self._endpoint(ref.registry, ref.repository))
         return endpoints
 
@@ -223,7 +227,9 @@ class Checker:
                     failure = await ping(endpoint.base, endpoint.host)
                 if failure is not None:
                     return failure
-            credentials = keyring.match(ref.registry, ref.repository) or [None]
+            matched = keyring.match(ref.registry, ref.repository)
+            failed = [c.source for c in matched if isinstance(c, FailedCredential)]  # a credential provider's
+            credentials = [c for c in matched if not isinstance(c, FailedCredential)] or [None]
             answer = Answer(Status.ERROR, detail="not checked")
             for credential in credentials:
                 async with semaphore:
@@ -232,6 +238,8 @@ class Checker:
                                                 ref.manifest_reference, credential, fetch=fetch)
                 if answer.status not in (Status.UNAUTHORIZED, Status.FORBIDDEN):
                     break
+            if failed and answer.status in (Status.UNAUTHORIZED, Status.FORBIDDEN):
+                answer = Answer(Status.ERROR, detail="; ".join(failed))
             if answer.status == Status.RATE_LIMITED:
                 seconds = parse_retry_after(answer.retry_after, self._clock(), self.settings.retry_after_max)
                 self._pauses.rate_limited(endpoint.host, max(seconds or 0, 60.0), answer.detail)
@@ -258,7 +266,11 @@ class Checker:
             except InvalidReference as exc:
                 return key, CheckResult(Status.INVALID_REFERENCE, None, "", str(exc), self._clock())
             first: tuple[_Endpoint, Answer] | None = None
-            for endpoint in self._endpoints(ref):
+            endpoints = self._endpoints(ref)
+            if not endpoints:  # the node would not pull it (blocked, or no host may serve this lookup)
+                refusal = self.settings.node.route(ref).refusal
+                return key, CheckResult(Status.FORBIDDEN, None, "", refusal, self._clock())
+            for endpoint in endpoints:
                 answer = await ask(endpoint, ref, keyring)
                 if answer.status == Status.AVAILABLE:
                     return key, CheckResult(answer.status, answer.digest, endpoint.host, answer.detail, self._clock(),

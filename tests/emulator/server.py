@@ -163,6 +163,7 @@ class Emulator:
         self._watch_generation = 0
         self.forbidden: set[tuple[str, str | None]] = set()
         self.requests: Counter = Counter()
+        self.tokens: list[tuple[str, str, list[str]]] = []  # TokenRequests served: (namespace, account, audiences)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set = set()
@@ -408,6 +409,33 @@ class _Handler(BaseHTTPRequestHandler):
         if query.get("watch") in ("1", "true"):
             return self._watch(resource, namespace, query)
         return self._list(resource, namespace, query)
+
+    def do_POST(self) -> None:  # noqa: N802
+        """Only the TokenRequest subresource: POST /api/v1/namespaces/NS/serviceaccounts/NAME/token."""
+        emu = self.emu
+        parts = [p for p in urlsplit(self.path).path.split("/") if p]
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if emu.token and self.headers.get("Authorization") != f"Bearer {emu.token}":
+            return self._error(401, "Unauthorized", "Unauthorized")
+        if len(parts) != 7 or parts[:3] != ["api", "v1", "namespaces"] or parts[4] != "serviceaccounts" \
+                or parts[6] != "token":
+            return self._error(405, "MethodNotAllowed", f"the server does not allow POST on {self.path}")
+        namespace, name = parts[3], parts[5]
+        emu.requests[("create", "serviceaccounts/token")] += 1
+        if ("serviceaccounts/token", None) in emu.forbidden or ("serviceaccounts/token", namespace) in emu.forbidden:
+            return self._error(403, "Forbidden", f'serviceaccounts "{name}" is forbidden: cannot create resource '
+                                                 f'"serviceaccounts/token" in the namespace "{namespace}"')
+        if emu._objects.get("serviceaccounts", {}).get((namespace, name)) is None:
+            return self._error(404, "NotFound", f'serviceaccounts "{name}" not found')
+        try:
+            request = json.loads(body)
+            audiences = list(request["spec"]["audiences"])
+        except (ValueError, KeyError, TypeError):
+            return self._error(400, "BadRequest", "a TokenRequest with spec.audiences is expected")
+        emu.tokens.append((namespace, name, audiences))
+        token = f"emulated.{namespace}.{name}.{uuid.uuid4().hex}"
+        self._json(201, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": request["spec"],
+                         "status": {"token": token, "expirationTimestamp": "2099-01-01T00:00:00Z"}})
 
     def _list(self, resource: Resource, namespace: str | None, query: dict) -> None:
         emu = self.emu
