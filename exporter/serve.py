@@ -202,15 +202,18 @@ class Exporter:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 0.5) -> None:
+        """Stop within `timeout` seconds in all: open watches are closed, not waited out. A thread still busy
+        then (a check round, a list in flight) is a daemon thread: it ends with the process."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         reflectors = self._all_reflectors()
         for reflector in reflectors:
             reflector.request_stop()
         for reflector in reflectors:
-            reflector.stop(timeout=2)
+            reflector.stop(timeout=max(0.0, deadline - time.monotonic()))
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.expected.close()
 
     def _loop(self) -> None:
