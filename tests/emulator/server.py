@@ -12,7 +12,7 @@ snapshot (an apiserver serves them from that snapshot); the exporter only relies
 that existed throughout, which holds.
 
 Tests change the cluster with `create`, `update`, `delete`, and cause trouble with `compact`,
-`drop_watches`, `forbid`, `stop`/`start`, and `backup`/`restore` (an etcd restore: the objects and the
+`drop_watches`, `watch_error`, `forbid`, `stop`/`start`, and `backup`/`restore` (an etcd restore: the objects and the
 resourceVersion go back). `future_versions="serve"` makes a watch from a version the server never had wait
 silently instead of failing, the way a server that forgot would look to a client that does not check.
 """
@@ -155,6 +155,7 @@ class Emulator:
         self.bookmark_interval = bookmark_interval  # None: no bookmarks, the stream is silent between changes
         self.future_versions = "reject"  # a watch from a version newer than the server's: "reject" (504) | "serve"
         self.open_watches = 0
+        self.watch_error: int | None = None  # answer every watch with this status (lists still work)
         self.resources: dict[tuple[str, str, str], Resource] = {}
         self.by_kind: dict[str, Resource] = {}
         for r in BUILTIN:
@@ -267,10 +268,11 @@ class Emulator:
         with self._cond:
             return {"objects": copy.deepcopy(self._objects), "resource_version": self.resource_version}
 
-    def restore(self, backup: dict, resource_version: int | None = None) -> None:
+    def restore(self, backup: dict, resource_version: int | None = None, restart: bool = True) -> None:
         """An etcd restore and apiserver restart: the objects go back to `backup`, the resourceVersion to the
-        backup's (or to `resource_version`), the change history is gone and open watches end. A watch from a
-        version older than the restored one gets 410, from a newer one 504 (or silence, see `future_versions`)."""
+        backup's (or to `resource_version`), the change history is gone and open watches end (unless not
+        `restart`). A watch from a version older than the restored one gets 410, from a newer one 504 (or
+        silence, see `future_versions`)."""
         with self._cond:
             version = backup["resource_version"] if resource_version is None else resource_version
             self._objects = copy.deepcopy(backup["objects"])
@@ -278,7 +280,7 @@ class Emulator:
             self._rv = itertools.count(version + 1)
             self.resource_version = self.compacted = version
             self._events = []
-            self._watch_generation += 1
+            self._watch_generation += restart
             self._cond.notify_all()
 
     def drop_watches(self) -> None:
@@ -494,6 +496,8 @@ class _Handler(BaseHTTPRequestHandler):
         timeout = float(query.get("timeoutSeconds") or 1800)
         bookmarks = query.get("allowWatchBookmarks") in ("1", "true") and bool(emu.bookmark_interval)
         since = int(query.get("resourceVersion") or 0)
+        if emu.watch_error:
+            return self._error(emu.watch_error, "InternalError", "an error on the server prevented the watch")
         with emu._cond:
             current = emu.resource_version
         if since > current and emu.future_versions == "reject":  # what the apiserver's watch cache answers
