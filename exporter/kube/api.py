@@ -58,26 +58,31 @@ def _error(prefix: str, status: int, message: str, body: dict | None = None) -> 
 
 
 def _why(exc: BaseException) -> str:
-    """A few words for a transport failure ("connection refused", "timed out"), found in its chain of causes."""
-    seen: set[int] = set()
+    """A few words for a transport failure ("connection refused", "timed out"): the socket's own error where the
+    chain of causes has one, else urllib3's short message, never its 300-character repr."""
+    chain: list[BaseException] = []
     todo: list[BaseException] = [exc]
     while todo:
         current = todo.pop(0)
-        if id(current) in seen:
+        if any(current is seen for seen in chain):
             continue
-        seen.add(id(current))
-        if isinstance(current, (TimeoutError, urllib3.exceptions.TimeoutError)):
-            return "timed out"
-        if isinstance(current, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(current, socket.gaierror):
-            return "host name not resolved"
-        if isinstance(current, ssl.SSLError):
-            return f"TLS error ({current.reason or current.strerror})"
-        if isinstance(current, OSError) and current.strerror:
-            return current.strerror.lower()
+        chain.append(current)
         todo.extend(e for e in (current.__cause__, current.__context__, getattr(current, "reason", None),
                                 *current.args) if isinstance(e, BaseException))
+    for current in chain:
+        if isinstance(current, ssl.SSLError):
+            return f"TLS error ({current.reason or current.strerror})"
+        if isinstance(current, socket.gaierror):
+            return "host name not resolved"
+        if isinstance(current, TimeoutError):
+            return "timed out"
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror.lower()
+    for current in chain:
+        if isinstance(current, urllib3.exceptions.TimeoutError):
+            return "timed out"
+        if isinstance(current, urllib3.exceptions.HTTPError) and current.args and isinstance(current.args[0], str):
+            return current.args[0].split(":")[0].lower().rstrip(".")
     return type(exc).__name__
 
 

@@ -56,7 +56,7 @@ class Backoff:
     """Exponential backoff with full jitter, reset after a success."""
 
     initial: float = 0.5
-    maximum: float = 60.0
+    maximum: float = 30.0  # client-go's ceiling: back within half a default interval of the API returning
     attempt: int = 0
     rng: random.Random = field(default_factory=random.Random)
 
@@ -164,7 +164,7 @@ class Reflector:
                 self.stats.watch_restarts += 1
                 failures = 0
             except Expired as exc:
-                log.info("%s %s: %s; listing again", self.client.name, self.kind, exc)
+                log.info("%s; listing again", exc)
                 self.stats.relists_after_expiry += 1
                 need_list = True
             except ApiError as exc:
@@ -182,7 +182,7 @@ class Reflector:
                     self.stats.relists_after_errors += 1
                 check_version = True
                 delay = self._backoff.next_delay()
-                log.warning("%s %s: %s; retrying in %.1fs", self.client.name, self.kind, exc, delay)
+                log.warning("%s; retrying in %.1fs", exc, delay)  # the error names the cluster and the resource
                 if self._sleep(delay):
                     return
 
