@@ -85,14 +85,15 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "kube_image_pull_duration_seconds",
         "gauge",
-        "Duration of the last observed pull of the image on the node (kubelet Pulled events).",
+        "Duration of the last observed pull of the image on the node (kubelet Pulled events); kept while a pod of "
+        "the namespace runs the image on the node, and for 10 minutes after the pull.",
         ("cluster", "namespace", "node", "image"),
         'topk(10, kube_image_pull_duration_seconds)',
     ),
     Family(
         "kube_image_pull_size_bytes",
         "gauge",
-        "Size of the image in the last observed pull, where the kubelet reports it.",
+        "Size of the image in the last observed pull, where the kubelet reports it (kept as the duration is).",
         ("cluster", "namespace", "node", "image"),
         'max by (image) (kube_image_pull_size_bytes)',
     ),

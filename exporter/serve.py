@@ -251,6 +251,7 @@ class Exporter:
         pods = [o for o in index.objects
                 if isinstance(o, Pod) and self.filters.keep_namespace(o.meta.namespace, cluster.selected)]
         workloads = [o for o in index.objects if isinstance(o, Workload)]
+        cluster.pulls.forget_unused((p.meta.namespace, p.node, c.image) for p in pods for c in p.containers)
         refs, problems = inventory.build(cluster.client.name, pods, workloads, resolver, cluster.inventory_memo)
         for problem in problems:
             log.debug("%s", problem)
