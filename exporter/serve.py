@@ -21,10 +21,10 @@ from cachetools import TTLCache
 
 from exporter import __version__, inventory, report
 from exporter import series as series_of
-from exporter.endpoints import LazyPage, Page, Published
+from exporter.endpoints import LazyPage, Published
 from exporter.events.pulls import PullTracker
 from exporter.expected.sources import ExpectedLists, SourceError
-from exporter.exposition import CONTENT_TYPE, render
+from exporter.exposition import MetricsPage, render
 from exporter.images import InvalidReference, normalize, parse
 from exporter.join import UNCHECKED, DigestFacts, ImageState, Snapshot, join
 from exporter.keyrings import KeyringSource
@@ -378,7 +378,7 @@ class Exporter:
         series["kube_image_build_info"] = (((__version__,), 1.0),)
         series["kube_image_cycle_duration_seconds"] = (((), time.monotonic() - inputs.started),)
         series["kube_image_last_cycle_timestamp_seconds"] = (((), time.time()),)
-        self.published.metrics = Page.of(render(series, histograms), CONTENT_TYPE)
+        self.published.metrics = MetricsPage(render(series, histograms))
         if round_done:  # the report of this round's statuses, built if and when /report is asked for
             statuses = {ref.image: state.status.value for ref, state in pairs}
             self.published.report = LazyPage(
