@@ -192,6 +192,14 @@ FAMILIES: tuple[Family, ...] = (
         'increase(kube_image_watch_skipped_objects_total[1h]) > 0',
     ),
     Family(
+        "kube_image_watch_relists_total",
+        "counter",
+        "Lists made again because the API server could not serve the watch from its version: expired (410, or 504 "
+        "too large), version_reset (its version went back: restored or reset) or errors (repeated watch failures).",
+        ("cluster", "kind", "reason"),
+        'sum by (cluster, reason) (increase(kube_image_watch_relists_total{reason!="expired"}[1h])) > 0',
+    ),
+    Family(
         "kube_image_watch_objects",
         "gauge",
         "Objects of the kind held from the cluster (trimmed to the fields used).",

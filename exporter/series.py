@@ -55,6 +55,7 @@ def watches(rows: Iterable[tuple[str, str, ReflectorStats, int]]) -> dict[str, R
     add up, and are up only when all of them are."""
     up: dict[tuple[str, str], bool] = {}
     errors: dict[tuple[str, str], int] = {}
+    relists: dict[tuple[str, str, str], int] = {}
     skipped: dict[tuple[str, str], int] = {}
     objects: dict[tuple[str, str], int] = {}
     for cluster, kind, stats, held in rows:
@@ -63,11 +64,15 @@ def watches(rows: Iterable[tuple[str, str, ReflectorStats, int]]) -> dict[str, R
         errors[labels] = errors.get(labels, 0) + stats.errors
         skipped[labels] = skipped.get(labels, 0) + stats.skipped
         objects[labels] = objects.get(labels, 0) + held
+        for reason, n in (("expired", stats.relists_after_expiry), ("version_reset", stats.relists_after_reset),
+                          ("errors", stats.relists_after_errors)):
+            relists[(cluster, kind, reason)] = relists.get((cluster, kind, reason), 0) + n
     return {
         "kube_image_watch_up": tuple((labels, 1.0 if ok else 0.0) for labels, ok in sorted(up.items())),
         "kube_image_watch_errors_total": tuple((labels, float(n)) for labels, n in sorted(errors.items())),
         "kube_image_watch_skipped_objects_total": tuple((labels, float(n)) for labels, n in sorted(skipped.items())),
         "kube_image_watch_objects": tuple((labels, float(n)) for labels, n in sorted(objects.items())),
+        "kube_image_watch_relists_total": tuple((labels, float(n)) for labels, n in sorted(relists.items())),
     }
 
 

@@ -202,7 +202,7 @@ class Exporter:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 0.5) -> None:
+    def stop(self, timeout: float = 0.3) -> None:
         """Stop within `timeout` seconds in all: open watches are closed, not waited out. A thread still busy
         then (a check round, a list in flight) is a daemon thread: it ends with the process."""
         deadline = time.monotonic() + timeout

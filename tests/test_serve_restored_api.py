@@ -50,3 +50,6 @@ def test_pods_follow_an_api_server_restored_from_a_backup(emulator, exporter, fu
     emulator.create(make_pod("created-after-restore", "shop", IMAGE))
     assert eventually(lambda: workloads(exporter) == ["created-after-restore", "deleted-after-backup", "kept"], 30)
     assert eventually(lambda: 'kube_image_watch_up{cluster="one",kind="Pod"} 1' in exporter.metrics.body.decode())
+    relists = [line for line in exporter.metrics.body.decode().splitlines()
+               if line.startswith('kube_image_watch_relists_total{cluster="one",kind="Pod"')]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in relists) >= 1, relists  # on-call sees it happened

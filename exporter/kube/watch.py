@@ -165,7 +165,8 @@ class Reflector:
                 failures = 0
             except Expired as exc:
                 log.info("%s; listing again", exc)
-                self.stats.relists_after_expiry += 1
+                if not isinstance(exc, _WentBack):
+                    self.stats.relists_after_expiry += 1
                 need_list = True
             except ApiError as exc:
                 if self._stop.is_set():
@@ -226,7 +227,7 @@ class Reflector:
                 version = (obj.get("metadata") or {}).get("resourceVersion")
                 if version and _older(version, self._version):
                     self.stats.relists_after_reset += 1
-                    raise Expired(f"{self.client.name}: watch {self.kind}: resourceVersion went back from "
+                    raise _WentBack(f"{self.client.name}: watch {self.kind}: resourceVersion went back from "
                                   f"{self._version} to {version}: the server was restored or reset")
                 if version:
                     self._version = version
@@ -273,6 +274,10 @@ class Reflector:
         self.stats.last_success = now
         self.stats.failing_since = None
         self._backoff.reset()
+
+
+class _WentBack(Expired):
+    """A bookmark or event older than the version watched from: the server was restored or reset."""
 
 
 def _older(version: str, than: str) -> bool:
