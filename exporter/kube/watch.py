@@ -239,6 +239,7 @@ class Reflector:
                 self._publish()
         finally:
             self._stream = None
+            stream.close()  # left early (stop, a version gone back): the connection never goes back half read
 
     def _apply_into(self, objects: dict[str, Any], event_type: str, obj: dict) -> None:
         uid = (obj.get("metadata") or {}).get("uid")
