@@ -376,9 +376,14 @@ def health() -> dict:
               [table_target(s("kube_image_watch_up")), table_target(s("kube_image_watch_objects"))],
               ["cluster", "kind"], w=8, hide_value=False, values={"Value #A": "up", "Value #B": "objects"},
               sort_by="up"),
-        timeseries("Watch errors", "Failed lists and watches per interval, by cluster and kind.",
+        timeseries("Watch errors and relists", "Failed lists and watches per interval, by cluster and kind; and "
+                   "lists made again because the API server could not serve a watch from its version (expired, "
+                   "version_reset after a restore, errors after repeated failures).",
                    [target(f"sum by (cluster, kind) (increase({s('kube_image_watch_errors_total')}{rate_interval}))",
-                           "{{cluster}} {{kind}}")], w=8, bars=True, stack=True),
+                           "{{cluster}} {{kind}} errors"),
+                    target(f"sum by (cluster, kind, reason) (increase({s('kube_image_watch_relists_total')}"
+                           f"{rate_interval}))", "{{cluster}} {{kind}} relist {{reason}}")],
+                   w=8, bars=True, stack=True),
         table("Expected lists", "Whether each expected list loaded at its last reading (a failing one keeps "
               "its last good content), its images, and failed loads.",
               [table_target(s("kube_image_expected_list_up")), table_target(s("kube_image_expected_list_images")),
