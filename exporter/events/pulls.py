@@ -69,7 +69,7 @@ class PullTracker:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._keep = keep_namespace
         self._memory = memory
-        self._retention = retention
+        self.retention = retention
         self._max_pulls = max_pulls
         self._clock = clock
         self._seen: OrderedDict[str, int] = OrderedDict()  # event uid -> count already counted
@@ -107,7 +107,7 @@ class PullTracker:
                 name = normalized[image] = previous.get(image) or _image_and_registry(image)[0]
             in_use.add((namespace, node, name))
         self._normalized = normalized
-        cutoff = self._clock() - self._retention
+        cutoff = self._clock() - self.retention
         with self._lock:
             stale = [key for key, pull in self.last_pull.items() if pull.observed < cutoff and key not in in_use]
             for key in stale:
