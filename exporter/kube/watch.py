@@ -11,7 +11,9 @@ from. It says so with 410 (older than its history) or 504 "Too large resource ve
 anything it has); both mean list again. It may also accept the watch and stay silent. So after a failed
 watch the reflector asks the server for its current version (a one-item list) before resuming, and lists
 again when that version is behind its own, or when a bookmark or event goes back in version; and after
-`relist_after` failures in a row of any kind it lists again rather than trust what it holds.
+`relist_after` failures in a row of any kind it lists again rather than trust what it holds (a watch that
+stayed open `QUIET_DROP` seconds before the network dropped it breaks the row: idle connections closed by a
+load balancer are no reason to list 50,000 pods again).
 
 `request_stop()` closes the open watch stream, so a stop never waits for a silent server.
 """
@@ -29,6 +31,8 @@ from typing import Any
 from exporter.kube.api import ApiError, ClusterClient, Expired, WatchStream
 
 log = logging.getLogger(__name__)
+
+QUIET_DROP = 30.0  # seconds a watch must have stayed open for its drop not to count towards a relist
 
 
 @dataclass
@@ -102,6 +106,7 @@ class Reflector:
         self._backoff = backoff or Backoff()
         self._clock = clock
         self._relist_after = relist_after
+        self._failures = 0  # in a row: reset by any success, and by a watch that stayed open a while
         self._stream: WatchStream | None = None
         self._objects: dict[str, Any] = {}
         self._published: dict[str, Any] = {}
@@ -147,7 +152,6 @@ class Reflector:
         iterations = 0
         need_list = True
         check_version = False  # after a failed watch: does the server still have the version we resume from?
-        failures = 0  # in a row
         while not self._stop.is_set() and (max_iterations is None or iterations < max_iterations):
             iterations += 1
             try:
@@ -162,7 +166,6 @@ class Reflector:
                     return
                 self._success()  # the server ended the watch at its timeout: the connection works
                 self.stats.watch_restarts += 1
-                failures = 0
             except Expired as exc:
                 log.info("%s; listing again", exc)
                 if not isinstance(exc, _WentBack):
@@ -171,14 +174,14 @@ class Reflector:
             except ApiError as exc:
                 if self._stop.is_set():
                     return
-                failures += 1
+                self._failures += 1
                 self.stats.errors += 1
                 self.stats.last_error = str(exc)
                 if self.stats.failing_since is None:
                     self.stats.failing_since = self._clock()
                 if exc.status in (403, 404):
                     need_list = True  # what we hold may be stale: start over once readable again
-                elif failures >= self._relist_after and not need_list:
+                elif self._failures >= self._relist_after and not need_list:
                     need_list = True  # whatever keeps failing, what we hold may no longer be the cluster
                     self.stats.relists_after_errors += 1
                 check_version = True
@@ -220,6 +223,7 @@ class Reflector:
         self._stream = stream
         if self._stop.is_set():  # asked to stop while the watch was being opened
             stream.close()
+        opened = self._clock()
         try:
             for event_type, obj in stream:
                 if self._stop.is_set():
@@ -237,6 +241,10 @@ class Reflector:
                 with self._lock:
                     self._apply_into(self._objects, event_type, obj)
                 self._publish()
+        except ApiError:
+            if self._clock() - opened >= QUIET_DROP:
+                self._failures = 0  # a quiet watch the network dropped after a while: not the server failing
+            raise
         finally:
             self._stream = None
             stream.close()  # left early (stop, a version gone back): the connection never goes back half read
@@ -274,6 +282,7 @@ class Reflector:
                      now - self.stats.failing_since)
         self.stats.last_success = now
         self.stats.failing_since = None
+        self._failures = 0
         self._backoff.reset()
 
 

@@ -177,3 +177,26 @@ def test_repeated_watch_errors_of_any_kind_lead_to_a_relist(emulator, reflector)
     emulator.delete("Pod", "default", "deleted-while-watches-fail")
     wait_until(lambda: names(reflector) == ["kept"])
     assert reflector.stats.relists_after_errors >= 1 and reflector.stats.errors >= 3
+
+
+def test_a_quiet_watch_dropped_again_and_again_is_resumed_not_listed_again(emulator, kubeconfig):
+    """A load balancer closing idle connections: each drop comes after the watch stayed open a while, so it
+    does not count towards a relist (the clock here moves a minute at each reading)."""
+    import itertools
+
+    minutes = itertools.count(step=60)
+    [client] = load_clusters(kubeconfig)
+    r = Reflector(client, "v1", "Pod", trim=trim, backoff=Backoff(initial=0.05, maximum=0.1),
+                  clock=lambda: float(next(minutes)))
+    r.start()
+    try:
+        assert r.synced.wait(5)
+        for _ in range(5):
+            wait_until(lambda: emulator.open_watches == 1)
+            errors = r.stats.errors
+            emulator.drop_watches()
+            wait_until(lambda: r.stats.errors > errors)
+        wait_until(lambda: emulator.open_watches == 1)
+        assert r.stats.lists == 1 and r.stats.relists_after_errors == 0
+    finally:
+        r.stop()
