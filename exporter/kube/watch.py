@@ -13,7 +13,8 @@ watch the reflector asks the server for its current version (a one-item list) be
 again when that version is behind its own, or when a bookmark or event goes back in version; and after
 `relist_after` failures in a row of any kind it lists again rather than trust what it holds (a watch that
 stayed open `QUIET_DROP` seconds before the network dropped it breaks the row: idle connections closed by a
-load balancer are no reason to list 50,000 pods again).
+load balancer are no reason to list 50,000 pods again). A watch that ends at its timeout without a single
+event or bookmark is followed by the same question, as an apiserver bookmarks about once a minute.
 
 `request_stop()` closes the open watch stream, so a stop never waits for a silent server.
 """
@@ -161,11 +162,12 @@ class Reflector:
                 if need_list:
                     self._list()
                     need_list = False
-                self._watch()
+                received = self._watch()
                 if self._stop.is_set():
                     return
                 self._success()  # the server ended the watch at its timeout: the connection works
                 self.stats.watch_restarts += 1
+                check_version = received == 0  # a whole watch without a word, not even a bookmark: ask
             except Expired as exc:
                 log.info("%s; listing again", exc)
                 if not isinstance(exc, _WentBack):
@@ -216,7 +218,8 @@ class Reflector:
         self._publish()
         self.synced.set()
 
-    def _watch(self) -> None:
+    def _watch(self) -> int:
+        """Apply the events of one watch until it ends; returns how many arrived (bookmarks too)."""
         stream = self.client.watch(
             self.api_version, self.kind, self._version, timeout_seconds=self._watch_timeout, **self._selectors
         )
@@ -224,10 +227,12 @@ class Reflector:
         if self._stop.is_set():  # asked to stop while the watch was being opened
             stream.close()
         opened = self._clock()
+        received = 0
         try:
             for event_type, obj in stream:
+                received += 1
                 if self._stop.is_set():
-                    return
+                    return received
                 version = (obj.get("metadata") or {}).get("resourceVersion")
                 if version and _older(version, self._version):
                     self.stats.relists_after_reset += 1
@@ -241,6 +246,7 @@ class Reflector:
                 with self._lock:
                     self._apply_into(self._objects, event_type, obj)
                 self._publish()
+            return received
         except ApiError:
             if self._clock() - opened >= QUIET_DROP:
                 self._failures = 0  # a quiet watch the network dropped after a while: not the server failing

@@ -200,3 +200,23 @@ def test_a_quiet_watch_dropped_again_and_again_is_resumed_not_listed_again(emula
         assert r.stats.lists == 1 and r.stats.relists_after_errors == 0
     finally:
         r.stop()
+
+
+def test_a_watch_that_ends_without_a_word_asks_the_server_its_version(emulator, kubeconfig):
+    """No bookmarks and no restart: the server forgot under an open watch and stays silent. When that watch
+    ends at its timeout without any event, the reflector asks the version and lists again."""
+    emulator.future_versions = "serve"
+    emulator.create(make_pod("kept"))
+    [client] = load_clusters(kubeconfig)
+    r = Reflector(client, "v1", "Pod", trim=trim, watch_timeout=1)
+    r.start()
+    try:
+        assert r.synced.wait(5)
+        backup = emulator.backup()
+        emulator.create(make_pod("phantom"))
+        wait_until(lambda: names(r) == ["kept", "phantom"])
+        emulator.restore(backup, restart=False)
+        wait_until(lambda: names(r) == ["kept"])
+        assert r.stats.relists_after_reset == 1 and r.stats.errors == 0
+    finally:
+        r.stop()
