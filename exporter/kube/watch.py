@@ -162,6 +162,8 @@ class Reflector:
                 if need_list:
                     self._list()
                     need_list = False
+                    if self._stop.is_set():
+                        return
                 received = self._watch()
                 if self._stop.is_set():
                     return
@@ -283,7 +285,7 @@ class Reflector:
 
     def _success(self) -> None:
         now = self._clock()
-        if self.stats.failing_since is not None:
+        if self.stats.failing_since is not None and not self._stop.is_set():
             log.info("%s %s: list/watch works again after %.0fs", self.client.name, self.kind,
                      now - self.stats.failing_since)
         self.stats.last_success = now
