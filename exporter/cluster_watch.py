@@ -74,6 +74,7 @@ class ClusterWatch:
         self.select_namespaces()
         resolver = OwnerResolver(index.lookup_or(self.owner_lookup, self.owner_cache), unit_sources)
         pods = [pod for pod in index.pods if keep_namespace(pod.meta.namespace, self.selected)]
+        self.pulls.forget_unused((pod.meta.namespace, pod.node, c.image) for pod in pods for c in pod.containers)
         return inventory.build(self.client.name, pods, index.workloads, resolver, self.inventory_memo)
 
     def releases_now(self) -> Iterator[Release | None]:
@@ -85,7 +86,9 @@ class ClusterWatch:
         name = self.client.name
         return [WatchHealth(name, r.kind, r.stats.failing_since is None and r.stats.lists > 0, r.stats.errors,
                             r.stats.skipped, len(r.snapshot()),
-                            r.stats.last_error if r.stats.failing_since is not None else "")
+                            r.stats.last_error if r.stats.failing_since is not None else "",
+                            (("expired", r.stats.relists_after_expiry), ("version_reset", r.stats.relists_after_reset),
+                             ("errors", r.stats.relists_after_errors)))
                 for r in self.all_reflectors]
 
     def pull_health(self) -> tuple[list[LastPull], list[Histogram], list[tuple[tuple[str, ...], int]]]:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 from exporter import drift, firstseen, inventory, page, report, rollback, series
 from exporter.cluster_watch import ClusterWatch, configmap_reader, watch
-from exporter.endpoints import LazyPage, Page, Published
+from exporter.endpoints import LazyPage, Published
 from exporter.expected.sources import ExpectedLists
-from exporter.exposition import CONTENT_TYPE, render
+from exporter.exposition import MetricsPage, render
 from exporter.health import Health, ListHealth
 from exporter.join import UNCHECKED, DigestFacts, ImageState, Snapshot, join
 from exporter.kube.api import ClusterClient
@@ -127,15 +127,18 @@ class Exporter:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 0.3) -> None:
+        """Stop within `timeout` seconds in all: open watches are closed, not waited out. A thread still busy
+        then (a check round, a list in flight) is a daemon thread: it ends with the process."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         reflectors = self._all_reflectors()
         for reflector in reflectors:
             reflector.request_stop()
         for reflector in reflectors:
-            reflector.stop(timeout=2)
+            reflector.stop(timeout=max(0.0, deadline - time.monotonic()))
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.expected.close()
 
     def _loop(self) -> None:
@@ -250,7 +253,7 @@ class Exporter:
             [(row, self._state(row.image, keyring)) for row, keyring in inputs.rollback],
             chains=inputs.chains, health=self._health(inputs.started))
         rows, histograms = series.of(snapshot)
-        self.published.metrics = Page.of(render(rows, histograms), CONTENT_TYPE)
+        self.published.metrics = MetricsPage(render(rows, histograms))
         if round_done:  # the report of this round's statuses, built from the snapshot if and when it is asked for
             self.published.report = LazyPage(lambda: (report.page(snapshot), "application/json"))
             self._first_round_done = True
