@@ -72,6 +72,8 @@ def _report(content: str, origin: str) -> ParsedList:
         data = orjson.loads(content)
     except orjson.JSONDecodeError as exc:
         raise ListFormatError(f"{origin}: not JSON ({exc})") from None
+    if not isinstance(data, dict) or "images" not in data:
+        raise ListFormatError(f"{origin}: JSON without an 'images' list (not an image reference report)")
     try:
         report = ReportShape.model_validate(data)
     except ValidationError as exc:

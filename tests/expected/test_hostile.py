@@ -22,7 +22,7 @@ NGINX = "docker.io/library/nginx:1"
     ('{"images":["nginx:1"],"units_per_image":{"nginx:1":"myunit"}}', "units_per_image.nginx:1: Input should be a valid list"),
     ('{"images":[1,"nginx:1"]}', "images[0]: Input should be a valid string"),
     ('{"images":"nginx:1"}', "images: Input should be a valid list"),
-    ('{"units_per_image":{}}', "images: Field required"),
+    ('{"units_per_image":{}}', "JSON without an 'images' list"),
 ])
 def test_report_of_the_wrong_shape_is_refused_naming_where(content, where):
     with pytest.raises(ListFormatError, match="not an image reference report") as caught:
