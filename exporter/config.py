@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     contexts: StrList = []
     cluster_name: str | None = None
     expected: StrList = []
-    interval: float = Field(default=60.0, gt=0, description="seconds between snapshots")
+    interval: float = Field(default=60.0, gt=0, allow_inf_nan=False, description="seconds between snapshots")
     namespaces: StrList = []
     exclude_namespaces: StrList = []
     namespace_selector: str | None = None

@@ -60,6 +60,11 @@ class Published:
     report: Page | LazyPage = field(default_factory=lambda: Page.of(b"{}", "application/json"))
     ready: bool = False
     not_ready_reason: str = "first inventory and check round not done yet"
+    stale: Callable[[], str] = lambda: ""  # why the cycle is overdue, asked at request time ("" when it is not)
+
+    def readiness(self) -> str:
+        """Why the exporter is not ready now, or "" when it is."""
+        return self.stale() or ("" if self.ready else self.not_ready_reason)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -77,11 +82,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/healthz":
             self._text(200, "ok\n")
         elif path == "/readyz":
-            pub = self.published
-            if pub.ready:
-                self._text(200, "ready\n")
+            reason = self.published.readiness()
+            if reason:
+                self._text(503, f"not ready: {reason}\n")
             else:
-                self._text(503, f"not ready: {pub.not_ready_reason}\n")
+                self._text(200, "ready\n")
         elif path == "/":
             self._text(200, "kube-image-exporter: /metrics /report /healthz /readyz\n")
         else:

@@ -21,6 +21,7 @@ from cachetools import TTLCache
 
 from exporter import __version__, inventory, report
 from exporter import series as series_of
+from exporter.cycles import CycleHealth
 from exporter.endpoints import LazyPage, Page, Published
 from exporter.events.pulls import PullTracker
 from exporter.expected.sources import ExpectedLists, SourceError
@@ -143,6 +144,7 @@ class Exporter:
         watch_down_threshold: float = 300.0,
         rollback_namespaces: list[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cycle_stale_after: float | None = None,
     ) -> None:
         self.checker = checker
         self.published = published
@@ -159,6 +161,9 @@ class Exporter:
         self._digests: dict[tuple[str, str], DigestFacts] = {}
         self._first_round_done = False
         self.cycles = 0
+        self.health = CycleHealth(interval, cycle_stale_after)
+        published.stale = self.health.stale  # asked at each /readyz: a hung cycle publishes nothing
+        self._rendered: tuple[dict, dict] = ({}, {})  # the last published series and histograms
         self.clusters = [self._watch(client, node_keyring, watch_timeout) for client in clusters]
         # ConfigMap lists are read from the first cluster (the one the exporter runs in, usually)
         self.expected = ExpectedLists.of(expected or [], read_configmap=configmap_reader(clusters[0]) if clusters else None)
@@ -218,11 +223,26 @@ class Exporter:
             started = time.monotonic()
             try:
                 self.cycle()
-            except Exception:  # the loop outlives any one cycle's failure
+                self.health.completed()
+            except Exception as exc:  # the loop outlives any one cycle's failure
                 log.exception("cycle failed; the previous snapshot stays published")
+                self.health.failed(exc)
+                self._publish_failure()
             # until the first complete inventory is published, try again soon rather than in an interval
             interval = self.interval if self._first_round_done else min(self.interval, 1.0)
-            self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
+            self._stop.wait(min(max(0.0, interval - (time.monotonic() - started)), 86400.0))
+
+    def _publish_failure(self) -> None:
+        """The last published rows with the failure counted and the sources' health as it is now."""
+        try:
+            series, histograms = dict(self._rendered[0]), dict(self._rendered[1])
+            health, health_histograms = self._health_series()
+            series.update(health)
+            histograms.update(health_histograms)
+            series.update(self.health.series())
+            self.published.metrics = Page.of(render(series, histograms), CONTENT_TYPE)
+        except Exception:  # noqa: BLE001 (never end the cycle thread; the failure is already logged)
+            log.exception("publishing the failed cycle's health failed")
 
     # -- one cycle --
 
@@ -374,6 +394,8 @@ class Exporter:
         series["kube_image_build_info"] = (((__version__,), 1.0),)
         series["kube_image_cycle_duration_seconds"] = (((), time.monotonic() - inputs.started),)
         series["kube_image_last_cycle_timestamp_seconds"] = (((), time.time()),)
+        series.update(self.health.series())
+        self._rendered = (series, histograms)
         self.published.metrics = Page.of(render(series, histograms), CONTENT_TYPE)
         if round_done:  # the report of this round's statuses, built if and when /report is asked for
             statuses = {ref.image: state.status.value for ref, state in pairs}
