@@ -1,22 +1,47 @@
-"""The exporter's HTTP endpoints: /metrics, /report, /healthz, /readyz.
+"""The exporter's HTTP endpoints: /metrics, /report, /healthz, /readyz — and the server that answers them.
 
 Handlers read one attribute of a `Published` holder — bytes rendered by the cycle — and copy them out.
 They never take a lock held across I/O, never wait for a check or the Kubernetes API, so a scrape
 answers in milliseconds even while a registry is timing out.
+
+The server is an asyncio event loop in one thread, with h11 (httpx's own HTTP/1.1 parser) speaking the
+protocol. Against clients that misbehave it keeps what production servers keep:
+- a connection costs a file descriptor, not a thread: a thousand idle connections block nothing;
+- the request head must arrive whole within `HEADER_TIMEOUT` of its first byte (of the connection, for
+  the first request), so a slowloris client is dropped; a keep-alive connection idle for `IDLE_TIMEOUT`
+  is closed; a client that does not read its answer within `WRITE_TIMEOUT` is dropped;
+- heads are capped at 16 KiB (h11's limit) and request bodies are not read: a body gets 413;
+- the listen backlog is 1,024 (the kernel caps it at `net.core.somaxconn`);
+- when accept() fails for want of file descriptors, asyncio stops accepting for a second instead of
+  spinning on the error, and the server closes its longest idle connections to make room;
+- the one handler that may work for long (the first /report after a cycle, built on demand) runs in a
+  single worker thread, so it never holds up a scrape.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import http
 import logging
+import socket
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import h11
 
 from exporter.exposition import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
+
+HEADER_TIMEOUT = 5.0  # from a request's first byte (or the connection) to its last header line
+IDLE_TIMEOUT = 60.0  # a keep-alive connection waiting for its next request (Prometheus scrapes every 15-60 s)
+WRITE_TIMEOUT = 30.0  # a client that reads its answer no faster than this is dropped
+BACKLOG = 1024
+MAX_HEAD = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +69,10 @@ class LazyPage:
         self._page: Page | None = None
         self._lock = threading.Lock()
 
+    @property
+    def built(self) -> bool:
+        return self._page is not None
+
     def get(self) -> Page:
         with self._lock:
             if self._page is None:
@@ -67,71 +96,234 @@ class Published:
         return self.stale() or ("" if self.ready else self.not_ready_reason)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    published: Published  # set on the subclass made per server
-    server_version = "kube-image-exporter"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes
+# -- routes: a path to what answers it, from the published state alone --
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        path = self.path.split("?", 1)[0]
-        if path == "/metrics":
-            self._page(self.published.metrics)
-        elif path == "/report":
-            report = self.published.report
-            self._page(report.get() if isinstance(report, LazyPage) else report)
-        elif path == "/healthz":
-            self._text(200, "ok\n")
-        elif path == "/readyz":
-            reason = self.published.readiness()
-            if reason:
-                self._text(503, f"not ready: {reason}\n")
-            else:
-                self._text(200, "ready\n")
-        elif path == "/":
-            self._text(200, "kube-image-exporter: /metrics /report /healthz /readyz\n")
-        else:
-            self._text(404, "not found\n")
+Answer = tuple[int, Page | LazyPage]
 
-    def _page(self, page: Page) -> None:
-        use_gzip = "gzip" in self.headers.get("Accept-Encoding", "") and page.gzipped
-        body = page.gzipped if use_gzip else page.body
-        self.send_response(200)
-        self.send_header("Content-Type", page.content_type)
-        if use_gzip:
-            self.send_header("Content-Encoding", "gzip")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
-    def _text(self, code: int, text: str) -> None:
-        body = text.encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+def text(status: int, body: str) -> Answer:
+    return status, Page(body.encode(), "text/plain; charset=utf-8")
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (http.server's signature)
-        log.debug("%s %s", self.address_string(), format % args)
+
+def _readyz(published: Published) -> Answer:
+    reason = published.readiness()
+    return text(503, f"not ready: {reason}\n") if reason else text(200, "ready\n")
+
+
+ROUTES: dict[str, Callable[[Published], Answer]] = {
+    "/metrics": lambda published: (200, published.metrics),
+    "/report": lambda published: (200, published.report),
+    "/healthz": lambda published: text(200, "ok\n"),
+    "/readyz": _readyz,
+    "/": lambda published: text(200, "kube-image-exporter: /metrics /report /healthz /readyz\n"),
+}
+
+
+# -- the server --
+
+
+class _Closed(Exception):
+    """The connection is done with: closed by the client, timed out, or broken."""
+
+
+@dataclass(eq=False)
+class _Connection:
+    writer: asyncio.StreamWriter
+    idle_since: float | None  # monotonic time it started waiting for a request; None while one is handled
 
 
 class Server:
-    """A threaded HTTP server over a `Published` holder, started in a daemon thread."""
+    """The endpoints over HTTP/1.1 on HOST:PORT, served by an event loop in a daemon thread."""
 
-    def __init__(self, published: Published, host: str, port: int) -> None:
-        handler = type("Handler", (_Handler,), {"published": published})
-        self._httpd = ThreadingHTTPServer((host, port), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="http", daemon=True)
+    def __init__(self, published: Published, host: str, port: int, routes=None,
+                 header_timeout: float = HEADER_TIMEOUT, idle_timeout: float = IDLE_TIMEOUT,
+                 write_timeout: float = WRITE_TIMEOUT) -> None:
+        self.published = published
+        self.routes = dict(ROUTES if routes is None else routes)
+        self.header_timeout, self.idle_timeout, self.write_timeout = header_timeout, idle_timeout, write_timeout
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.create_server((host, port), family=family, backlog=BACKLOG)  # binds now: errors here
+        self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(self._loop_exception)
+        self._builder: ThreadPoolExecutor | None = None  # the worker thread of slow pages, made on first use
+        self._connections: set[_Connection] = set()
+        self._shed_at = 0.0
+        self._thread = threading.Thread(target=self._run, name="http", daemon=True)
+        self._started = threading.Event()
 
     @property
     def port(self) -> int:
-        return self._httpd.server_address[1]
+        return self._socket.getsockname()[1]
 
     def start(self) -> "Server":
         self._thread.start()
+        self._started.wait()
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+        self._socket.close()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._serve, sock=self._socket))
+        self._started.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            server.close()
+            for connection in list(self._connections):
+                connection.writer.transport.abort()  # their tasks end on the EOF this gives them
+            tasks = asyncio.all_tasks(self._loop)
+            if tasks:
+                self._loop.run_until_complete(asyncio.wait(tasks, timeout=1))
+            for task in tasks:
+                task.cancel()
+            self._loop.close()
+            if self._builder is not None:
+                self._builder.shutdown(wait=False, cancel_futures=True)
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        if "out of system resource" in context.get("message", ""):  # accept() hit EMFILE/ENFILE
+            self._shed_idle()
+            return
+        loop.default_exception_handler(context)
+
+    def _shed_idle(self) -> None:
+        """Close the longest idle quarter of the connections (at least one) to free file descriptors.
+
+        asyncio reports every failed accept() of a burst and retries a second later: shed once per retry.
+        """
+        now = time.monotonic()
+        if now - self._shed_at < 0.5:
+            return
+        self._shed_at = now
+        idle = sorted((c for c in self._connections if c.idle_since is not None), key=lambda c: c.idle_since)
+        shed = idle[:max(1, len(idle) // 4)]
+        log.warning("out of file descriptors with %d connections open: closing the %d longest idle",
+                    len(self._connections), len(shed))
+        for connection in shed:
+            self._connections.discard(connection)
+            connection.writer.transport.abort()
+
+    # -- one connection --
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        connection = _Connection(writer, time.monotonic())
+        self._connections.add(connection)
+        try:
+            first = True
+            while True:
+                connection.idle_since = time.monotonic()
+                request = await self._request(conn, reader, first)
+                connection.idle_since = None
+                first = False
+                await self._answer(conn, request, writer)
+                if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+                    break
+                conn.start_next_cycle()
+        except _Closed:
+            pass
+        except h11.RemoteProtocolError as exc:
+            await self._refuse(conn, writer, exc.error_status_hint)
+        except (ConnectionError, h11.LocalProtocolError):
+            pass
+        finally:
+            self._connections.discard(connection)
+            writer.close()
+
+    async def _request(self, conn: h11.Connection, reader: asyncio.StreamReader, first: bool) -> h11.Request:
+        """The next request's head: within `header_timeout` of its first byte, after at most `idle_timeout`
+        of silence (none for a new connection: it has `header_timeout` from its opening)."""
+        deadline = time.monotonic() + self.header_timeout
+        while True:
+            event = conn.next_event()
+            if isinstance(event, h11.Request):
+                if _has_body(event):
+                    raise h11.RemoteProtocolError("request bodies are not accepted", error_status_hint=413)
+                if not isinstance(conn.next_event(), h11.EndOfMessage):  # a request without a body ends here
+                    raise h11.RemoteProtocolError("unexpected request body", error_status_hint=400)
+                return event
+            if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                raise _Closed
+            waiting = not first and not conn.trailing_data[0] and conn.their_state is h11.IDLE
+            timeout = self.idle_timeout if waiting else deadline - time.monotonic()
+            try:
+                async with asyncio.timeout(max(timeout, 0)):
+                    data = await reader.read(4096)  # small reads: h11 then caps the head at MAX_HEAD
+            except TimeoutError:
+                raise _Closed from None
+            if waiting:
+                deadline = time.monotonic() + self.header_timeout
+            conn.receive_data(data)
+
+    async def _answer(self, conn: h11.Connection, request: h11.Request, writer: asyncio.StreamWriter) -> None:
+        method = request.method.decode("ascii", "replace")
+        path = request.target.decode("ascii", "replace").split("?", 1)[0]
+        if method not in ("GET", "HEAD"):
+            status, page = text(405, "only GET and HEAD\n")
+            extra = [("Allow", "GET, HEAD")]
+        else:
+            route = self.routes.get(path)
+            status, page = route(self.published) if route else text(404, "not found\n")
+            extra = []
+        if isinstance(page, LazyPage):
+            page = page.get() if page.built else await self._build(page)
+        accepts = b"gzip" in b",".join(v for k, v in request.headers if k == b"accept-encoding")
+        use_gzip = accepts and bool(page.gzipped)
+        body = page.gzipped if use_gzip else page.body
+        headers = [("Content-Type", page.content_type), ("Content-Length", str(len(body))), *extra]
+        if use_gzip:
+            headers.append(("Content-Encoding", "gzip"))
+        if page.gzipped:
+            headers.append(("Vary", "Accept-Encoding"))
+        out = conn.send(h11.Response(status_code=status, headers=headers, reason=_reason(status)))
+        if method != "HEAD":
+            out += conn.send(h11.Data(data=body))
+        out += conn.send(h11.EndOfMessage())
+        await self._write(writer, out)
+        log.debug("%s %s %d", method, path, status)
+
+    async def _build(self, page: LazyPage) -> Page:
+        if self._builder is None:
+            self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="http-build")
+        return await self._loop.run_in_executor(self._builder, page.get)
+
+    async def _write(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        writer.write(data)
+        try:
+            async with asyncio.timeout(self.write_timeout):
+                await writer.drain()
+        except TimeoutError:
+            raise _Closed from None
+
+    async def _refuse(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int) -> None:
+        """Answer a request that cannot be read with its status (400, 413, 431), then close."""
+        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        body = f"{status} {_reason(status).decode()}\n".encode()
+        try:
+            out = conn.send(h11.Response(status_code=status, reason=_reason(status), headers=[
+                ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))),
+                ("Connection", "close")]))
+            out += conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
+            await self._write(writer, out)
+        except (h11.LocalProtocolError, ConnectionError, _Closed):
+            pass
+
+
+def _has_body(request: h11.Request) -> bool:
+    for name, value in request.headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return http.HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
