@@ -168,7 +168,7 @@ class Server:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._serve, sock=self._socket))
+        server = self._loop.run_until_complete(asyncio.start_server(self._serve, sock=self._socket, backlog=BACKLOG))
         self._started.set()
         try:
             self._loop.run_forever()
