@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from exporter.images import InvalidReference, normalize
+from exporter.model import Status
 from exporter.kube.objects import Pod
 from exporter.kube.owners import OwnerResolver
 
@@ -63,3 +64,19 @@ def _sorted(tree: dict) -> dict:
 def dumps(report: dict[str, Any]) -> str:
     """Serialized as Sylva's tool writes it (`indent=4`)."""
     return json.dumps(report, indent=4) + "\n"
+
+
+# worst first: what a pull with some credential set would meet; `available` only when every set finds it
+SEVERITY = (Status.ABSENT, Status.UNAUTHORIZED, Status.FORBIDDEN, Status.INVALID_REFERENCE, Status.TLS_ERROR,
+            Status.UNREACHABLE, Status.ERROR, Status.RATE_LIMITED, Status.UNCHECKED, Status.AVAILABLE)
+_RANK = {status: rank for rank, status in enumerate(SEVERITY)}
+
+
+def registry_statuses(pairs: Iterable[tuple[str, Status]]) -> dict[str, str]:
+    """{image: status} for the report's `registry_status`: an image checked with several credential sets
+    (pods with different pull secrets) gets the worst of its statuses, the same whatever the order."""
+    worst: dict[str, Status] = {}
+    for image, status in pairs:
+        if image not in worst or _RANK[status] < _RANK[worst[image]]:
+            worst[image] = status
+    return {image: status.value for image, status in sorted(worst.items())}
