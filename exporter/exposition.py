@@ -4,11 +4,13 @@ Rendering is done here rather than through prometheus_client's collector protoco
 references the client's generic path took 1.7 s per render where this one takes about 0.3 s (measured with
 the same rows on a 2-core machine), and it runs in the cycle, never in a scrape. The output follows the
 text format 0.0.4 exactly (HELP and TYPE for every family in exporter.families, escaped label values,
-histograms as _bucket/_sum/_count) and is checked by `promtool check metrics` in the tests.
+histograms as _bucket/_sum/_count) and is checked by `promtool check metrics` in the tests. Label values
+longer than MAX_LABEL_VALUE characters are cut (see `cap`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 from exporter.families import FAMILIES, Family
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# every valid image reference fits (a 255-character name, a 128-character tag and a digest: 456)
+MAX_LABEL_VALUE = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +37,19 @@ def _escape_help(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
+def cap(value: str) -> str:
+    """A label value of at most MAX_LABEL_VALUE characters: a longer one keeps its start and ends with a hash
+    of the whole, so distinct values stay distinct series (a 10 KB "image" from a bad manifest would otherwise
+    be published whole, and a scraper's `label_value_length_limit` would reject the entire scrape)."""
+    if len(value) <= MAX_LABEL_VALUE:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+    return f"{value[:MAX_LABEL_VALUE - 31]}...[truncated {digest}]"
+
+
 def _escape(value: str) -> str:
+    if len(value) > MAX_LABEL_VALUE:
+        value = cap(value)
     if "\\" in value or '"' in value or "\n" in value:
         return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
     return value
