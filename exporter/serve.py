@@ -86,6 +86,7 @@ class ClusterWatch:
     releases: list[Reflector] = field(default_factory=list)  # Helm release storage, when rollback images are on
     decoder: Decoder = field(default_factory=Decoder)
     inventory_memo: inventory.Memo = field(default_factory=dict)  # rows of unchanged objects, kept
+    gathered: tuple | None = None  # the last cycle's (references, pods, rollback rows): kept if one fails
     # owners of kinds not watched (Node, HelmRelease): read once, then again after 15 min; bounded
     owner_cache: TTLCache = field(default_factory=lambda: TTLCache(maxsize=50_000, ttl=900))
 
@@ -279,12 +280,15 @@ class Exporter:
         # "not running" because its pods are not listed yet) and cost cycles while the lists are still coming
         listed = [cluster for cluster in self.clusters if cluster.listed()]
         for cluster in listed:
-            refs, pods, resolver = self._inventory(cluster)
-            cluster.keyrings.new_cycle()
-            for ref in refs:
-                inputs.refs.append((ref, cluster.keyrings.keyring(ref.namespace, ref.pull_secrets, ref.service_account)))
-            inputs.pods_by_cluster.append((cluster.client.name, pods, resolver))
-            inputs.rollback.extend(self._rollback_images(cluster))
+            try:
+                cluster.gathered = self._gather(cluster)
+            except Exception:  # one cluster's failure costs its freshness only: its last inventory is kept
+                log.exception("%s: inventory failed; its last inventory stays", cluster.client.name)
+            if cluster.gathered is not None:
+                refs, pods_entry, rollback = cluster.gathered
+                inputs.refs.extend(refs)
+                inputs.pods_by_cluster.append(pods_entry)
+                inputs.rollback.extend(rollback)
         self.expected.refresh()
         inputs.expected = self.expected.lists
         inputs.expected_images = sorted({image for images in inputs.expected.values() for image in images})
@@ -300,6 +304,13 @@ class Exporter:
         snapshot = self._publish(inputs, round_done=len(listed) == len(self.clusters))
         self.cycles += 1
         return snapshot
+
+    def _gather(self, cluster: ClusterWatch) -> tuple[list, tuple, list]:
+        """One cluster's part of a cycle: references with their keyrings, its pods, its rollback rows."""
+        refs, pods, resolver = self._inventory(cluster)
+        cluster.keyrings.new_cycle()
+        keyed = [(ref, cluster.keyrings.keyring(ref.namespace, ref.pull_secrets, ref.service_account)) for ref in refs]
+        return keyed, (cluster.client.name, pods, resolver), self._rollback_images(cluster)
 
     def _rollback_images(self, cluster: ClusterWatch) -> list[tuple[tuple[str, ...], Keyring]]:
         """(cluster, namespace, release, revision, image) of every kept revision but the deployed one (its

@@ -100,3 +100,29 @@ def test_a_hung_cycle_turns_readyz_with_the_reason(emulator, run):
 def test_a_non_finite_interval_is_refused(interval):
     with pytest.raises(config.ConfigError, match="interval"):
         config.load(flags={"interval": interval})
+
+
+def test_a_cluster_whose_inventory_fails_keeps_its_last_one_and_the_others_go_on(emulator, kubeconfig):
+    emulator.create(make_pod("web", "shop", WEB))
+    published = Published()
+    exporter = Exporter(load_clusters(kubeconfig, ["one", "two"]), checker(), published, interval=0.2,
+                        watch_timeout=2).start()
+    try:
+        assert eventually(lambda: published.readiness() == "")
+        one = exporter.clusters[0]
+        real = exporter._inventory
+
+        def inventory(cluster):
+            if cluster is one:
+                raise TypeError("an object of a shape nobody expected")
+            return real(cluster)
+
+        exporter._inventory = inventory
+        cycles = exporter.cycles
+        emulator.create(make_pod("api", "shop", WEB))
+        assert eventually(lambda: value(published, "kube_image_unknown_unit", cluster="two", workload="api") == 1)
+        assert exporter.cycles > cycles and exporter.health.failures == 0
+        assert value(published, "kube_image_unknown_unit", cluster="one", workload="web") == 1  # kept
+        assert value(published, "kube_image_unknown_unit", cluster="one", workload="api") is None
+    finally:
+        exporter.stop()
