@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import h11
 
 from exporter.exposition import CONTENT_TYPE
+from exporter.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def text(status: int, body: str) -> Answer:
 
 
 def _readyz(published: Published) -> Answer:
-    reason = published.readiness()
+    reason = redact(published.readiness())  # reasons quote API errors, which may quote URLs
     return text(503, f"not ready: {reason}\n") if reason else text(200, "ready\n")
 
 

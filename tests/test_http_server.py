@@ -159,3 +159,10 @@ def test_out_of_file_descriptors_the_server_sheds_idle_connections_and_answers()
         proc.stdout.close()
         proc.stderr.close()
     assert "out of file descriptors" in stderr
+
+
+def test_readyz_reasons_are_redacted(server):
+    s = server()
+    s.published.ready, s.published.not_ready_reason = False, "list failing: GET https://u:pw@api/x?token=abc"
+    status, _, body = scrape(s.port, "GET", "/readyz")
+    assert status == 503 and body == b"not ready: list failing: GET https://api/x?token=REDACTED\n"

@@ -135,3 +135,25 @@ def test_credentials_in_list_urls_never_reach_a_log_at_any_level(httpserver, cap
     assert CANARY not in ours and "S3cr3t" not in ours
     for state in lists.states.values():
         assert "S3cr3t" not in state.source + state.last_error + state.name
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize("level", ["debug", "info", "warning", "error"])
+def test_the_canary_never_reaches_the_log_output(httpserver, capsys, level, fmt):
+    """What the exporter's own log handler writes, at every level and in both formats."""
+    configure(level, fmt)
+    try:
+        httpserver.expect_request("/at.txt").respond_with_data("nginx:1\n")
+        httpserver.expect_request("/gone.txt").respond_with_data("", status=404)
+        base = httpserver.url_for("/").rstrip("/")
+        with_password = base.replace("://", f"://user:{CANARY}@")
+        lists = ExpectedLists.of([f"{with_password}/at.txt", f"{with_password}/gone.txt",
+                                  f"{base}/gone.txt?access_token={CANARY}", f"{base}/at.txt?token={CANARY}"])
+        lists.refresh()
+        logging.getLogger("exporter.test").error("failed for url %s", f"{base}/x?access_token={CANARY}")
+        err = capsys.readouterr().err
+        ours = "\n".join(line for line in err.splitlines() if "werkzeug" not in line)
+        assert "not loaded" in ours and "failed for url" in ours
+        assert "S3cr3t" not in ours
+    finally:
+        configure("info", "text")
