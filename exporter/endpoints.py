@@ -165,6 +165,8 @@ class Server:
         if self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
+        elif not self._loop.is_closed():
+            self._loop.close()  # never started
         self._socket.close()
 
     def _run(self) -> None:
