@@ -43,6 +43,7 @@ IDLE_TIMEOUT = 60.0  # a keep-alive connection waiting for its next request (Pro
 WRITE_TIMEOUT = 30.0  # a client that reads its answer no faster than this is dropped
 BACKLOG = 1024
 MAX_HEAD = 16 * 1024
+WRITE_CHUNK = 64 * 1024  # a slow reader holds at most about this much of a page in its buffer
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +235,9 @@ class Server:
             await self._refuse(conn, writer, exc.error_status_hint)
         except (ConnectionError, h11.LocalProtocolError):
             pass
+        except Exception:  # noqa: BLE001 (a handler's bug costs this request, never the server)
+            log.exception("answering a request failed")
+            await self._refuse(conn, writer, 500)
         finally:
             self._connections.discard(connection)
             writer.close()
@@ -283,11 +287,13 @@ class Server:
             headers.append(("Content-Encoding", "gzip"))
         if page.gzipped:
             headers.append(("Vary", "Accept-Encoding"))
-        out = conn.send(h11.Response(status_code=status, headers=headers, reason=_reason(status)))
-        if method != "HEAD":
-            out += conn.send(h11.Data(data=body))
-        out += conn.send(h11.EndOfMessage())
-        await self._write(writer, out)
+        head = conn.send(h11.Response(status_code=status, headers=headers, reason=_reason(status)))
+        chunks = [memoryview(body)[i:i + WRITE_CHUNK] for i in range(0, len(body), WRITE_CHUNK)]
+        if method == "HEAD" or not chunks:
+            await self._write(writer, [head + conn.send(h11.EndOfMessage())])
+        else:
+            await self._write(writer, [head, *(conn.send(h11.Data(data=chunk)) for chunk in chunks),
+                                       conn.send(h11.EndOfMessage())])
         log.debug("%s %s %d", method, path, status)
 
     async def _build(self, page: LazyPage) -> Page:
@@ -295,11 +301,15 @@ class Server:
             self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="http-build")
         return await self._loop.run_in_executor(self._builder, page.get)
 
-    async def _write(self, writer: asyncio.StreamWriter, data: bytes) -> None:
-        writer.write(data)
+    async def _write(self, writer: asyncio.StreamWriter, parts) -> None:
+        """Write `parts` one after the other, each once the previous has drained below the buffer's high-water
+        mark: a client that reads slowly holds a chunk of the page, not a copy of all of it; within
+        `write_timeout` in all."""
         try:
             async with asyncio.timeout(self.write_timeout):
-                await writer.drain()
+                for part in parts:
+                    writer.write(part)
+                    await writer.drain()
         except TimeoutError:
             raise _Closed from None
 
@@ -313,7 +323,7 @@ class Server:
                 ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))),
                 ("Connection", "close")]))
             out += conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
-            await self._write(writer, out)
+            await self._write(writer, [out])
         except (h11.LocalProtocolError, ConnectionError, _Closed):
             pass
 

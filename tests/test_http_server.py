@@ -166,3 +166,23 @@ def test_readyz_reasons_are_redacted(server):
     s.published.ready, s.published.not_ready_reason = False, "list failing: GET https://u:pw@api/x?token=abc"
     status, _, body = scrape(s.port, "GET", "/readyz")
     assert status == 503 and body == b"not ready: list failing: GET https://api/x?token=REDACTED\n"
+
+
+def test_a_failing_handler_gets_500_and_the_server_goes_on():
+    def broken(published):
+        raise RuntimeError("bug")
+
+    s = Server(Published(), "127.0.0.1", 0, routes={"/broken": broken, "/healthz": lambda p: (200, Page(b"ok\n", "text/plain"))}).start()
+    try:
+        assert scrape(s.port, path="/broken")[0] == 500
+        assert scrape(s.port, path="/healthz")[2] == b"ok\n"
+    finally:
+        s.stop()
+
+
+def test_a_large_page_arrives_whole_in_chunks(server):
+    s = server()
+    big = bytes(range(256)) * 20_000  # 5 MB, many write chunks
+    s.published.metrics = Page(big, "application/octet-stream")
+    status, headers, body = scrape(s.port)
+    assert status == 200 and body == big
