@@ -124,16 +124,6 @@ ROUTES: dict[str, Callable[[Published], Answer]] = {
 # -- the server --
 
 
-class _Closed(Exception):
-    """The connection is done with: closed by the client, timed out, or broken."""
-
-
-@dataclass(eq=False)
-class _Connection:
-    writer: asyncio.StreamWriter
-    idle_since: float | None  # monotonic time it started waiting for a request; None while one is handled
-
-
 class Server:
     """The endpoints over HTTP/1.1 on HOST:PORT, served by an event loop in a daemon thread."""
 
@@ -148,7 +138,7 @@ class Server:
         self._loop = asyncio.new_event_loop()
         self._loop.set_exception_handler(self._loop_exception)
         self._builder: ThreadPoolExecutor | None = None  # the worker thread of slow pages, made on first use
-        self._connections: set[_Connection] = set()
+        self.connections: set[_Connection] = set()
         self._shed_at = 0.0
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
         self._started = threading.Event()
@@ -172,19 +162,16 @@ class Server:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._serve, sock=self._socket, backlog=BACKLOG))
+        server = self._loop.run_until_complete(
+            self._loop.create_server(lambda: _Connection(self), sock=self._socket, backlog=BACKLOG))
         self._started.set()
         try:
             self._loop.run_forever()
         finally:
             server.close()
-            for connection in list(self._connections):
-                connection.writer.transport.abort()  # their tasks end on the EOF this gives them
-            tasks = asyncio.all_tasks(self._loop)
-            if tasks:
-                self._loop.run_until_complete(asyncio.wait(tasks, timeout=1))
-            for task in tasks:
-                task.cancel()
+            for connection in list(self.connections):
+                connection.abort()
+            self._loop.run_until_complete(asyncio.sleep(0))  # let the aborted transports close their sockets
             self._loop.close()
             if self._builder is not None:
                 self._builder.shutdown(wait=False, cancel_futures=True)
@@ -204,81 +191,137 @@ class Server:
         if now - self._shed_at < 0.5:
             return
         self._shed_at = now
-        idle = sorted((c for c in self._connections if c.idle_since is not None), key=lambda c: c.idle_since)
+        idle = sorted((c for c in self.connections if c.idle_since is not None), key=lambda c: c.idle_since)
         shed = idle[:max(1, len(idle) // 4)]
         log.warning("out of file descriptors with %d connections open: closing the %d longest idle",
-                    len(self._connections), len(shed))
+                    len(self.connections), len(shed))
         for connection in shed:
-            self._connections.discard(connection)
-            connection.writer.transport.abort()
+            connection.abort()
 
-    # -- one connection --
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
-        connection = _Connection(writer, time.monotonic())
-        self._connections.add(connection)
-        try:
-            first = True
-            while True:
-                connection.idle_since = time.monotonic()
-                request = await self._request(conn, reader, first)
-                connection.idle_since = None
-                first = False
-                await self._answer(conn, request, writer)
-                if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
-                    break
-                conn.start_next_cycle()
-        except _Closed:
-            pass
-        except h11.RemoteProtocolError as exc:
-            await self._refuse(conn, writer, exc.error_status_hint)
-        except (ConnectionError, h11.LocalProtocolError):
-            pass
-        except Exception:  # noqa: BLE001 (a handler's bug costs this request, never the server)
-            log.exception("answering a request failed")
-            await self._refuse(conn, writer, 500)
-        finally:
-            self._connections.discard(connection)
-            writer.close()
-
-    async def _request(self, conn: h11.Connection, reader: asyncio.StreamReader, first: bool) -> h11.Request:
-        """The next request's head: within `header_timeout` of its first byte, after at most `idle_timeout`
-        of silence (none for a new connection: it has `header_timeout` from its opening)."""
-        deadline = time.monotonic() + self.header_timeout
-        while True:
-            event = conn.next_event()
-            if isinstance(event, h11.Request):
-                if _has_body(event):
-                    raise h11.RemoteProtocolError("request bodies are not accepted", error_status_hint=413)
-                if not isinstance(conn.next_event(), h11.EndOfMessage):  # a request without a body ends here
-                    raise h11.RemoteProtocolError("unexpected request body", error_status_hint=400)
-                return event
-            if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-                raise _Closed
-            waiting = not first and not conn.trailing_data[0] and conn.their_state is h11.IDLE
-            timeout = self.idle_timeout if waiting else deadline - time.monotonic()
-            try:
-                async with asyncio.timeout(max(timeout, 0)):
-                    data = await reader.read(4096)  # small reads: h11 then caps the head at MAX_HEAD
-            except TimeoutError:
-                raise _Closed from None
-            if waiting:
-                deadline = time.monotonic() + self.header_timeout
-            conn.receive_data(data)
-
-    async def _answer(self, conn: h11.Connection, request: h11.Request, writer: asyncio.StreamWriter) -> None:
+    def answer(self, request: h11.Request) -> tuple[str, str, int, Page | LazyPage, list[tuple[str, str]]]:
+        """(method, path, status, page, extra headers) for a request, from the route table."""
         method = request.method.decode("ascii", "replace")
         path = request.target.decode("ascii", "replace").split("?", 1)[0]
         if method not in ("GET", "HEAD"):
-            status, page = text(405, "only GET and HEAD\n")
-            extra = [("Allow", "GET, HEAD")]
-        else:
-            route = self.routes.get(path)
-            status, page = route(self.published) if route else text(404, "not found\n")
-            extra = []
+            return method, path, *text(405, "only GET and HEAD\n"), [("Allow", "GET, HEAD")]
+        route = self.routes.get(path)
+        return method, path, *(route(self.published) if route else text(404, "not found\n")), []
+
+    def build(self, page: LazyPage) -> asyncio.Future:
+        """Build a lazy page in the worker thread (never on the loop, which keeps answering scrapes)."""
+        if self._builder is None:
+            self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="http-build")
+        return self._loop.run_in_executor(self._builder, page.get)
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: h11 parses, callbacks move it along, one timer bounds each phase.
+
+    Phases: waiting for a request head (`header_timeout` from the connection, or from the first byte after a
+    keep-alive pause), idle between requests (`idle_timeout`), answering (`write_timeout`; reading paused).
+    """
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        self.transport: asyncio.Transport | None = None
+        self.idle_since: float | None = time.monotonic()  # None while a request is being answered
+        self._timer: asyncio.TimerHandle | None = None
+        self._body: memoryview | None = None  # what is left to write of the current answer
+        self._paused = False  # the transport's buffer is above its high-water mark
+
+    # -- asyncio callbacks --
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server.connections.add(self)
+        self._arm(self.server.header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if self.idle_since is not None and self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
+            self._arm(self.server.header_timeout)  # the first byte of a request after a keep-alive pause
+        self.conn.receive_data(data)
+        self._next()
+
+    def eof_received(self) -> bool:
+        self.conn.receive_data(b"")
+        self._next()
+        return True  # the transport is closed by us, once any answer in progress is written
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._write_body()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+
+    # -- moving along --
+
+    def abort(self) -> None:
+        self.server.connections.discard(self)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _arm(self, seconds: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.server._loop.call_later(seconds, self.abort)
+
+    def _next(self) -> None:
+        """Handle what h11 has parsed, unless an answer is being written."""
+        if self.idle_since is None or self.transport is None or self.transport.is_closing():
+            return
+        try:
+            buffered = len(self.conn.trailing_data[0])
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                return
+            if isinstance(event, h11.Request) and buffered - len(self.conn.trailing_data[0]) > MAX_HEAD:
+                raise h11.RemoteProtocolError("request head too large", error_status_hint=431)  # came in one piece
+            if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                self.transport.close()
+                return
+            if not isinstance(event, h11.Request):
+                raise h11.RemoteProtocolError("unexpected request data", error_status_hint=400)
+            if _has_body(event):
+                raise h11.RemoteProtocolError("request bodies are not accepted", error_status_hint=413)
+            if not isinstance(self.conn.next_event(), h11.EndOfMessage):  # a request without a body ends here
+                raise h11.RemoteProtocolError("unexpected request body", error_status_hint=400)
+            self._answer(event)
+        except h11.RemoteProtocolError as exc:
+            self._refuse(exc.error_status_hint)
+        except Exception:  # noqa: BLE001 (a handler's bug costs this request, never the server)
+            log.exception("answering a request failed")
+            self._refuse(500)
+
+    def _answer(self, request: h11.Request) -> None:
+        self.idle_since = None
+        self.transport.pause_reading()  # one request at a time: pipelined ones wait in the socket
+        self._arm(self.server.write_timeout)
+        method, path, status, page, extra = self.server.answer(request)
+        if isinstance(page, LazyPage) and not page.built:
+            future = self.server.build(page)
+            future.add_done_callback(lambda f: self._send(request, method, path, status, f, extra))
+            return
+        self._send(request, method, path, status, page, extra)
+
+    def _send(self, request: h11.Request, method: str, path: str, status: int, page, extra) -> None:
+        if isinstance(page, asyncio.Future):  # a lazy page built in the worker thread
+            if self.transport.is_closing():
+                return
+            try:
+                page = page.result()
+            except Exception:  # noqa: BLE001
+                log.exception("building a page failed")
+                self._refuse(500)
+                return
         if isinstance(page, LazyPage):
-            page = page.get() if page.built else await self._build(page)
+            page = page.get()
         accepts = b"gzip" in b",".join(v for k, v in request.headers if k == b"accept-encoding")
         use_gzip = accepts and bool(page.gzipped)
         body = page.gzipped if use_gzip else page.body
@@ -287,45 +330,44 @@ class Server:
             headers.append(("Content-Encoding", "gzip"))
         if page.gzipped:
             headers.append(("Vary", "Accept-Encoding"))
-        head = conn.send(h11.Response(status_code=status, headers=headers, reason=_reason(status)))
-        chunks = [memoryview(body)[i:i + WRITE_CHUNK] for i in range(0, len(body), WRITE_CHUNK)]
-        if method == "HEAD" or not chunks:
-            await self._write(writer, [head + conn.send(h11.EndOfMessage())])
-        else:
-            await self._write(writer, [head, *(conn.send(h11.Data(data=chunk)) for chunk in chunks),
-                                       conn.send(h11.EndOfMessage())])
+        self.transport.write(self.conn.send(h11.Response(status_code=status, headers=headers, reason=_reason(status))))
+        self._body = memoryview(b"" if method == "HEAD" else body)
         log.debug("%s %s %d", method, path, status)
+        self._write_body()
 
-    async def _build(self, page: LazyPage) -> Page:
-        if self._builder is None:
-            self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="http-build")
-        return await self._loop.run_in_executor(self._builder, page.get)
-
-    async def _write(self, writer: asyncio.StreamWriter, parts) -> None:
-        """Write `parts` one after the other, each once the previous has drained below the buffer's high-water
-        mark: a client that reads slowly holds a chunk of the page, not a copy of all of it; within
-        `write_timeout` in all."""
-        try:
-            async with asyncio.timeout(self.write_timeout):
-                for part in parts:
-                    writer.write(part)
-                    await writer.drain()
-        except TimeoutError:
-            raise _Closed from None
-
-    async def _refuse(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int) -> None:
-        """Answer a request that cannot be read with its status (400, 413, 431), then close."""
-        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+    def _write_body(self) -> None:
+        """Write the answer a chunk at a time while the transport takes it: a client that reads slowly holds
+        a chunk of the page in its buffer, not a copy of all of it."""
+        if self._body is None or self.transport is None or self.transport.is_closing():
             return
+        while self._body and not self._paused:
+            chunk, self._body = self._body[:WRITE_CHUNK], self._body[WRITE_CHUNK:]
+            for part in self.conn.send_with_data_passthrough(h11.Data(data=chunk)):
+                self.transport.write(part)
+        if self._body or self._paused:
+            return
+        self._body = None
+        self.transport.write(self.conn.send(h11.EndOfMessage()))
+        if self.conn.our_state is h11.MUST_CLOSE or self.conn.their_state is h11.MUST_CLOSE:
+            self.transport.close()
+            return
+        self.conn.start_next_cycle()
+        self.idle_since = time.monotonic()
+        self._arm(self.server.header_timeout if self.conn.trailing_data[0] else self.server.idle_timeout)
+        self.transport.resume_reading()
+        self._next()  # a pipelined request already received
+
+    def _refuse(self, status: int) -> None:
+        """Answer a request that cannot be read with its status (400, 413, 431, 500), then close."""
         body = f"{status} {_reason(status).decode()}\n".encode()
         try:
-            out = conn.send(h11.Response(status_code=status, reason=_reason(status), headers=[
-                ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))),
-                ("Connection", "close")]))
-            out += conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
-            await self._write(writer, [out])
-        except (h11.LocalProtocolError, ConnectionError, _Closed):
+            if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                self.transport.write(self.conn.send(h11.Response(status_code=status, reason=_reason(status), headers=[
+                    ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))),
+                    ("Connection", "close")])) + self.conn.send(h11.Data(data=body)) + self.conn.send(h11.EndOfMessage()))
+        except h11.LocalProtocolError:
             pass
+        self.transport.close()
 
 
 def _has_body(request: h11.Request) -> bool:

@@ -1,6 +1,7 @@
 """The exporter's HTTP server alone, in its own process, serving a generated /metrics page.
 
     python -m tests.support.endpoint_server [--series N] [--nofile N] [--header-timeout S] [--idle-timeout S]
+                                            [--baseline]
 
 Prints the port on its first line, then serves until killed. Used where the process itself must be
 constrained (a low open-file limit) or measured from outside: by tests and by scripts/bench.py.
@@ -13,6 +14,7 @@ import resource
 import signal
 import sys
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from exporter.endpoints import Page, Published, Server
 from exporter.exposition import CONTENT_TYPE
@@ -36,19 +38,50 @@ def main() -> None:
     parser.add_argument("--nofile", type=int, default=0, help="the open-file limit of this process")
     parser.add_argument("--header-timeout", type=float, default=None)
     parser.add_argument("--idle-timeout", type=float, default=None)
+    parser.add_argument("--baseline", action="store_true", help="serve with the former thread-per-connection server")
     args = parser.parse_args()
     if args.nofile:
         resource.setrlimit(resource.RLIMIT_NOFILE, (args.nofile, args.nofile))
     timeouts = {k: v for k, v in (("header_timeout", args.header_timeout), ("idle_timeout", args.idle_timeout))
                 if v is not None}
     published = Published(metrics=Page.of(page(args.series), CONTENT_TYPE), ready=True)
-    server = Server(published, "127.0.0.1", 0, **timeouts).start()
+    server = baseline(published) if args.baseline else Server(published, "127.0.0.1", 0, **timeouts).start()
     print(server.port, flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     done.wait()
     server.stop()
     sys.exit(0)
+
+
+class baseline:  # noqa: N801 (used like the Server class)
+    """For comparison: what the endpoints were served with before, the standard library's thread per
+    connection, listen backlog 5, no timeouts."""
+
+    def __init__(self, published: Published) -> None:
+        body, gzipped = published.metrics.body, published.metrics.gzipped
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                use_gzip = "gzip" in self.headers.get("Accept-Encoding", "")
+                data = gzipped if use_gzip else body
+                self.send_response(200)
+                if use_gzip:
+                    self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
 
 
 if __name__ == "__main__":
