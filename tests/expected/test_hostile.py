@@ -117,15 +117,20 @@ def test_url_read_under_a_deadline_in_all(httpserver):
 CANARY = "S3cr3t@PW-canary"
 
 
-def test_credentials_in_list_urls_never_reach_a_log_at_any_level(httpserver, caplog):
-    configure("debug")  # what `serve --log-level debug` sets up: the HTTP client's request lines included
-    caplog.set_level(logging.DEBUG)
+def canary_lists(httpserver):
+    """Lists whose URLs carry the canary as a password (with a raw `@`) and as query tokens; one found, one 404."""
     httpserver.expect_request("/at.txt").respond_with_data("nginx:1\n")
     httpserver.expect_request("/gone.txt").respond_with_data("", status=404)
     base = httpserver.url_for("/").rstrip("/")
     with_password = base.replace("://", f"://user:{CANARY}@")
-    lists = ExpectedLists.of([f"{with_password}/at.txt", f"{with_password}/gone.txt",
-                              f"{base}/at.txt?access_token={CANARY}", f"q={base}/gone.txt?access_token={CANARY}"])
+    return ExpectedLists.of([f"{with_password}/at.txt", f"{with_password}/gone.txt",
+                             f"{base}/at.txt?access_token={CANARY}", f"q={base}/gone.txt?access_token={CANARY}"]), base
+
+
+def test_credentials_in_list_urls_never_reach_a_log_at_any_level(httpserver, caplog):
+    configure("debug")  # what `serve --log-level debug` sets up: the HTTP client's request lines included
+    caplog.set_level(logging.DEBUG)
+    lists, _ = canary_lists(httpserver)
     for _ in range(2):
         lists.refresh()
     assert [request.authorization.password for request, _ in httpserver.log[:1]] == [CANARY]  # sent, as auth
@@ -143,12 +148,7 @@ def test_the_canary_never_reaches_the_log_output(httpserver, capsys, level, fmt)
     """What the exporter's own log handler writes, at every level and in both formats."""
     configure(level, fmt)
     try:
-        httpserver.expect_request("/at.txt").respond_with_data("nginx:1\n")
-        httpserver.expect_request("/gone.txt").respond_with_data("", status=404)
-        base = httpserver.url_for("/").rstrip("/")
-        with_password = base.replace("://", f"://user:{CANARY}@")
-        lists = ExpectedLists.of([f"{with_password}/at.txt", f"{with_password}/gone.txt",
-                                  f"{base}/gone.txt?access_token={CANARY}", f"{base}/at.txt?token={CANARY}"])
+        lists, base = canary_lists(httpserver)
         lists.refresh()
         logging.getLogger("exporter.test").error("failed for url %s", f"{base}/x?access_token={CANARY}")
         err = capsys.readouterr().err
