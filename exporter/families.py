@@ -153,6 +153,13 @@ FAMILIES: tuple[Family, ...] = (
         'increase(kube_image_cycle_failures_total[1h]) > 0',
     ),
     Family(
+        "kube_image_inventory_errors_total",
+        "counter",
+        "Cycles in which the cluster's inventory could not be built (its last inventory is kept; the error is logged).",
+        ("cluster",),
+        'increase(kube_image_inventory_errors_total[1h]) > 0',
+    ),
+    Family(
         "kube_image_build_info",
         "gauge",
         "1, labelled with the exporter version.",

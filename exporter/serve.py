@@ -87,6 +87,7 @@ class ClusterWatch:
     decoder: Decoder = field(default_factory=Decoder)
     inventory_memo: inventory.Memo = field(default_factory=dict)  # rows of unchanged objects, kept
     gathered: tuple | None = None  # the last cycle's (references, pods, rollback rows): kept if one fails
+    inventory_errors: int = 0
     # owners of kinds not watched (Node, HelmRelease): read once, then again after 15 min; bounded
     owner_cache: TTLCache = field(default_factory=lambda: TTLCache(maxsize=50_000, ttl=900))
 
@@ -284,6 +285,7 @@ class Exporter:
                 cluster.gathered = self._gather(cluster)
             except Exception:  # one cluster's failure costs its freshness only: its last inventory is kept
                 log.exception("%s: inventory failed; its last inventory stays", cluster.client.name)
+                cluster.inventory_errors += 1
             if cluster.gathered is not None:
                 refs, pods_entry, rollback = cluster.gathered
                 inputs.refs.extend(refs)
@@ -378,6 +380,8 @@ class Exporter:
         series.update(series_of.expected_lists(self.expected.states.values()))
         series.update(series_of.pull_secrets((c.client.name, c.keyrings.unusable) for c in self.clusters))
         series.update(series_of.release_errors((c.client.name, c.decoder.counts()) for c in self.clusters))
+        series["kube_image_inventory_errors_total"] = tuple(((c.client.name,), float(c.inventory_errors))
+                                                            for c in self.clusters)
         return series, histograms
 
     def _readiness(self) -> str:

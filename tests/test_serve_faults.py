@@ -125,5 +125,7 @@ def test_a_cluster_whose_inventory_fails_keeps_its_last_one_and_the_others_go_on
         assert exporter.health.failures == 0
         assert value(published, "kube_image_unknown_unit", cluster="one", workload="web") == 1  # kept
         assert value(published, "kube_image_unknown_unit", cluster="one", workload="api") is None
+        assert value(published, "kube_image_inventory_errors_total", cluster="one") >= 2
+        assert value(published, "kube_image_inventory_errors_total", cluster="two") == 0
     finally:
         exporter.stop()
