@@ -11,11 +11,13 @@ private registry, nothing registered at import) and are rendered at each scrape,
 0.2 ms, read only /proc and the interpreter, and are what on-call looks at when a cycle is stuck or slow, so
 they must not be as old as the last cycle. `MetricsPage` joins both: the cycle's body compressed once per
 cycle, and at a scrape the compressor's state is copied to append the fresh lines, so the answer is one
-gzip stream without compressing the large part again.
+gzip stream without compressing the large part again. Label values
+longer than MAX_LABEL_VALUE characters are cut (see `cap`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import zlib
@@ -29,13 +31,27 @@ from exporter.health import Histogram
 __all__ = ["CONTENT_TYPE", "Histogram", "render"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# every valid image reference fits (a 255-character name, a 128-character tag and a digest: 456)
+MAX_LABEL_VALUE = 512
 
 
 def _escape_help(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
+def cap(value: str) -> str:
+    """A label value of at most MAX_LABEL_VALUE characters: a longer one keeps its start and ends with a hash
+    of the whole, so distinct values stay distinct series (a 10 KB "image" from a bad manifest would otherwise
+    be published whole, and a scraper's `label_value_length_limit` would reject the entire scrape)."""
+    if len(value) <= MAX_LABEL_VALUE:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+    return f"{value[:MAX_LABEL_VALUE - 31]}...[truncated {digest}]"
+
+
 def _escape(value: str) -> str:
+    if len(value) > MAX_LABEL_VALUE:
+        value = cap(value)
     if "\\" in value or '"' in value or "\n" in value:
         return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
     return value

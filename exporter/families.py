@@ -150,6 +150,20 @@ FAMILIES: tuple[Family, ...] = (
         'time() - kube_image_last_cycle_timestamp_seconds > 600',
     ),
     Family(
+        "kube_image_cycle_failures_total",
+        "counter",
+        "Cycles that ended in an error (the last snapshot stays published; /readyz fails once none completes).",
+        (),
+        'increase(kube_image_cycle_failures_total[1h]) > 0',
+    ),
+    Family(
+        "kube_image_inventory_errors_total",
+        "counter",
+        "Cycles in which the cluster's inventory could not be built (its last inventory is kept; the error is logged).",
+        ("cluster",),
+        'increase(kube_image_inventory_errors_total[1h]) > 0',
+    ),
+    Family(
         "kube_image_build_info",
         "gauge",
         "1, labelled with the exporter version.",

@@ -73,4 +73,6 @@ class Health:
     lists: tuple[ListHealth, ...] = ()
     unusable_secrets: tuple[tuple[str, str, str, str], ...] = ()  # (cluster, namespace, secret, reason)
     release_errors: Counts = ()  # (cluster, namespace, reason)
+    inventory_errors: Counts = ()  # (cluster,): inventories that failed (the cluster's last one was kept)
+    cycle_failures: int = 0  # cycles that ended in an exception since start
     cycle_seconds: float = 0.0  # what gathering and checking took this cycle

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from exporter.join import Snapshot
-from exporter.model import PodChain
+from exporter.model import PodChain, Status
 
 
 def build(chains: Iterable[PodChain]) -> dict[str, Any]:
@@ -52,8 +52,8 @@ def page(snapshot: Snapshot) -> bytes:
     """/report: one cluster's report, or each cluster's under its name; with each image's registry status."""
     reports = {name: build(chains) for name, chains in snapshot.chains.items()}
     body = next(iter(reports.values())) if len(reports) == 1 else {"clusters": reports}
-    statuses = {ref.image: state.status.value for ref, state in snapshot.references}
-    return orjson.dumps({**body, "registry_status": dict(sorted(statuses.items()))})  # compact: 20x faster
+    statuses = registry_statuses((ref.image, state.status) for ref, state in snapshot.references)
+    return orjson.dumps({**body, "registry_status": statuses})  # compact: 20x faster
 
 
 def _sorted(tree: dict) -> dict:
@@ -63,3 +63,19 @@ def _sorted(tree: dict) -> dict:
 def dumps(report: dict[str, Any]) -> str:
     """Serialized as Sylva's tool writes it (`indent=4`)."""
     return json.dumps(report, indent=4) + "\n"
+
+
+# worst first: what a pull with some credential set would meet; `available` only when every set finds it
+SEVERITY = (Status.ABSENT, Status.UNAUTHORIZED, Status.FORBIDDEN, Status.INVALID_REFERENCE, Status.TLS_ERROR,
+            Status.UNREACHABLE, Status.ERROR, Status.RATE_LIMITED, Status.UNCHECKED, Status.AVAILABLE)
+_RANK = {status: rank for rank, status in enumerate(SEVERITY)}
+
+
+def registry_statuses(pairs: Iterable[tuple[str, Status]]) -> dict[str, str]:
+    """{image: status} for the report's `registry_status`: an image checked with several credential sets
+    (pods with different pull secrets) gets the worst of its statuses, the same whatever the order."""
+    worst: dict[str, Status] = {}
+    for image, status in pairs:
+        if image not in worst or _RANK[status] < _RANK[worst[image]]:
+            worst[image] = status
+    return {image: status.value for image, status in sorted(worst.items())}

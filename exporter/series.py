@@ -26,6 +26,8 @@ def of(snapshot: Snapshot) -> tuple[dict[str, Rows], dict[str, list[Histogram]]]
     series.update(expected_lists(health.lists))
     series.update(pull_secrets(health.unusable_secrets))
     series["kube_image_rollback_release_errors_total"] = _counts(health.release_errors)
+    series["kube_image_inventory_errors_total"] = _counts(health.inventory_errors)
+    series["kube_image_cycle_failures_total"] = (((), float(health.cycle_failures)),)
     series["kube_image_build_info"] = (((__version__,), 1.0),)
     series["kube_image_cycle_duration_seconds"] = (((), health.cycle_seconds),)
     series["kube_image_last_cycle_timestamp_seconds"] = (((), snapshot.created_at),)

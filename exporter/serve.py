@@ -14,10 +14,11 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from exporter import drift, firstseen, inventory, page, report, rollback, series
 from exporter.cluster_watch import ClusterWatch, configmap_reader, watch
+from exporter.cycles import CycleHealth
 from exporter.endpoints import LazyPage, Published
 from exporter.expected.sources import ExpectedLists
 from exporter.exposition import MetricsPage, render
@@ -87,6 +88,7 @@ class Exporter:
         web_ui: bool = True,
         clock: Callable[[], float] = time.monotonic,
         service_account_tokens: bool = False,
+        cycle_stale_after: float | None = None,
     ) -> None:
         self.checker = checker
         self.service_account_tokens = service_account_tokens  # node credential providers may get workloads' tokens
@@ -112,6 +114,9 @@ class Exporter:
                   lambda ns, selected: self.filters.keep_namespace(ns, selected), self.rollback_namespaces,
                   service_account_tokens)
             for client in clusters]
+        self.health = CycleHealth(interval, cycle_stale_after)
+        published.stale = self.health.stale  # asked at each /readyz: a hung cycle publishes nothing
+        self._snapshot: Snapshot | None = None  # the last published one
         # ConfigMap lists are read from the first cluster (the one the exporter runs in, usually)
         self.expected = ExpectedLists.of(expected or [], read_configmap=configmap_reader(clusters[0]) if clusters else None)
 
@@ -146,11 +151,23 @@ class Exporter:
             started = time.monotonic()
             try:
                 self.cycle()
-            except Exception:  # the loop outlives any one cycle's failure
+                self.health.completed()
+            except Exception as exc:  # the loop outlives any one cycle's failure
                 log.exception("cycle failed; the previous snapshot stays published")
+                self.health.failed(exc)
+                self._publish_failure()
             # until the first complete inventory is published, try again soon rather than in an interval
             interval = self.interval if self._first_round_done else min(self.interval, 1.0)
-            self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
+            self._stop.wait(min(max(0.0, interval - (time.monotonic() - started)), 86400.0))
+
+    def _publish_failure(self) -> None:
+        """The last published snapshot with the failure counted and the sources' health as it is now."""
+        try:
+            health = self._health(time.monotonic())
+            last = self._snapshot or join([], {}, {}, [], time.time())
+            self.published.metrics = MetricsPage(render(*series.of(replace(last, health=health))))
+        except Exception:  # noqa: BLE001 (never end the cycle thread; the failure is already logged)
+            log.exception("publishing the failed cycle's health failed")
 
     # -- one cycle --
 
@@ -177,23 +194,38 @@ class Exporter:
         return snapshot
 
     def _gather(self) -> _Cycle:
-        """What the sources hold now: references with their keyrings, pod chains, rollback images, expected lists."""
+        """What the sources hold now: references with their keyrings, pod chains, rollback images, expected lists.
+
+        A cluster counts once everything is listed: a partial list would raise false alarms (an expected image
+        "not running" because its pods are not listed yet) and cost cycles while the lists are still coming. A
+        cluster whose inventory fails keeps its last one; the others go on.
+        """
         inputs = _Cycle(started=time.monotonic())
-        # a cluster counts once everything is listed: a partial list would raise false alarms (an expected image
-        # "not running" because its pods are not listed yet) and cost cycles while the lists are still coming
         for cluster in self.clusters:
             if not cluster.listed():
                 continue
-            found = self._inventory(cluster)
-            cluster.keyrings.new_cycle()
-            for ref in found.references:
-                inputs.refs.append((ref, cluster.keyrings.keyring(ref.namespace, ref.pull_secrets, ref.service_account)))
-            inputs.chains[cluster.client.name] = found.chains
-            inputs.rollback.extend(rollback.images(cluster.client.name, cluster.releases_now(), cluster.keyrings.keyring))
+            try:
+                cluster.gathered = self._gather_cluster(cluster)
+            except Exception:  # one cluster's failure costs its freshness only
+                log.exception("%s: inventory failed; its last inventory stays", cluster.client.name)
+                cluster.inventory_errors += 1
+            if cluster.gathered is not None:
+                refs, chains, rollback_rows = cluster.gathered
+                inputs.refs.extend(refs)
+                inputs.chains[cluster.client.name] = chains
+                inputs.rollback.extend(rollback_rows)
         self.expected.refresh()
         inputs.expected = self.expected.lists
         inputs.expected_images = sorted({image for images in inputs.expected.values() for image in images})
         return inputs
+
+    def _gather_cluster(self, cluster: ClusterWatch) -> tuple[list, tuple[PodChain, ...], list]:
+        """One cluster's part of a cycle: references with their keyrings, its pod chains, its rollback rows."""
+        found = self._inventory(cluster)
+        cluster.keyrings.new_cycle()
+        keyed = [(ref, cluster.keyrings.keyring(ref.namespace, ref.pull_secrets, ref.service_account))
+                 for ref in found.references]
+        return keyed, found.chains, rollback.images(cluster.client.name, cluster.releases_now(), cluster.keyrings.keyring)
 
     def _digest_facts(self, refs: list[tuple[Reference, Keyring]]) -> dict[tuple[str, str], DigestFacts]:
         """For running digests that differ from what their tag serves now: the index's manifests (when the tag
@@ -229,6 +261,8 @@ class Exporter:
                                           for (namespace, secret), reason in c.keyrings.unusable.items())),
             release_errors=tuple(sorted(((c.client.name, namespace, reason), n) for c in self.clusters
                                         for (namespace, reason), n in c.decoder.counts().items())),
+            inventory_errors=tuple(((c.client.name,), c.inventory_errors) for c in self.clusters),
+            cycle_failures=self.health.failures,
             cycle_seconds=time.monotonic() - started,
         )
 
@@ -252,6 +286,7 @@ class Exporter:
             list(inputs.chains), time.time(), self._digests,
             [(row, self._state(row.image, keyring)) for row, keyring in inputs.rollback],
             chains=inputs.chains, health=self._health(inputs.started))
+        self._snapshot = snapshot
         rows, histograms = series.of(snapshot)
         self.published.metrics = MetricsPage(render(rows, histograms))
         if round_done:  # the report of this round's statuses, built from the snapshot if and when it is asked for

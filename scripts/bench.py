@@ -10,6 +10,11 @@ same concurrency, in the same run. Then, for each size, the project's API emulat
 cluster (Deployments with ReplicaSets, DaemonSets, CronJobs with Jobs, bare pods; ~10% of pods' images
 unique) and `kube-image-exporter serve` runs as its own process, measured from outside: first inventory,
 readiness, CPU per steady cycle and memory from /proc, scrape time, and how long a new pod takes to show.
+Last the HTTP server alone (`tests/support/endpoint_server.py`, its own process, a /metrics page of
+2,000 series): a scrape while 250 idle connections are held against its 256-file limit, and 200 scrapes
+at once (each a new connection, gzip accepted as Prometheus does), five times over, beside the former
+thread-per-connection server (`--baseline`) in the same run.
+`--sections http` runs that part only (seconds, no registry).
 Prints a table beside the targets of DESIGN.md and writes every figure as JSON.
 """
 
@@ -21,6 +26,7 @@ import json
 import os
 import platform
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -259,16 +265,109 @@ def serve_run(reg: Registry, digest: str, pods: int, workdir: Path, interval: fl
     }
 
 
+ENDPOINT_SERVER = [sys.executable, "-m", "tests.support.endpoint_server"]
+
+
+def start_endpoint_server(*args: str) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen([*ENDPOINT_SERVER, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    return proc, int(proc.stdout.readline())
+
+
+async def _timed_scrape(port: int) -> float | None:
+    """Seconds from connecting to the whole answer; None when the connection failed or the answer was no 200."""
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(30):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n")
+            response = await reader.read()  # to the server's close
+            writer.close()
+    except (OSError, TimeoutError):
+        return None
+    return time.perf_counter() - started if re.match(rb"HTTP/1\.[01] 200 ", response) else None
+
+
+async def _concurrent_scrapes(port: int, n: int) -> list[float | None]:
+    return list(await asyncio.gather(*(_timed_scrape(port) for _ in range(n))))
+
+
+def http_round(idle: int = 250, nofile: int = 256, concurrent: int = 200, rounds: int = 5) -> dict:
+    """The HTTP server under abuse and under load, measured from another process."""
+    proc, port = start_endpoint_server("--nofile", str(nofile))
+    held = []
+    try:
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(idle)]
+        started = time.perf_counter()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as response:
+            response.read()
+        scrape_with_idle = time.perf_counter() - started
+    finally:
+        for sock in held:
+            sock.close()
+        stop_process(proc)
+        proc.stdout.close()
+    figures = {"idle_connections": idle, "nofile": nofile, "scrape_with_idle_seconds": round(scrape_with_idle, 3),
+               "concurrent_scrapes": concurrent, "rounds": rounds}
+    for name, args in (("", ()), ("baseline_", ("--baseline",))):  # the former server, same run, for comparison
+        proc, port = start_endpoint_server(*args)
+        try:
+            asyncio.run(_concurrent_scrapes(port, concurrent))  # warm-up, not counted
+            answers: list[float | None] = []
+            for _ in range(rounds):
+                answers += asyncio.run(_concurrent_scrapes(port, concurrent))
+        finally:
+            stop_process(proc)
+            proc.stdout.close()
+        latencies = sorted(a for a in answers if a is not None)
+        # a failed scrape counts as the slowest: p99 is over every scrape, answered or not
+        latencies += [float("inf")] * (len(answers) - len(latencies))
+        figures.update({
+            f"{name}failed": len(answers) - len([a for a in answers if a is not None]),
+            f"{name}p50_ms": round(1000 * latencies[len(latencies) // 2], 1),
+            f"{name}p99_ms": round(1000 * latencies[int(len(latencies) * 0.99) - 1], 1),
+            f"{name}max_ms": round(1000 * latencies[-1], 1),
+        })
+    figures["load_average_1m"] = os.getloadavg()[0]  # the client shares the machine: its load weighs on these
+    return figures
+
+
 def table(results: dict) -> str:
-    r = results["registry"]
-    rows = [
+    rows = []
+    if "registry" in results:
+        rows += registry_rows(results["registry"])
+    rows += serve_rows(results["serve"])
+    if "http" in results:
+        h = results["http"]
+        rows += [
+            (f"http: scrape with {h['idle_connections']} idle connections held, {h['nofile']}-file limit",
+             f"{h['scrape_with_idle_seconds']:.2f} s", "< 10 s"),
+            (f"http: {h['concurrent_scrapes']} concurrent scrapes x{h['rounds']} (p50, p99, max)",
+             f"{h['p50_ms']} ms, {h['p99_ms']} ms, {h['max_ms']} ms, {h['failed']} failed "
+             f"(load {h['load_average_1m']:.1f})", "p99 < 100 ms"),
+            ("http: the same, former thread-per-connection server",
+             f"{h['baseline_p50_ms']} ms, {h['baseline_p99_ms']} ms, {h['baseline_max_ms']} ms, "
+             f"{h['baseline_failed']} failed", ""),
+        ]
+    width = max(len(name) for name, _, _ in rows)
+    value_width = max(len(value) for _, value, _ in rows)
+    lines = [f"{'measure'.ljust(width)}  {'value'.ljust(value_width)}  target", "-" * (width + value_width + 12)]
+    lines += [f"{name.ljust(width)}  {value.ljust(value_width)}  {target}" for name, value, target in rows]
+    return "\n".join(lines)
+
+
+def registry_rows(r: dict) -> list[tuple[str, str, str]]:
+    return [
         ("registry: full check round", f"{r['round_seconds']:.2f} s for {r['images']} images", ""),
         ("registry: bare HEAD loop, same run", f"{r['bare_head_loop_seconds']:.2f} s", ""),
         ("registry: checker / bare throughput", f"{r['throughput_ratio']:.0%}", ">= 70%"),
         ("registry: requests per unique reference", f"{r['requests_per_unique_reference']:.2f}", "1 (+1 token/scope set)"),
         ("registry: requests in a cached round", f"{r['requests_cached_round']}", "0"),
     ]
-    for run in results["serve"]:
+
+
+def serve_rows(runs: list[dict]) -> list[tuple[str, str, str]]:
+    rows = []
+    for run in runs:
         n = f"{run['pods']:,} pods"
         rows += [
             (f"{n}: first full inventory", f"{run['first_inventory_seconds']:.1f} s", "< 20 s" if run["pods"] >= 50000 else ""),
@@ -283,11 +382,7 @@ def table(results: dict) -> str:
             (f"{n}: pod change to /metrics", f"{run['pod_change_to_metrics_seconds']:.1f} s "
              f"(interval {run['interval_seconds']:g} s)", "next cycle"),
         ]
-    width = max(len(name) for name, _, _ in rows)
-    value_width = max(len(value) for _, value, _ in rows)
-    lines = [f"{'measure'.ljust(width)}  {'value'.ljust(value_width)}  target", "-" * (width + value_width + 12)]
-    lines += [f"{name.ljust(width)}  {value.ljust(value_width)}  {target}" for name, value, target in rows]
-    return "\n".join(lines)
+    return rows
 
 
 def main() -> int:
@@ -296,10 +391,26 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=5000, help="images in the registry")
     parser.add_argument("--interval", type=float, default=5.0, help="the exporter's --interval")
     parser.add_argument("--json", default="bench-results.json", help="where to write the figures")
+    parser.add_argument("--sections", default="registry,serve,http",
+                        help="which parts to run, comma-separated: registry (with serve), http")
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
     sizes = [int(s) for s in args.sizes.split(",") if s]
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                  "system": platform.platform()}, "serve": []}
+    if "http" in sections:
+        print("HTTP server under abuse and load ...", file=sys.stderr)
+        results["http"] = http_round()
+    if sections & {"registry", "serve"}:
+        results.update(registry_and_serve(args, sizes))
+    print(table(results))
+    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nfigures written to {args.json}")
+    return 0
+
+
+def registry_and_serve(args, sizes: list[int]) -> dict:
+    results: dict = {"serve": []}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         (workdir / "registry").mkdir()
@@ -315,10 +426,7 @@ def main() -> int:
                 results["serve"].append(serve_run(reg, digest, pods, workdir, args.interval))
         finally:
             reg.stop()
-    print(table(results))
-    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nfigures written to {args.json}")
-    return 0
+    return results
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@ ConfigMap name; a directory gives one list per file (`*.txt`, `*.list`, `*.json`
 
 `ExpectedLists.refresh()` runs once per cycle and re-reads cheaply: a file only when its mtime, size or
 inode changed, a URL with a conditional GET, a ConfigMap only when its resourceVersion changed. A source
-that fails — unreadable, unparseable, empty — keeps its last good content and counts an error: a broken
-list never empties the expectations, which would silence `expected_missing` alarms and raise
-`unexpected` ones for everything.
+that fails — unreadable, unparseable, of the wrong shape, empty, too large, too slow — keeps its last good
+content, is marked down with its reason and counts an error: a broken list never empties the expectations
+(which would silence `expected_missing` alarms and raise `unexpected` ones for everything), and never
+stops the cycle. Every read is bounded: regular files only, `MAX_BYTES` at most, a URL within `timeout`
+seconds in all.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from typing import Any
 import httpx
 
 from exporter.expected.formats import ListFormatError, ParsedList, parse_list
+from exporter.expected.reading import MAX_LIST_BYTES, ReadError, read_file
+from exporter.redact import redact, redact_url, split_userinfo
 
 log = logging.getLogger(__name__)
 
 LIST_SUFFIXES = (".txt", ".list", ".json")
-MAX_BYTES = 32 * 1024 * 1024  # a release list is kilobytes; this bounds what a wrong URL can cost
+MAX_BYTES = MAX_LIST_BYTES  # a release list is kilobytes; this bounds what a wrong file or URL can cost
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 Images = dict[str, frozenset[str]]
@@ -53,9 +57,9 @@ class Spec:
 
     @property
     def display(self) -> str:
-        """The source as logs show it, with any user:password of a URL removed."""
+        """The source as logs, metrics and errors show it: a URL without user info or query values."""
         if self.kind == "url":
-            return re.sub(r"//[^/@]*@", "//", self.location)
+            return redact_url(self.location)
         if self.kind == "configmap":
             return f"configmap:{self.location}" + (f"/{self.key}" if self.key else "")
         return self.location
@@ -92,6 +96,7 @@ class ListState:
     errors: int = 0
     loaded_at: float | None = None  # wall time of the last successful load
     version: Any = None  # what tells a change: file stat, ETag, resourceVersion
+    last_error: str = ""  # why the last reading failed ("" while up)
 
 
 @dataclass
@@ -124,7 +129,7 @@ class ExpectedLists:
         return merged
 
     def refresh(self) -> None:
-        """Re-read every source whose content may have changed; failures are logged and counted."""
+        """Re-read every source whose content may have changed; failures are logged and counted, never raised."""
         for spec in self.specs:
             if spec.kind == "url":
                 self._load(spec, spec.name or _url_stem(spec.location), self._fetch_url)
@@ -154,13 +159,20 @@ class ExpectedLists:
             version, documents = fetched
             images = _parse_all(documents)
         except (SourceError, ListFormatError) as exc:
-            state.up = False
-            state.errors += 1
-            kept = "keeping the last good content" if state.images is not None else "no content yet"
-            log.error("expected list %s (%s) not loaded: %s; %s", name, origin or spec.display, exc, kept)
+            self._failed(state, name, origin or spec.display, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 (a source never stops the cycle; the reason is kept)
+            self._failed(state, name, origin or spec.display, f"{type(exc).__name__}: {exc}")
             return
         state.images, state.version, state.up, state.loaded_at = images, version, True, time.time()
+        state.last_error = ""
         log.info("expected list %s loaded from %s: %d images", name, origin or spec.display, len(images))
+
+    @staticmethod
+    def _failed(state: ListState, name: str, origin: str, reason: str) -> None:
+        state.up, state.errors, state.last_error = False, state.errors + 1, redact(reason)
+        kept = "keeping the last good content" if state.images is not None else "no content yet"
+        log.error("expected list %s (%s) not loaded: %s; %s", name, origin, state.last_error, kept)
 
     def _refresh_directory(self, spec: Spec) -> None:
         directory = Path(spec.location)
@@ -192,11 +204,11 @@ class ExpectedLists:
                 headers["If-None-Match"] = etag
             if modified:
                 headers["If-Modified-Since"] = modified
-        url = httpx.URL(spec.location)
-        auth = (url.username, url.password) if url.username else None  # never part of a logged URL
+        url, user, password = split_userinfo(spec.location)  # the user info is sent as auth, never in a URL
+        auth = (user, password or "") if user else None
+        deadline = time.monotonic() + self.timeout  # in all: a server dripping a byte at a time is cut off too
         try:
-            with self._client.stream("GET", url.copy_with(username=None, password=None), headers=headers,
-                                     auth=auth) as response:
+            with self._client.stream("GET", url, headers=headers, auth=auth) as response:
                 if response.status_code == 304:
                     return None
                 if response.status_code != 200:
@@ -206,9 +218,11 @@ class ExpectedLists:
                     body += chunk
                     if len(body) > MAX_BYTES:
                         raise SourceError(f"larger than {MAX_BYTES // (1024 * 1024)} MiB")
+                    if time.monotonic() > deadline:
+                        raise SourceError(f"not read within {self.timeout:g}s")
                 new_version = (response.headers.get("ETag"), response.headers.get("Last-Modified"))
-        except httpx.HTTPError as exc:
-            raise SourceError(f"{type(exc).__name__}: {exc}") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise SourceError(f"{type(exc).__name__}: {redact(str(exc))}") from None
         return new_version, [(bytes(body), spec.display)]
 
     def _fetch_configmap(self, spec: Spec, version: Any) -> tuple[Any, list[tuple[bytes, str]]] | None:
@@ -233,15 +247,16 @@ class ExpectedLists:
 
 def _read_file(path: Path, version: Any) -> tuple[Any, list[tuple[bytes, str]]] | None:
     try:
-        stat = path.stat()
-        new_version = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        if new_version == version:
-            return None
-        if stat.st_size > MAX_BYTES:
-            raise SourceError(f"larger than {MAX_BYTES // (1024 * 1024)} MiB")
-        return new_version, [(path.read_bytes(), str(path))]
+        stat = path.stat()  # never blocks, not even on a FIFO
     except OSError as exc:
         raise SourceError(exc.strerror or str(exc)) from None
+    if (stat.st_mtime_ns, stat.st_size, stat.st_ino) == version:
+        return None
+    try:
+        stat, content = read_file(path, MAX_BYTES)
+    except ReadError as exc:
+        raise SourceError(str(exc)) from None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino), [(content, str(path))]
 
 
 def _configmap_entries(obj: Mapping[str, Any]) -> dict[str, bytes]:
@@ -271,6 +286,6 @@ def _parse_all(documents: list[tuple[bytes, str]]) -> Images:
 
 
 def _url_stem(url: str) -> str:
-    path = httpx.URL(url).path.rstrip("/")
-    stem = Path(path).stem if path else ""
-    return stem or httpx.URL(url).host
+    bare = split_userinfo(url)[0].partition("://")[2]
+    host, _, path = bare.split("?", 1)[0].split("#", 1)[0].partition("/")
+    return Path(path.rstrip("/")).stem or host.rsplit(":", 1)[0] or "list"

@@ -5,7 +5,9 @@ Helm 3 keeps each revision in a Secret (default driver) or a ConfigMap of the sa
 (a Secret's `data` adds the API's own base64 on top). The JSON's `manifest` is the rendered YAML. This module
 decodes one such object into the images of its pod templates and nothing else, with bounded work: the
 decompressed release is capped, and only YAML documents that mention containers are parsed. The decoded
-release is dropped as soon as its images are extracted.
+release is dropped as soon as its images are extracted. Every field read is checked for its type first
+(an object of another shape is `corrupt`, counted and skipped, never a crash of the reflector or a
+dict turned into an "image" string), and nesting deeper than Python's recursion limit is `corrupt` too.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 import orjson
 import yaml
 
-from exporter.kube.objects import pod_spec
+from exporter.kube.objects import CONTAINER_KEYS, pod_spec
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,10 @@ class Release:
 
 def decode(obj: Mapping[str, Any], max_bytes: int = MAX_RELEASE_BYTES) -> Release:
     """A release Secret or ConfigMap into its revision's pod images; ReleaseError when it cannot be."""
-    meta = obj.get("metadata") or {}
-    labels = meta.get("labels") or {}
+    meta = _mapping(obj.get("metadata"), "object", "metadata")
     where = f"{obj.get('kind', 'object')} {meta.get('namespace')}/{meta.get('name')}"
-    encoded = (obj.get("data") or {}).get("release")
+    labels = _mapping(meta.get("labels"), where, "labels")
+    encoded = _mapping(obj.get("data"), where, "data").get("release")
     if not isinstance(encoded, str):
         raise ReleaseError(f"{where}: no release key", "corrupt")
     try:
@@ -93,19 +95,40 @@ def decode(obj: Mapping[str, Any], max_bytes: int = MAX_RELEASE_BYTES) -> Releas
     del text
     if not isinstance(release, dict):
         raise ReleaseError(f"{where}: release is not a JSON object", "corrupt")
-    manifest = release.get("manifest") or ""
+    manifest = _text(release.get("manifest"), where, "manifest")
     revision = release.get("version") or labels.get("version") or 0
+    if isinstance(revision, bool) or not isinstance(revision, (int, str)):
+        raise ReleaseError(f"{where}: revision {revision!r} is not a number", "corrupt")
     try:
         revision = int(revision)
     except (TypeError, ValueError):
         raise ReleaseError(f"{where}: revision {revision!r} is not a number", "corrupt") from None
+    info = _mapping(release.get("info"), where, "info")
     return Release(
-        namespace=str(release.get("namespace") or meta.get("namespace") or ""),
-        name=str(release.get("name") or labels.get("name") or ""),
+        namespace=_text(release.get("namespace") or meta.get("namespace"), where, "namespace"),
+        name=_text(release.get("name") or labels.get("name"), where, "name"),
         revision=revision,
-        status=str((release.get("info") or {}).get("status") or labels.get("status") or ""),
-        pods=tuple(pod_images(manifest if isinstance(manifest, str) else "", where)),
+        status=_text(info.get("status") or labels.get("status"), where, "status"),
+        pods=tuple(pod_images(manifest, where)),
     )
+
+
+def _mapping(value: Any, where: str, what: str) -> Mapping[str, Any]:
+    """`value` when it is a mapping, {} when absent; ReleaseError for any other type."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ReleaseError(f"{where}: {what} is a {type(value).__name__}, not an object", "corrupt")
+    return value
+
+
+def _text(value: Any, where: str, what: str) -> str:
+    """`value` when it is a string, "" when absent; ReleaseError for any other type."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ReleaseError(f"{where}: {what} is a {type(value).__name__}, not a string", "corrupt")
+    return value
 
 
 def pod_images(manifest: str, where: str = "manifest") -> Iterator[PodImages]:
@@ -115,23 +138,52 @@ def pod_images(manifest: str, where: str = "manifest") -> Iterator[PodImages]:
             continue  # most documents (Services, ConfigMaps, RBAC) have no pod spec: not parsed at all
         try:
             data = yaml.load(document, Loader=_Loader)  # noqa: S506 (a safe loader)
+            pods = list(_walk(data, where))
         except yaml.YAMLError as exc:
             raise ReleaseError(f"{where}: manifest is not YAML ({str(exc).splitlines()[0]})", "corrupt") from None
-        yield from _walk(data)
+        except RecursionError:
+            raise ReleaseError(f"{where}: manifest nested too deep", "corrupt") from None
+        yield from pods
 
 
-def _walk(node: Any) -> Iterator[PodImages]:
+def _walk(node: Any, where: str) -> Iterator[PodImages]:
     if isinstance(node, dict):
         if isinstance(node.get("containers"), list):
+            _check_shapes(node, where)
             spec = pod_spec(node)
             images = tuple(c.image for c in spec.containers if c.image)
             if images:
                 yield PodImages(images, spec.pull_secrets, spec.service_account)
         for value in node.values():
-            yield from _walk(value)
+            yield from _walk(value, where)
     elif isinstance(node, list):
         for value in node:
-            yield from _walk(value)
+            yield from _walk(value, where)
+
+
+def _check_shapes(spec: Mapping[str, Any], where: str) -> None:
+    """ReleaseError when the parts of a pod spec that are read have another type than the API allows (a
+    rendered manifest is not validated by an API server: a map where an image belongs must not become one)."""
+    for key, _ in CONTAINER_KEYS:
+        for container in _list(spec.get(key), where, key):
+            if isinstance(container, dict) and container.get("image") is not None:
+                _image(container["image"], where)
+    _list(spec.get("imagePullSecrets"), where, "imagePullSecrets")
+    _text(spec.get("serviceAccountName") or spec.get("serviceAccount"), where, "serviceAccountName")
+
+
+def _list(value: Any, where: str, what: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ReleaseError(f"{where}: {what} is a {type(value).__name__}, not a list", "corrupt")
+    return value
+
+
+def _image(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ReleaseError(f"{where}: an image is a {type(value).__name__}, not a string", "corrupt")
+    return value
 
 
 class Decoder:
@@ -146,11 +198,13 @@ class Decoder:
     def __call__(self, obj: Mapping[str, Any]) -> Release | None:
         try:
             return decode(obj, self.max_bytes)
-        except ReleaseError as exc:
-            namespace = (obj.get("metadata") or {}).get("namespace") or ""
+        except Exception as exc:  # noqa: BLE001 (one release never stops the others; counted as corrupt)
+            reason = exc.reason if isinstance(exc, ReleaseError) else "corrupt"
+            meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+            namespace = meta.get("namespace") if isinstance(meta, Mapping) else ""
             with self._lock:
-                self.errors[(namespace, exc.reason)] += 1
-            log.warning("release skipped: %s", exc)
+                self.errors[(str(namespace or ""), reason)] += 1
+            log.warning("release skipped: %s", exc if isinstance(exc, ReleaseError) else f"{type(exc).__name__}: {exc}")
             return None
 
     def counts(self) -> dict[tuple[str, str], int]:

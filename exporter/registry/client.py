@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import httpx
 
 from exporter.model import Status
+from exporter.redact import redact_url
 from exporter.registry.auth import Challenge, ChallengeError, TokenCache, parse_challenge, token_from_response
 from exporter.registry.credentials import Credential, fingerprint
 from exporter.registry.stats import RequestStats
@@ -33,6 +34,7 @@ ACCEPT = ", ".join(
     ]
 )
 DOCKER_HUB_API = "registry-1.docker.io"
+CLIENT_ID = "kube-image-exporter"  # the OAuth2 client_id the token spec asks of a refresh-token request
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,15 +146,10 @@ class EndpointClient:
             return
         for start in range(0, len(wanted), batch):
             scopes = [f"repository:{r}:pull" for r in wanted[start:start + batch]]
-            params: list[tuple[str, str]] = [("scope", scope) for scope in scopes]
-            if challenge.service:
-                params.append(("service", challenge.service))
-            extra, auth = _token_credentials(credential)
-            params += extra
             realm_host = httpx.URL(challenge.realm).host
             started = time.perf_counter()
             try:
-                response = await self._http.get(challenge.realm, params=params, auth=auth)
+                response = await self._request_token(challenge, scopes, credential)
             except httpx.HTTPError:
                 self._stats.record(realm_host, "TOKEN", "error", time.perf_counter() - started)
                 return
@@ -166,19 +163,31 @@ class EndpointClient:
             for scope in scopes:
                 self._tokens.put((challenge.realm, challenge.service, scope, fingerprint), token, expires_in)
 
+    async def _request_token(self, challenge: Challenge, scopes: list[str],
+                             credential: Credential | None) -> httpx.Response:
+        """Ask the realm for a token: a refresh token (docker config `identitytoken`) in a POST form, as the
+        token spec's OAuth2 flow has it (never in a URL, which servers and proxies log); otherwise a GET,
+        with Basic credentials when there are some."""
+        if credential is not None and credential.identity_token:
+            form = {"grant_type": "refresh_token", "refresh_token": credential.identity_token,
+                    "client_id": CLIENT_ID, "scope": " ".join(scopes)}
+            if challenge.service:
+                form["service"] = challenge.service
+            return await self._http.post(challenge.realm, data=form)
+        params = [("scope", scope) for scope in scopes]
+        if challenge.service:
+            params.append(("service", challenge.service))
+        auth = httpx.BasicAuth(credential.username, credential.password) if credential and credential.username else None
+        return await self._http.get(challenge.realm, params=params, auth=auth)
+
     async def _token(self, key, challenge: Challenge, host: str, repository: str, scope: str,
                      credential: Credential | None) -> tuple[str | None, Answer | None]:
         token = self._tokens.get(key)
         if token is None:
-            params = [("scope", scope)]
-            if challenge.service:
-                params.append(("service", challenge.service))
-            extra, auth = _token_credentials(credential)
-            params += extra
             realm_host = httpx.URL(challenge.realm).host
             started = time.perf_counter()
             try:
-                response = await self._http.get(challenge.realm, params=params, auth=auth)
+                response = await self._request_token(challenge, [scope], credential)
             except httpx.HTTPError as exc:
                 self._stats.record(realm_host, "TOKEN", "error", time.perf_counter() - started)
                 answer = _transport_failure(exc, realm_host)
@@ -225,6 +234,8 @@ class EndpointClient:
             except httpx.HTTPError as exc:
                 return _transport_failure(exc, host)
             code = response.status_code
+            if code == 401 and authorization is not None and attempt < 2 and self._relearn(base, response):
+                continue  # the registry sends its clients to another token realm now: follow it
             if code == 401 and authorization is None and attempt == 0:
                 try:  # the registry wants authentication after all (or for this repository only)
                     self._challenges[base] = parse_challenge(response.headers.get("WWW-Authenticate"))
@@ -238,6 +249,23 @@ class EndpointClient:
                 continue
             return self._classify(response, host, repository, reference, authorization is not None, credential)
         return Answer(Status.ERROR, detail=f"{host}: authentication did not settle for {repository}")
+
+    def _relearn(self, base: str, response: httpx.Response) -> bool:
+        """Whether a 401 to an authenticated request names another realm, service or scheme than the one
+        learned for `base`; if so that challenge replaces it (a moved token server is followed, not
+        reported as `unauthorized` until the exporter restarts)."""
+        try:
+            fresh = parse_challenge(response.headers.get("WWW-Authenticate"))
+        except ChallengeError:
+            return False
+        known = self._challenges.get(base)
+        if known is not None and (fresh.scheme, fresh.realm, fresh.service) == (known.scheme, known.realm,
+                                                                                 known.service):
+            return False
+        log.info("%s: authentication challenge changed (%s %s), following it", base, fresh.scheme,
+                 redact_url(fresh.realm))
+        self._challenges[base] = fresh
+        return True
 
     def _classify(
         self, response: httpx.Response, host: str, repository: str, reference: str, authenticated: bool,
@@ -285,15 +313,6 @@ def _children(response: httpx.Response) -> frozenset[str] | None:
     if not isinstance(manifests, list):
         return None
     return frozenset(m["digest"] for m in manifests if isinstance(m, dict) and isinstance(m.get("digest"), str))
-
-
-def _token_credentials(credential: Credential | None) -> tuple[list[tuple[str, str]], httpx.BasicAuth | None]:
-    """Extra token parameters and Basic auth for a credential (refresh token or user:password)."""
-    if credential is not None and credential.identity_token:
-        return [("grant_type", "refresh_token"), ("refresh_token", credential.identity_token)], None
-    if credential is not None and credential.username:
-        return [], httpx.BasicAuth(credential.username, credential.password)
-    return [], None
 
 
 def credential_fingerprint(credential: Credential | None) -> str:
