@@ -71,8 +71,9 @@ class Settings(BaseSettings):
     ca_file: Path | None = None
     insecure_registries: StrList = []
     registry_mirrors: StrList = []
-    concurrency: int = Field(default=8, ge=1, le=256, description="requests in flight per registry")
-    rate: float = Field(default=50.0, gt=0, description="requests per second per registry")
+    concurrency: int | None = Field(default=None, ge=1, le=256,
+                                    description="cap on requests in flight per registry (unset: adaptive)")
+    rate: float | None = Field(default=None, gt=0, description="cap on requests per second per registry (unset: adaptive)")
     registries: dict[str, RegistryOptions] = {}
     watch_down_threshold: float = Field(default=300.0, gt=0)
     rollback_images: StrList = []  # namespaces whose Helm release revisions are checked (reads their Secrets)

@@ -6,8 +6,11 @@ pre-flight a CI job runs before rolling a release out to a site behind a mirror.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +21,11 @@ from exporter.expected.formats import ListFormatError, parse_list
 from exporter.model import Status
 from exporter.registry.checker import Checker
 from exporter.registry.credentials import CredentialError, Keyring, from_docker_config_file
-from exporter.registry.settings import from_options
+from exporter.registry.settings import CHECK_CEILING, from_options
+
+DEFAULT_TIMEOUT = "5m"
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def register(subparsers) -> None:
@@ -39,8 +46,12 @@ def register(subparsers) -> None:
     parser.add_argument("--registry-mirror", action="append", default=[], metavar="FROM=TO",
                         help="check images of FROM on the mirror TO[/PATH] first")
     parser.add_argument("--ca-file", metavar="PATH", help="extra CA certificates for every registry")
-    parser.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per registry (default 8)")
-    parser.add_argument("--rate", type=float, metavar="R", help="requests per second per registry (default 50)")
+    parser.add_argument("--concurrency", type=int, metavar="N",
+                        help=f"cap on requests in flight per registry (default: adaptive, at most {CHECK_CEILING})")
+    parser.add_argument("--rate", type=float, metavar="R",
+                        help="cap on requests per second per registry (default: adaptive, Retry-After honoured)")
+    parser.add_argument("--timeout", default=DEFAULT_TIMEOUT, metavar="DURATION",
+                        help=f"for the whole run (default {DEFAULT_TIMEOUT}): a 429 or 503 is asked again until then")
     parser.set_defaults(func=run)
 
 
@@ -61,7 +72,23 @@ def _images(args) -> list[str]:
     return list(dict.fromkeys(images))
 
 
+def duration(text: str) -> float:
+    """Seconds from a Go duration (`90s`, `2m`, `1h30m`, `500ms`) or a bare number of seconds."""
+    value = str(text).strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        parts = _DURATION.findall(value)
+        if not parts or "".join(n + u for n, u in parts) != value:
+            raise UsageError(f"--timeout: expected a duration like 90s, 2m or 1h30m, got {text!r}") from None
+        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if not seconds > 0:
+        raise UsageError(f"--timeout: must be more than zero, got {text!r}")
+    return seconds
+
+
 def run(args) -> int:
+    deadline = time.time() + duration(args.timeout)
     images = _images(args)
     hosts = {}
     docker_configs = list(args.docker_config)
@@ -93,7 +120,8 @@ def run(args) -> int:
         if show_progress:
             print(f"\rchecked {done}/{total}", end="", file=sys.stderr, flush=True)
 
-    results = Checker(registry_settings).check_many(((image, keyring) for image in images), progress)
+    checker = Checker(dataclasses.replace(registry_settings, ceiling=CHECK_CEILING))
+    results = checker.check_many(((image, keyring) for image in images), progress, deadline=deadline)
     if show_progress:
         print(file=sys.stderr)
     rows = [(image, results[(image, keyring.fingerprint)]) for image in images]
