@@ -228,6 +228,9 @@ class Gate:
         try:
             await self._sit_out_pause()
             await self._pace()
+            while self._limited():  # a 429 came back while this one waited for its turn
+                await self._sit_out_pause()
+                await self._pace()
         except BaseException:
             self._give_back()
             raise
@@ -265,6 +268,10 @@ class Gate:
             if not waiter.done():
                 self._in_flight += 1
                 waiter.set_result(None)
+
+    def _limited(self) -> bool:
+        state = self._pauses.paused(self.host)
+        return state is not None and state.rate_limited
 
     async def _sit_out_pause(self) -> None:
         while (state := self._pauses.paused(self.host)) is not None and state.rate_limited:

@@ -75,7 +75,7 @@ class DelayProxy(_LoopThread):
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, up_writer = await asyncio.open_connection(self.upstream_host, self.upstream_port)
-        except OSError:
+        except (OSError, asyncio.CancelledError):
             await _close(writer)
             return
 
@@ -86,8 +86,8 @@ class DelayProxy(_LoopThread):
                         await asyncio.sleep(delay)
                     sink.write(chunk)
                     await sink.drain()
-            except (OSError, asyncio.IncompleteReadError):
-                pass
+            except (OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
+                pass  # a closed side, or the front stopping
             finally:
                 await _close(sink)
 
@@ -144,7 +144,7 @@ class RateFront(_LoopThread):
             while True:
                 try:
                     head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError, asyncio.CancelledError):
                     return
                 body = await reader.readexactly(_content_length(head))
                 self.arrivals.append(time.monotonic())
@@ -171,8 +171,8 @@ class RateFront(_LoopThread):
                     await writer.drain()
                 finally:
                     self.in_flight -= 1
-        except (OSError, asyncio.IncompleteReadError):
-            return
+        except (OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            return  # a closed side, or the front stopping
         finally:
             if upstream is not None:
                 await _close(upstream[1])
