@@ -112,3 +112,17 @@ def test_without_a_deadline_a_429_is_answered_from_the_pause(many):
         assert len(limit.arrivals) < 30  # the paused ones sent nothing
     finally:
         limit.stop()
+
+
+def test_check_command_reports_what_is_still_limited_at_its_timeout(many, capsys):
+    from exporter.cli import main
+
+    limit = front(many.host, rate=1, burst=1, retry_after="1")
+    try:
+        images = [f"{limit.host}/load/app:v{i}" for i in range(8)]
+        code = main(["check", *images, "--insecure-registry", limit.host, "--timeout", "1500ms"])
+        out = capsys.readouterr().out
+        assert code == 1 and "rate_limited" in out
+        assert main(["check", images[0], "--timeout", "soon"]) == 2
+    finally:
+        limit.stop()
