@@ -42,8 +42,8 @@ def register(subparsers) -> None:
     p.add_argument("--ca-file", metavar="PATH")
     p.add_argument("--insecure-registry", dest="insecure_registries", action="append", metavar="HOST")
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="FROM=TO")
-    p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per registry (default 8)")
-    p.add_argument("--rate", type=float, metavar="R", help="requests per second per registry (default 50)")
+    p.add_argument("--concurrency", type=int, metavar="N", help="cap on requests in flight per registry (default: adaptive, at most 16)")
+    p.add_argument("--rate", type=float, metavar="R", help="cap on requests per second per registry (default: adaptive)")
     p.add_argument("--rollback-images", dest="rollback_images", action="append", metavar="NAMESPACE",
                    help="check the images of kept Helm release revisions in this namespace (reads its Secrets)")
     p.add_argument("--watch-down-threshold", type=float, metavar="SECONDS",
