@@ -111,7 +111,13 @@ class HostPauses:
         state.paused_until = max(state.paused_until, self._clock() + seconds)
 
     def succeeded(self, host: str) -> None:
-        self._hosts.pop(host, None)
+        """The host answered: failures are forgotten, but a Retry-After still running is honoured to its end
+        (an answer to a request sent before the 429 does not lift it)."""
+        state = self._hosts.get(host)
+        if state is not None and state.rate_limited and state.paused_until > self._clock():
+            state.failures = 0
+        else:
+            self._hosts.pop(host, None)
 
 
 class AdaptiveLimit:

@@ -100,3 +100,13 @@ def test_classify_takes_the_first_endpoint_that_has_it_else_the_first_answer():
     assert (found.status, found.endpoint, found.digest) == (Status.AVAILABLE, "o", "d")
     missing = classify([(mirror, Answer(Status.ABSENT, detail="gone")), (origin, Answer(Status.UNREACHABLE))], 1.0)
     assert (missing.status, missing.endpoint, missing.detail) == (Status.ABSENT, "m", "gone")
+
+
+def test_an_answer_to_an_earlier_request_does_not_lift_a_retry_after():
+    clock = Clock()
+    pauses = HostPauses(5, 300, clock)
+    pauses.rate_limited("reg", 1.0, "rate limited")
+    pauses.succeeded("reg")
+    assert pauses.paused("reg") is not None
+    clock.now += 1.5
+    assert pauses.admit("reg") is None
