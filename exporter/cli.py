@@ -1,7 +1,9 @@
 """The `kube-image-exporter` command: one subcommand per module in `exporter/commands/`.
 
-Every subcommand reports bad input as one line on stderr and a non-zero exit, never a traceback:
-commands raise `UsageError` (exit 2) or `CommandError` (exit 1) and this module prints them.
+Exit codes, whatever the command: 0 all good; 1 some image is not available (or the cluster could not be read);
+2 usage or input error (bad flag or value, unreadable or broken file, kubeconfig, docker config or config).
+Every error is at most two short lines on stderr, never a traceback or a usage dump: commands raise
+`UsageError` (exit 2) or `CommandError` (exit 1) and this module prints them; argparse's errors are cut short.
 """
 
 from __future__ import annotations
@@ -11,17 +13,24 @@ import sys
 
 from exporter import __version__, logs
 from exporter.commands import COMMANDS, CommandError, UsageError
+from exporter.commands.options import add_global
+
+PROG = "kube-image-exporter"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with an error as two lines (what, and where to read more) instead of the usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message}\nsee: {self.prog} --help\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="kube-image-exporter",
-        description="Know that an image is gone from its registry before a pod fails to pull it.",
-    )
+    parser = Parser(prog=PROG,
+                    description="Know that an image is gone from its registry before a pod fails to pull it.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", choices=logs.LEVELS, help="default info")
-    parser.add_argument("--log-format", choices=logs.FORMATS, help="text (default) or json, one object a line")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_global(parser)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for module in COMMANDS:
         module.register(subparsers)
     return parser
@@ -29,17 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logs.configure(args.log_level or "info", args.log_format or "text")  # `serve` applies its settings again
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    logs.configure(args.log_level or "info", args.log_format or "text")  # commands apply the settings again
     try:
         return int(args.func(args) or 0)
-    except UsageError as exc:
-        print(f"kube-image-exporter {args.command}: {exc}", file=sys.stderr)
-        return 2
     except CommandError as exc:
-        print(f"kube-image-exporter {args.command}: {exc}", file=sys.stderr)
-        return 1
+        print(f"{PROG} {args.command}: {_one_line(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 1
+
+
+def _one_line(exc: Exception) -> str:
+    """A library's message can span lines (YAML marks, nested causes): one line, whatever it held."""
+    return " ".join(str(exc).split())

@@ -1,24 +1,32 @@
-"""Settings of `serve`: one model fed by a YAML file, environment variables and flags, in that order.
+"""The settings model: one for every command, fed by a YAML file, environment variables and flags, in that order.
 
 Every setting has a config key (`expected`), an environment variable (`KUBE_IMAGE_EXPORTER_EXPECTED`, lists
-comma-separated or JSON) and a flag (`--expected`); a flag beats the environment, which beats the file.
-Validation happens once at start and a bad value is reported with the key that holds it.
+comma-separated or JSON) and, where a command takes it, a flag (`--expected`); a flag beats the environment,
+which beats the file. `serve`, `report`, `check` and `merge` validate through this same model, so a value is
+accepted or refused the same way whichever command reads it, with the key that holds it in the message.
+Durations take Go syntax (`500ms`, `30s`, `5m`, `1h30m`); a bare number is seconds.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError
 from typing_extensions import Annotated
 
+from exporter.durations import SETTING_PATTERN, parse_setting
+from exporter.files import FileProblem, read_yaml
 from exporter.logs import FORMATS, LEVELS
+from exporter.registry.settings import RegistrySettings, from_options, parse_mirror
 
 ENV_PREFIX = "KUBE_IMAGE_EXPORTER_"
+UNIT_SOURCES = ("flux", "helm", "argocd")  # and label:KEY
+MAX_DURATION = 30 * 24 * 3600.0  # a month: longer is a typo (and past what a thread can wait for)
 
 
 class ConfigError(ValueError):
@@ -30,12 +38,43 @@ def _split(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
-            return yaml.safe_load(text)
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list ({exc.msg} at column {exc.colno})") from None
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
 
 
+def _duration(value: Any) -> float:
+    seconds = parse_setting(value)
+    if not 0 < seconds <= MAX_DURATION:
+        raise ValueError(f"expected a duration above 0 and at most 720h, got {value!r}")
+    return seconds
+
+
+def _existing_file(value: Path | None) -> Path | None:
+    if value is not None and not value.is_file():
+        raise ValueError(f"file {value} does not exist")
+    return value
+
+
+def check_unit_source(source: str) -> str:
+    """`flux`, `helm`, `argocd` or `label:KEY`; ValueError otherwise."""
+    if source in UNIT_SOURCES or (source.startswith("label:") and len(source) > len("label:")):
+        return source
+    raise ValueError(f"unknown unit source {source!r} (flux, helm, argocd or label:KEY)")
+
+
 StrList = Annotated[list[str], NoDecode]
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION},
+                              {"type": "string", "pattern": SETTING_PATTERN}],
+                    "description": "Go duration (500ms, 30s, 5m, 1h30m) or seconds"}),
+]
+ExistingFile = Annotated[Path | None, AfterValidator(_existing_file)]
 
 
 class RegistryOptions(BaseModel):
@@ -44,15 +83,15 @@ class RegistryOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     concurrency: int | None = Field(default=None, ge=1, le=256)
-    rate: float | None = Field(default=None, gt=0, description="requests per second")
+    rate: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="requests per second")
     insecure: bool = False  # plain HTTP
     skip_verify: bool = False
-    ca_file: Path | None = None
+    ca_file: ExistingFile = None
     mirrors: list[str] = []
 
 
 class Settings(BaseSettings):
-    """All settings of `serve` (documented in the README's configuration table)."""
+    """All settings (documented in the README's configuration table)."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 
@@ -61,28 +100,31 @@ class Settings(BaseSettings):
     contexts: StrList = []
     cluster_name: str | None = None
     expected: StrList = []
-    interval: float = Field(default=60.0, gt=0, description="seconds between snapshots")
+    interval: Duration = Field(default=60.0, description="time between snapshots")
     namespaces: StrList = []
     exclude_namespaces: StrList = []
     namespace_selector: str | None = None
     ignore: StrList = []
     unit_sources: StrList = ["flux"]
     docker_config: StrList = []
-    ca_file: Path | None = None
+    ca_file: ExistingFile = None
     insecure_registries: StrList = []
+    skip_verify: StrList = []
     registry_mirrors: StrList = []
     concurrency: int | None = Field(default=None, ge=1, le=256,
                                     description="cap on requests in flight per registry (unset: adaptive)")
-    rate: float | None = Field(default=None, gt=0, description="cap on requests per second per registry (unset: adaptive)")
+    rate: float | None = Field(default=None, gt=0, allow_inf_nan=False,
+                               description="cap on requests per second per registry (unset: adaptive)")
     registries: dict[str, RegistryOptions] = {}
-    watch_down_threshold: float = Field(default=300.0, gt=0)
+    watch_down_threshold: Duration = Field(default=300.0, description="failing list/watch time before not ready")
     rollback_images: StrList = []  # namespaces whose Helm release revisions are checked (reads their Secrets)
+    web_ui: bool = True  # the status page at `/`; off: `/` answers with the plain list of endpoints
     log_level: str = "info"
     log_format: str = "text"
 
     @field_validator(
         "contexts", "expected", "namespaces", "exclude_namespaces", "ignore", "unit_sources",
-        "docker_config", "insecure_registries", "registry_mirrors", "rollback_images",
+        "docker_config", "insecure_registries", "skip_verify", "registry_mirrors", "rollback_images",
         mode="before",
     )
     @classmethod
@@ -111,9 +153,7 @@ class Settings(BaseSettings):
     @classmethod
     def _mirrors(cls, value: list[str]) -> list[str]:
         for item in value:
-            source, sep, target = item.partition("=")
-            if not sep or not source or not target:
-                raise ValueError(f"expected FROM=TO, got {item!r}")
+            parse_mirror(item)
         return value
 
     @field_validator("log_level")
@@ -133,43 +173,59 @@ class Settings(BaseSettings):
     @field_validator("unit_sources")
     @classmethod
     def _unit_sources(cls, value: list[str]) -> list[str]:
-        for source in value:
-            if source not in ("flux", "helm", "argocd") and not source.startswith("label:"):
-                raise ValueError(f"unknown unit source {source!r} (flux, helm, argocd or label:KEY)")
-        return value
+        return [check_unit_source(source) for source in value]
+
+    def registry_settings(self) -> RegistrySettings:
+        """The registry options of these settings, as the checker takes them."""
+        return from_options(
+            insecure=self.insecure_registries, skip_verify=self.skip_verify, mirrors=self.registry_mirrors,
+            ca_file=str(self.ca_file) if self.ca_file else None, concurrency=self.concurrency, rate=self.rate,
+            hosts={host: options.model_dump(exclude_none=True) for host, options in self.registries.items()},
+        )
 
 
 def load(config_file: str | Path | None = None, flags: dict[str, Any] | None = None) -> Settings:
     """Settings from a YAML file, then the environment, then flags (those not None); ConfigError when bad."""
-    file_values: dict[str, Any] = {}
-    if config_file is not None:
-        path = Path(config_file)
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of settings, not {type(loaded).__name__}")
-        file_values = {str(k).replace("-", "_"): v for k, v in loaded.items()}
+    file_values = _read_file(Path(config_file)) if config_file is not None else {}
     explicit = {k: v for k, v in (flags or {}).items() if v is not None and v != []}
     try:
         from_env = Settings()  # environment (and defaults) only
-        merged = {**file_values, **from_env.model_dump(exclude_unset=True), **explicit}
+    except SettingsError as exc:
+        raise ConfigError(_env_problem(exc)) from None
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "environment: ", lambda key: ENV_PREFIX + key.upper())) from None
+    merged = {**file_values, **from_env.model_dump(exclude_unset=True), **explicit}
+    try:
         return Settings.model_validate(merged)  # env is read again, so pass the merge as init kwargs
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
 
 
-def _describe(exc: ValidationError) -> str:
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        loaded = read_yaml(path, "config file")
+    except FileProblem as exc:
+        raise ConfigError(str(exc)) from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings, not {type(loaded).__name__}")
+    return {str(k).replace("-", "_"): v for k, v in loaded.items()}
+
+
+def _env_problem(exc: SettingsError) -> str:
+    match = re.search(r'"(\w+)"', str(exc))
+    key = match.group(1) if match else "a setting"
+    return f"invalid configuration: environment: {ENV_PREFIX}{key.upper()}: not valid JSON"
+
+
+def _describe(exc: ValidationError, prefix: str = "", name=lambda key: key) -> str:
     problems = []
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "config"
+        parts = [str(part) for part in error["loc"]]
+        key = ".".join([name(parts[0]), *parts[1:]]) if parts else "config"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown setting"
         problems.append(f"{key}: {message}")
-    return "invalid configuration: " + "; ".join(problems)
+    return "invalid configuration: " + prefix + "; ".join(problems)

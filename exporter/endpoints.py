@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from exporter.exposition import CONTENT_TYPE
+from exporter.page import HEADERS as PAGE_HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Published:
 
     metrics: Page = field(default_factory=lambda: Page.of(b"", CONTENT_TYPE))
     report: Page | LazyPage = field(default_factory=lambda: Page.of(b"{}", "application/json"))
+    page: Page | LazyPage | None = None  # the status page at `/`; None: plain links (web UI off, or no cycle yet)
     ready: bool = False
     not_ready_reason: str = "first inventory and check round not done yet"
 
@@ -82,12 +84,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._text(200, "ready\n")
             else:
                 self._text(503, f"not ready: {pub.not_ready_reason}\n")
+        elif path == "/" and self.published.page is not None:
+            page = self.published.page
+            self._page(page.get() if isinstance(page, LazyPage) else page, PAGE_HEADERS)
         elif path == "/":
             self._text(200, "kube-image-exporter: /metrics /report /healthz /readyz\n")
         else:
             self._text(404, "not found\n")
 
-    def _page(self, page: Page) -> None:
+    def _page(self, page: Page, headers: tuple[tuple[str, str], ...] = ()) -> None:
         use_gzip = "gzip" in self.headers.get("Accept-Encoding", "") and page.gzipped
         body = page.gzipped if use_gzip else page.body
         self.send_response(200)
@@ -95,6 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
         if use_gzip:
             self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 

@@ -11,22 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from exporter.families import FAMILIES, Family
+from exporter.health import Histogram
+
+__all__ = ["CONTENT_TYPE", "Histogram", "render"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-@dataclass(frozen=True, slots=True)
-class Histogram:
-    """One histogram series: cumulative counts per upper bound (ascending, +Inf implied by `count`)."""
-
-    labels: tuple[str, ...]
-    bounds: tuple[float, ...]
-    cumulative: tuple[int, ...]
-    sum: float
-    count: int
 
 
 def _escape_help(text: str) -> str:

@@ -1,9 +1,9 @@
 """The join: what the cluster uses, what registries say and what releases expect, into one Snapshot.
 
 A pure function over plain data. The serve loop gathers its inputs (references already paired with the
-registry state seen with their own credentials, expected lists, expected images' states) and publishes the
-result by swapping one reference; the metrics and the JSON report are views of it. Nothing here waits,
-locks or does I/O, so it is tested with plain values.
+registry state seen with their own credentials, expected lists, expected images' states, the pods' chains
+and the sources' health) and publishes the result by swapping one reference; /metrics and /report are
+views of it. Nothing here waits, locks or does I/O, so it is tested with plain values.
 """
 
 from __future__ import annotations
@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from exporter.model import Reference, Status
+from exporter.drift import DigestFacts, drifted, pinned
+from exporter.health import Health
+from exporter.model import PodChain, Reference, Status
+
+__all__ = ["UNCHECKED", "DigestFacts", "ImageState", "Snapshot", "join"]
 
 Labels = tuple[str, ...]
 
@@ -29,27 +33,22 @@ class ImageState:
 UNCHECKED = ImageState(Status.UNCHECKED, registry="")
 
 
-@dataclass(frozen=True, slots=True)
-class DigestFacts:
-    """What the registry says of a tag whose running digest differs from the one it serves now."""
-
-    registry_digest: str  # what the tag resolves to now
-    index_children: frozenset[str] | None = frozenset()  # the index's manifests; None: an index not read yet
-    running_status: Status = Status.UNCHECKED  # of `name@running_digest`
-
-
 @dataclass(frozen=True)
 class Snapshot:
-    """Everything a scrape or a report shows, computed once per cycle; never mutated after publication.
+    """Everything a scrape, a report or a status page shows, computed once per cycle; never mutated after.
 
     `series` maps a family name (exporter.families) to its rows: label values in the family's label order,
     and the sample value. Families with no rows are still declared, so HELP and TYPE always appear.
+    The rest is the cycle's plain input kept for views: each reference with its image's state, the expected
+    lists ({list: {image: units}}), each listed cluster's pod chains (the Sylva report), the sources' health.
     """
 
     created_at: float
     series: Mapping[str, tuple[tuple[Labels, float], ...]]
     references: tuple[tuple[Reference, ImageState], ...] = ()
     expected: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
+    chains: Mapping[str, tuple[PodChain, ...]] = field(default_factory=dict)
+    health: Health = field(default_factory=Health)
 
 
 def _reference_labels(ref: Reference) -> Labels:
@@ -73,6 +72,8 @@ def join(
     now: float,
     digests: Mapping[tuple[str, str], DigestFacts] | None = None,
     rollback: Iterable[tuple[Labels, ImageState]] = (),
+    chains: Mapping[str, tuple[PodChain, ...]] | None = None,
+    health: Health | None = None,
 ) -> Snapshot:
     """Compute the reference-level and expected-list series of one cycle.
 
@@ -83,6 +84,7 @@ def join(
     that is neither the tag's digest nor one of its index's manifests is drift, and a running digest the
     registry no longer has is a missing image (`image` written `name@digest`, reason `absent`).
     `rollback` pairs (cluster, namespace, release, revision, image) of kept Helm revisions with their state.
+    `chains` (by cluster) and `health` are carried to the Snapshot as they are, for the views.
     """
     digests = digests or {}
     pairs = tuple(references)
@@ -118,10 +120,10 @@ def join(
         if expected and ref.image not in expected_images:
             unexpected.add(labels)
         facts = digests.get((ref.image, ref.running_digest)) if ref.running_digest else None
-        if facts is not None and _drifted(ref.running_digest, facts):
+        if facts is not None and drifted(ref.running_digest, facts):
             drift.add(labels + (ref.running_digest, facts.registry_digest))
-            if facts.running_status == Status.ABSENT:
-                missing.add(labels[:6] + (f"{_name(ref.image)}@{ref.running_digest}",) + labels[7:] + ("absent",))
+            if facts.running_status == Status.ABSENT:  # the reference written by digest, as a restart pulls it
+                missing.add(labels[:6] + (pinned(ref.image, ref.running_digest), labels[7], Status.ABSENT.value))
 
     expected_missing: list[tuple[Labels, float]] = []
     not_running: list[tuple[Labels, float]] = []
@@ -155,21 +157,8 @@ def join(
             (key, value) for key, value in sorted(checked.items())
         ),
     }
-    return Snapshot(created_at=now, series=series, references=pairs, expected=expected)
-
-
-def _name(image: str) -> str:
-    """`registry/repository` of a normalized `registry/repository:tag` (a port's colon comes before a slash)."""
-    colon = image.rfind(":")
-    return image[:colon] if colon > image.rfind("/") else image
-
-
-def _drifted(running: str, facts: DigestFacts) -> bool:
-    if running == facts.registry_digest:
-        return False
-    if facts.index_children is None:  # an index whose manifests are not known yet: no alarm on a guess
-        return False
-    return running not in facts.index_children  # a platform manifest of the index is no drift
+    return Snapshot(created_at=now, series=series, references=pairs, expected=expected, chains=dict(chains or {}),
+                    health=health or Health())
 
 
 def _ones(rows: Iterable[Labels]) -> tuple[tuple[Labels, float], ...]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import sys
 
-from pythonjsonlogger.json import JsonFormatter
-
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 _HANDLER = "kube-image-exporter"
@@ -20,6 +18,8 @@ _HANDLER = "kube-image-exporter"
 def configure(level: str = "info", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
+        from pythonjsonlogger.json import JsonFormatter  # here: `--help` and text logs need not load it
+
         handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
                                            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
     else:

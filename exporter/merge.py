@@ -14,13 +14,25 @@ DEFAULT_REMOVE_KEYS = ("ReplicaSet/", "Pod/")
 
 
 class MergeError(ValueError):
-    """Two reports disagree on the shape of a key (a list in one, a dict in the other)."""
+    """A report that cannot be merged: a list of something else than strings, or two reports that disagree on
+    the shape of a key (a list in one, a dict in the other). The message names the report and the key."""
 
 
-def merge(reports: Iterable[dict[str, Any]], remove_keys: Sequence[str] = DEFAULT_REMOVE_KEYS) -> dict[str, Any]:
+def merge(
+    reports: Iterable[dict[str, Any]],
+    remove_keys: Sequence[str] = DEFAULT_REMOVE_KEYS,
+    origins: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The merged report; `origins` (one name per report, e.g. its file) are named in a MergeError."""
     merged: dict[str, Any] = {}
-    for report in reports:
-        merged = _merge(merged, _strip(report, tuple(remove_keys)), path="")
+    for index, report in enumerate(reports):
+        try:
+            merged = _merge(merged, _strip(report, tuple(remove_keys)), path="")
+        except MergeError as exc:
+            raise MergeError(f"{origins[index]}: {exc}" if origins else str(exc)) from None
+        except RecursionError:
+            where = f"{origins[index]}: " if origins else ""
+            raise MergeError(f"{where}nested too deep") from None
     return merged
 
 
@@ -34,24 +46,25 @@ def _merge(a: Any, b: Any, path: str) -> Any:
     if isinstance(a, dict) and isinstance(b, dict):
         out = dict(a)
         for key, value in b.items():
-            out[key] = _merge(out[key], value, f"{path}/{key}") if key in out else _merge_new(value)
+            out[key] = _merge(out[key], value, f"{path}/{key}") if key in out else _merge_new(value, f"{path}/{key}")
         return {k: out[k] for k in sorted(out)}
     if isinstance(a, list) and isinstance(b, list):
-        return sorted(set(map(_hashable, a)) | set(map(_hashable, b)))
+        return sorted(set(_strings(a, path)) | set(_strings(b, path)))
     if a == b:
         return a
     raise MergeError(f"cannot merge {type(a).__name__} with {type(b).__name__} at {path or '/'}")
 
 
-def _merge_new(value: Any) -> Any:
+def _merge_new(value: Any, path: str) -> Any:
     if isinstance(value, dict):
-        return _merge({}, value, "")
+        return _merge({}, value, path)
     if isinstance(value, list):
-        return sorted(set(map(_hashable, value)))
+        return sorted(set(_strings(value, path)))
     return value
 
 
-def _hashable(item: Any) -> Any:
-    if isinstance(item, (dict, list)):
-        raise MergeError("lists of reports must hold strings")
-    return item
+def _strings(items: list, path: str) -> list[str]:
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise MergeError(f"{path or '/'}[{index}] is a {type(item).__name__}: lists of reports hold strings")
+    return items

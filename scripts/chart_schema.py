@@ -27,6 +27,9 @@ STRING_MAP = {"type": "object", "additionalProperties": STRING}
 LIST = {"type": "array", "items": {"type": "object"}}
 NAMESPACES = {"type": "array", "items": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
               "uniqueItems": True}
+# Prometheus' own duration syntax (1h30m, 30s, 500ms), as the prometheus-operator CRDs check it.
+PROMETHEUS_DURATION = {"type": "string",
+                       "pattern": "^((([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?|0)$"}
 
 
 def obj(properties: dict, **extra) -> dict:
@@ -52,6 +55,7 @@ def schema() -> dict:
             "config": config,
             "expectedLists": {"type": "object", "additionalProperties": STRING,
                               "propertyNames": {"pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"}},
+            "webUI": {"type": "boolean"},
             "rollbackImages": obj({"namespaces": NAMESPACES}),
             "serviceAccount": obj({"create": {"type": "boolean"}, "name": STRING, "annotations": STRING_MAP}),
             "rbac": obj({
@@ -77,8 +81,8 @@ def schema() -> dict:
             }),
             "serviceMonitor": obj({
                 "enabled": {"type": "boolean"},
-                "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
-                "scrapeTimeout": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+                "interval": PROMETHEUS_DURATION,
+                "scrapeTimeout": PROMETHEUS_DURATION,
                 "labels": STRING_MAP,
             }),
             "prometheusRule": obj({"enabled": {"type": "boolean"}, "labels": STRING_MAP}),

@@ -146,6 +146,7 @@ kube-image-exporter is serving the demo cluster on {url}
                 print("  " + line)
         print(f"""
 Look at:
+  {url}/               # the status page, in a browser: what is missing, since when, and every source's health
   curl -s {url}/metrics | grep '^kube_image_missing'
   curl -s {url}/report           # the Sylva image report with each image's registry status
   curl -s {url}/readyz

@@ -22,3 +22,4 @@ def test_demo_shows_the_deleted_image_as_missing():
     assert 'kube_image_expected_not_running{cluster="demo",list="release-1.4"' in out and "shop/admin:1.4.2" in out
     assert "kube_image_pull_duration_seconds{" in out and "} 0.83" in out
     assert "curl -s http://127.0.0.1:" in out
+    assert "/               # the status page, in a browser" in out

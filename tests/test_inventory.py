@@ -17,7 +17,7 @@ def by_workload(refs):
 
 
 def test_replicas_collapse_to_one_reference_per_container():
-    refs, _ = build()
+    refs = build().references
     cert = [r for r in refs if r.workload == "cert-manager"]
     assert len({(r.container, r.image) for r in cert}) == 1
     [ref] = {r for r in cert if r.running_digest}  # two replicas running one digest: one row
@@ -26,32 +26,32 @@ def test_replicas_collapse_to_one_reference_per_container():
 
 
 def test_scaled_to_zero_deployment_still_counts_inactive():
-    refs, _ = build()
+    refs = build().references
     [ref] = [r for r in refs if r.workload == "debug-toolbox"]
     assert ref.active is False and ref.image == "ghcr.io/nicolaka/netshoot:v0.13"
 
 
 def test_init_and_ephemeral_containers_have_their_type():
-    refs, _ = build()
+    refs = build().references
     types = {(r.workload, r.container_type) for r in refs}
     assert ("vault", "init") in types and ("scratch", "ephemeral") in types
 
 
 def test_cronjob_pods_and_template_are_one_reference():
-    refs, _ = build()
+    refs = build().references
     cron = {(r.workload_kind, r.workload, r.image) for r in refs if "etcd" in r.image}
     assert cron == {("CronJob", "etcd-backup", "registry.k8s.io/etcd:3.5.15-0")}
 
 
 def test_unparsable_image_keeps_raw_string_and_is_named_in_problems():
-    refs, problems = build()
+    refs, _, problems = build()
     [typo] = [r for r in refs if r.workload == "typo"]
     assert typo.image == "registry.example.com/Team/App:1"
     assert any("default/typo" in p and "lowercase" in p for p in problems)
 
 
 def test_bare_pod_has_no_unit_and_keeps_its_pull_secrets():
-    refs, _ = build()
+    refs = build().references
     [scratch] = [r for r in refs if r.workload == "scratch" and r.container_type == "container"]
     assert scratch.unit is None and scratch.workload_kind == "Pod" and scratch.pull_secrets == ("regcred",)
 
@@ -80,7 +80,7 @@ def test_memo_reuses_rows_of_unchanged_objects_until_an_owner_changes():
         walks = []
         walk = resolver._walk
         resolver._walk = lambda start: walks.append(start.key) or walk(start)
-        refs, _ = inventory.build("c", index.pods, index.workloads, resolver, memo)
+        refs = inventory.build("c", index.pods, index.workloads, resolver, memo).references
         return {(r.workload, r.unit) for r in refs}, walks
 
     plain = deployment({})

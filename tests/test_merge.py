@@ -57,6 +57,26 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "two or more" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text("{nope")
-    assert main(["merge", "-i", str(good), str(bad)]) == 1
+    assert main(["merge", "-i", str(good), str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "bad.json is not JSON" in err and "Traceback" not in err
+    assert f"{bad}:1:2: not JSON" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b'{"images": [1, "a"]}', "/images[0] is a int: lists of reports hold strings"),
+        (b'{"images": [["a"]]}', "/images[0] is a list"),
+        (bytes(range(256)), "not text"),
+        (b'{"a": ' * 100_000 + b"1" + b"}" * 100_000, "nested too deep"),
+        (b'{"images": {"a": 1}}', "cannot merge list with dict at /images"),
+    ],
+)
+def test_unmergeable_input_is_one_line_naming_the_file(tmp_path, capsys, content, message):
+    good = tmp_path / "good.json"
+    good.write_text('{"images": ["b"]}')
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    assert main(["merge", "-i", str(good), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and message in err and len(err.splitlines()) == 1, err

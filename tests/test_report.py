@@ -51,3 +51,14 @@ def test_concatenated_documents_are_read(tmp_path, capsys):
     path.write_text(json.dumps(one, indent=2) + "\n" + json.dumps(one))
     assert main(["report", "--from-file", str(path)]) == 0
     assert json.loads(capsys.readouterr().out)["images"] == ["docker.io/library/redis:7"]
+
+
+def test_image_reached_by_a_unit_and_by_a_bare_pod_has_a_unit():
+    """Sylva's rule: images_with_unknown_unit is all images minus the keys of units_per_image."""
+    report = json.loads((ROOT / "tests/golden/report.json").read_text())
+    busybox = "docker.io/library/busybox:1.36"
+    chains = report["pod_images_dependencies"][busybox]
+    assert "Pod/default/scratch" in chains and "Kustomization/sylva-system/vault" in chains  # reached both ways
+    assert report["units_per_image"][busybox] == ["vault"]
+    assert busybox not in report["images_with_unknown_unit"]
+    assert report["images_with_unknown_unit"] == sorted(set(report["images"]) - set(report["units_per_image"]))

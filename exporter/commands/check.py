@@ -1,139 +1,149 @@
 """`check IMAGE…`: are these images in their registries now? Exit 0 when all are available, 1 otherwise.
 
 With `--file LIST` it checks a whole release list (plain text, Sylva report or merged report): the
-pre-flight a CI job runs before rolling a release out to a site behind a mirror.
+pre-flight a CI job runs before rolling a release out to a site behind a mirror. It is a gate: every entry of
+a list gets a verdict, and an entry that is no image reference is an `invalid_reference` row that fails it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import re
+import argparse
 import sys
-import time
-from collections import Counter
-from pathlib import Path
+from dataclasses import dataclass
 
-from exporter.commands import CommandError, UsageError
-from exporter.config import ConfigError
-from exporter.config import load as load_config
-from exporter.expected.formats import ListFormatError, parse_list
-from exporter.model import Status
-from exporter.registry.checker import Checker
-from exporter.registry.credentials import CredentialError, Keyring, from_docker_config_file
-from exporter.registry.settings import CHECK_CEILING, from_options
+from exporter.commands import UsageError, options
 
+MAX_LIST_BYTES = 16 * 1024 * 1024  # a release list of 100,000 references is about 8 MiB
 DEFAULT_TIMEOUT = "5m"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "check",
         help="check images in their registries now",
-        description="Check image references in their registries; exit 0 when all are available, 1 otherwise.",
+        description="Check image references in their registries: exit 0 when all are available, 1 when any is "
+                    "not (an unparsable list entry included), 2 on usage or input errors.",
     )
     parser.add_argument("images", nargs="*", metavar="IMAGE")
     parser.add_argument("-f", "--file", action="append", default=[], metavar="LIST",
-                        help="an expected list to check (plain text, Sylva report or merged report); repeatable")
-    parser.add_argument("--docker-config", action="append", default=[], metavar="PATH",
-                        help="docker config.json with registry credentials; repeatable")
+                        help="an expected list to check (plain text, Sylva report or merged report; at most 16 MiB); "
+                             "repeatable")
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
-    parser.add_argument("--config", metavar="FILE", help="YAML config (its registry settings are used)")
-    parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST", help="plain HTTP")
-    parser.add_argument("--skip-verify", action="append", default=[], metavar="HOST", help="no TLS verification")
-    parser.add_argument("--registry-mirror", action="append", default=[], metavar="FROM=TO",
-                        help="check images of FROM on the mirror TO[/PATH] first")
-    parser.add_argument("--ca-file", metavar="PATH", help="extra CA certificates for every registry")
-    parser.add_argument("--concurrency", type=int, metavar="N",
-                        help=f"cap on requests in flight per registry (default: adaptive, at most {CHECK_CEILING})")
-    parser.add_argument("--rate", type=float, metavar="R",
-                        help="cap on requests per second per registry (default: adaptive, Retry-After honoured)")
     parser.add_argument("--timeout", default=DEFAULT_TIMEOUT, metavar="DURATION",
-                        help=f"for the whole run (default {DEFAULT_TIMEOUT}): a 429 or 503 is asked again until then")
+                        help=f"for the whole run (default {DEFAULT_TIMEOUT}): a 429 or 503 is asked again until then, "
+                             "what is still limited is rate_limited")
+    options.add_registry(parser)
+    options.add_global(parser, argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
 
-def _images(args) -> list[str]:
-    images = list(args.images)
-    for path in args.file:
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One verdict: the image as checked (or the entry as written) and what the registry, or the parser, said."""
+
+    image: str
+    status: str
+    digest: str | None
+    endpoint: str | None  # the host that answered
+    detail: str
+    mirrored: bool = False  # the image's registry has mirrors: the line says which endpoint answered
+
+
+def read_lists(paths: list[str]) -> tuple[list[str], list[Row]]:
+    """Images of the lists, and an `invalid_reference` row per entry that is no reference; UsageError when a
+    file cannot be read or is no list at all."""
+    from exporter.expected.formats import ListFormatError, parse_list
+    from exporter.files import FileProblem, read_bounded
+
+    images: list[str] = []
+    invalid: list[Row] = []
+    for path in paths:
         try:
-            parsed = parse_list(Path(path).read_bytes(), path)
-        except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+            parsed = parse_list(read_bounded(path, "list", MAX_LIST_BYTES), path)
+        except FileProblem as exc:
+            raise UsageError(str(exc)) from None
         except ListFormatError as exc:
-            raise CommandError(str(exc)) from None
-        for problem in parsed.problems:
-            print(f"kube-image-exporter check: {problem}", file=sys.stderr)
+            raise UsageError(str(exc)) from None
+        except RecursionError:
+            raise UsageError(f"{path}: JSON nested too deep") from None
+        if not parsed.images and not parsed.rejected:
+            raise UsageError(f"{path}: the list is empty")
+        invalid.extend(Row(text, "invalid_reference", None, None, problem) for text, problem in parsed.rejected)
         images.extend(sorted(parsed.images))
-    if not images:
-        raise UsageError("nothing to check: give IMAGE arguments or --file LIST")
-    return list(dict.fromkeys(images))
+    return images, invalid
 
 
-def duration(text: str) -> float:
-    """Seconds from a Go duration (`90s`, `2m`, `1h30m`, `500ms`) or a bare number of seconds."""
-    value = str(text).strip()
+def timeout(text: str) -> float:
+    """Seconds of `--timeout` (a Go duration or a bare number of seconds); UsageError when it is none."""
+    from exporter.durations import parse_setting
+
     try:
-        seconds = float(value)
-    except ValueError:
-        parts = _DURATION.findall(value)
-        if not parts or "".join(n + u for n, u in parts) != value:
-            raise UsageError(f"--timeout: expected a duration like 90s, 2m or 1h30m, got {text!r}") from None
-        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if not seconds > 0:
+        seconds = parse_setting(text)
+    except ValueError as exc:
+        raise UsageError(f"--timeout: {exc}") from None
+    if seconds <= 0:
         raise UsageError(f"--timeout: must be more than zero, got {text!r}")
     return seconds
 
 
 def run(args) -> int:
-    deadline = time.time() + duration(args.timeout)
-    images = _images(args)
-    hosts = {}
-    docker_configs = list(args.docker_config)
-    if args.config:
-        try:
-            settings = load_config(args.config)
-        except ConfigError as exc:
-            raise UsageError(str(exc)) from None
-        hosts = {h: o.model_dump(exclude_none=True) for h, o in settings.registries.items()}
-        docker_configs += settings.docker_config
-    try:
-        registry_settings = from_options(
-            insecure=args.insecure_registry, skip_verify=args.skip_verify, mirrors=args.registry_mirror,
-            ca_file=args.ca_file, concurrency=args.concurrency, rate=args.rate, hosts=hosts,
-        )
-    except (ValueError, TypeError) as exc:
-        raise UsageError(str(exc)) from None
-    for ca in filter(None, [registry_settings.ca_file] + [o.ca_file for o in registry_settings.hosts.values()]):
-        if not Path(ca).is_file():
-            raise UsageError(f"CA file {ca} does not exist")
-    try:
-        keyring = Keyring.of(c for path in docker_configs for c in from_docker_config_file(path))
-    except CredentialError as exc:
-        raise CommandError(str(exc)) from None
+    import time
 
-    show_progress = sys.stderr.isatty() and len(images) > 20
+    deadline = time.time() + timeout(args.timeout)
+    settings = options.settings(args, options.REGISTRY_KEYS)
+    from_lists, invalid = read_lists(args.file)
+    images = list(dict.fromkeys([*args.images, *from_lists]))
+    if not images and not invalid:
+        raise UsageError("nothing to check: give IMAGE arguments or --file LIST")
+    keyring = options.keyring(settings)
+    rows = check(images, keyring, settings.registry_settings(), progress=sys.stderr.isatty() and len(images) > 20,
+                 deadline=deadline)
+    rows += invalid
+    print_rows(rows, args.json)
+    return 0 if all(row.status == "available" for row in rows) else 1
 
-    def progress(done: int, total: int) -> None:
-        if show_progress:
+
+def check(images: list[str], keyring, registry_settings, progress: bool = False,
+          deadline: float | None = None) -> list[Row]:
+    """A row per image, in the given order; a 429 or 503 is asked again while `deadline` allows."""
+    import dataclasses
+
+    from exporter.images import InvalidReference, parse
+    from exporter.registry.checker import Checker
+    from exporter.registry.settings import CHECK_CEILING
+
+    def show(done: int, total: int) -> None:
+        if progress:
             print(f"\rchecked {done}/{total}", end="", file=sys.stderr, flush=True)
 
-    checker = Checker(dataclasses.replace(registry_settings, ceiling=CHECK_CEILING))
-    results = checker.check_many(((image, keyring) for image in images), progress, deadline=deadline)
-    if show_progress:
+    checker = Checker(dataclasses.replace(registry_settings, ceiling=CHECK_CEILING))  # one-shot: a higher ceiling
+    results = checker.check_many(((image, keyring) for image in images), show, deadline=deadline)
+    if progress:
         print(file=sys.stderr)
-    rows = [(image, results[(image, keyring.fingerprint)]) for image in images]
-    if args.json:
-        print(json.dumps([{"image": image, "status": r.status.value, "digest": r.digest, "endpoint": r.endpoint,
-                           "detail": r.detail} for image, r in rows], indent=2))
+    rows = []
+    for image in images:
+        result = results[(image, keyring.fingerprint)]
+        try:
+            mirrored = bool(registry_settings.host(parse(image).registry).mirrors)
+        except InvalidReference:
+            mirrored = False
+        rows.append(Row(image, result.status.value, result.digest, result.endpoint, result.detail, mirrored))
+    return rows
+
+
+def print_rows(rows: list[Row], as_json: bool) -> None:
+    import json
+    from collections import Counter
+
+    if as_json:
+        print(json.dumps([{"image": r.image, "status": r.status, "digest": r.digest, "endpoint": r.endpoint,
+                           "detail": r.detail} for r in rows], indent=2))
     else:
-        width = max(len(s.value) for s in Status)
-        for image, r in rows:
-            extra = r.digest if r.status == Status.AVAILABLE else r.detail
-            print(f"{r.status.value:<{width}}  {image}  {extra or ''}".rstrip())
-    counts = Counter(r.status.value for _, r in rows)
+        width = max(len("invalid_reference"), *(len(r.status) for r in rows))
+        for r in rows:
+            extra = r.digest if r.status == "available" else r.detail
+            via = f"via {r.endpoint}" if r.mirrored else ""
+            print(f"{r.status:<{width}}  {r.image}  {' '.join(filter(None, [via, extra]))}".rstrip())
+    counts = Counter(r.status for r in rows)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     print(f"{len(rows)} images: {summary}", file=sys.stderr)
-    return 0 if all(r.status == Status.AVAILABLE for _, r in rows) else 1

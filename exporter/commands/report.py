@@ -1,20 +1,18 @@
 """`report`: the Sylva-compatible image reference report of a cluster or of a kubectl JSON file.
 
 Takes the arguments of Sylva's `get_image_refs.py` (`--kubeconfig`, `--output`, `--workload-cluster-name`),
-so a CI job switches by changing only the command name.
+so a CI job switches by changing only the command name. `--check-registry` adds `registry_status` (image ->
+status) checked as `check` checks, with the same registry options; then the exit is 1 when an image is not
+available.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 
-from exporter import report
-from exporter.commands import CommandError, UsageError
-from exporter.kube import listfile, snapshot
-from exporter.kube.api import ApiError
-from exporter.kube.clusters import KubeConfigError, load_clusters, workload_cluster
-from exporter.kube.owners import OwnerResolver, label_keys
+from exporter.commands import CommandError, UsageError, options
 
 log = logging.getLogger(__name__)
 
@@ -25,58 +23,85 @@ def register(subparsers) -> None:
         help="write the Sylva image reference report",
         description="Write the Sylva-compatible image reference report (images, units, ownership chains).",
     )
-    parser.add_argument("--from-file", metavar="FILE", help="read `kubectl get ... -A -o json` output instead of a cluster")
-    parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: in-cluster, then ~/.kube/config)")
-    parser.add_argument("--context", action="append", default=[], metavar="NAME", help="kubeconfig context")
+    parser.add_argument("--from-file", metavar="FILE",
+                        help="read `kubectl get ... -A -o json` output instead of a cluster")
+    options.add_cluster(parser, "kubeconfig context (one)")
     parser.add_argument("--workload-cluster-name", metavar="NAME", help="report on this Cluster API workload cluster")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    parser.add_argument(
-        "--unit-source", action="append", default=[], metavar="SOURCE",
-        help="unit sources in order: flux (default), helm, argocd, label:KEY",
-    )
-    parser.add_argument("--check-registry", action="store_true", help="add each image's registry status")
+    parser.add_argument("--check-registry", action="store_true",
+                        help="add each image's registry status (registry_status); exit 1 when one is not available")
+    options.add_registry(parser)
+    options.add_global(parser, argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    sources = args.unit_source or ["flux"]
-    for source in sources:
-        if source not in ("flux", "helm", "argocd") and not (source.startswith("label:") and len(source) > 6):
-            raise UsageError(f"unknown unit source {source!r} (flux, helm, argocd or label:KEY)")
-    if args.check_registry:
-        raise UsageError("--check-registry is not available yet")
+    settings = options.settings(args, ("kubeconfig", "contexts", "unit_sources", *options.REGISTRY_KEYS))
+    keyring = options.keyring(settings) if args.check_registry else None
+    from exporter import inventory, report
+    from exporter.kube.owners import OwnerResolver, label_keys
+
+    sources = settings.unit_sources
     keys = label_keys(sources)
     if args.from_file:
-        if args.kubeconfig or args.context or args.workload_cluster_name:
-            raise UsageError("--from-file reads a file: --kubeconfig, --context and --workload-cluster-name do not apply")
-        try:
-            index = listfile.load(args.from_file, keys)
-        except listfile.ListFileError as exc:
-            raise CommandError(str(exc)) from None
-        lookup = index.lookup
+        if args.kubeconfig or args.contexts or args.workload_cluster_name:
+            raise UsageError("--from-file reads a file: --kubeconfig, --context and --workload-cluster-name "
+                             "do not apply")
+        index, lookup = _from_file(args.from_file, keys)
     else:
-        if len(args.context) > 1:
-            raise UsageError("report reads one cluster: give at most one --context")
-        try:
-            [client] = load_clusters(args.kubeconfig, args.context)
-            if args.workload_cluster_name:
-                client = workload_cluster(client, args.workload_cluster_name)
-            index = snapshot.read(client, keys)
-        except (KubeConfigError, ApiError) as exc:
-            raise CommandError(str(exc)) from None
-        file_lookup, live_lookup = index.lookup, snapshot.api_lookup(client, keys)
+        index, lookup = _from_cluster(settings, args.workload_cluster_name, keys)
 
-        def lookup(api_version, kind, namespace, name):
-            return file_lookup(api_version, kind, namespace, name) or live_lookup(api_version, kind, namespace, name)
+    from exporter.kube.api import ApiError
 
     try:
-        result, problems = report.build(index.pods, OwnerResolver(lookup, sources))
+        found = inventory.build("", index.pods, (), OwnerResolver(lookup, sources))
     except ApiError as exc:
         raise CommandError(str(exc)) from None
-    for problem in problems:
+    for problem in found.problems:
         log.warning("%s (left out of the report)", problem)
+    result = report.build(found.chains)
+    code = 0
+    if keyring is not None:
+        from exporter.commands.check import check
+
+        rows = check(result["images"], keyring, settings.registry_settings())
+        result["registry_status"] = {row.image: row.status for row in rows}
+        code = 0 if all(row.status == "available" for row in rows) else 1
     _write(report.dumps(result), args.output)
-    return 0
+    return code
+
+
+def _from_file(path: str, keys):
+    from exporter.kube import listfile
+
+    try:
+        index = listfile.load(path, keys)
+    except listfile.ListFileError as exc:
+        raise UsageError(str(exc)) from None
+    if index.skipped:
+        print(f"kube-image-exporter report: {len(index.skipped)} objects of {path} left out as unreadable "
+              f"(first: {index.skipped[0]})", file=sys.stderr)
+    return index, index.lookup
+
+
+def _from_cluster(settings, workload_cluster_name: str | None, keys):
+    from exporter.kube import snapshot
+    from exporter.kube.api import ApiError
+    from exporter.kube.clusters import KubeConfigError, load_clusters, workload_cluster
+
+    if len(settings.contexts) > 1:
+        raise UsageError("report reads one cluster: give at most one --context")
+    try:
+        [client] = load_clusters(settings.kubeconfig, settings.contexts)
+        if workload_cluster_name:
+            client = workload_cluster(client, workload_cluster_name)
+    except KubeConfigError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        index = snapshot.read(client, keys)
+    except ApiError as exc:
+        raise CommandError(str(exc)) from None
+    return index, index.lookup_or(snapshot.api_lookup(client, keys))
 
 
 def _write(text: str, output: str | None) -> None:
@@ -87,4 +112,4 @@ def _write(text: str, output: str | None) -> None:
         with open(output, "w") as handle:
             handle.write(text)
     except OSError as exc:
-        raise CommandError(f"cannot write {output}: {exc.strerror}") from None
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from None

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
-import re
-import signal
-import threading
 
-from exporter import logs
-from exporter.commands import CommandError, UsageError
-from exporter.config import ConfigError, load
-from exporter.endpoints import Published, Server
-from exporter.expected.sources import SourceError, parse_spec
-from exporter.kube.clusters import KubeConfigError, load_clusters
-from exporter.registry.checker import Checker
-from exporter.registry.credentials import CredentialError, Keyring, from_docker_config_file
-from exporter.registry.settings import from_options
-from exporter.serve import Exporter, Filters
+from exporter.commands import CommandError, UsageError, options
 
 log = logging.getLogger(__name__)
 
@@ -24,60 +13,55 @@ log = logging.getLogger(__name__)
 def register(subparsers) -> None:
     p = subparsers.add_parser("serve", help="run the exporter",
                               description="Watch clusters, check images in registries, serve Prometheus metrics.")
-    p.add_argument("--config", metavar="FILE", help="YAML settings (every flag has a key)")
     p.add_argument("--listen", metavar="HOST:PORT", help="default 0.0.0.0:9706")
-    p.add_argument("--kubeconfig", metavar="PATH")
-    p.add_argument("--context", dest="contexts", action="append", metavar="NAME", help="repeatable: one cluster each")
+    options.add_cluster(p, "repeatable: one cluster each")
     p.add_argument("--cluster-name", metavar="NAME", help="the cluster label (one context only)")
     p.add_argument("--expected", action="append", metavar="SOURCE",
                    help="expected list: [NAME=]PATH, a directory, an http(s) URL or configmap:NS/NAME[/KEY]")
-    p.add_argument("--interval", type=float, metavar="SECONDS", help="seconds between snapshots (default 60)")
+    p.add_argument("--interval", metavar="DURATION", help="time between snapshots: 30s, 5m, 1h30m (default 60s)")
     p.add_argument("--namespace", dest="namespaces", action="append", metavar="NS", help="only these namespaces")
     p.add_argument("--exclude-namespace", dest="exclude_namespaces", action="append", metavar="NS")
     p.add_argument("--namespace-selector", metavar="SELECTOR", help="only namespaces with these labels (team=shop)")
     p.add_argument("--ignore", action="append", metavar="REGEX", help="images to leave out")
-    p.add_argument("--unit-source", dest="unit_sources", action="append", metavar="SOURCE",
-                   help="flux (default), helm, argocd, label:KEY; in order")
-    p.add_argument("--docker-config", action="append", metavar="PATH", help="node-level registry credentials")
-    p.add_argument("--ca-file", metavar="PATH")
-    p.add_argument("--insecure-registry", dest="insecure_registries", action="append", metavar="HOST")
-    p.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="FROM=TO")
-    p.add_argument("--concurrency", type=int, metavar="N", help="cap on requests in flight per registry (default: adaptive, at most 16)")
-    p.add_argument("--rate", type=float, metavar="R", help="cap on requests per second per registry (default: adaptive)")
     p.add_argument("--rollback-images", dest="rollback_images", action="append", metavar="NAMESPACE",
                    help="check the images of kept Helm release revisions in this namespace (reads its Secrets)")
-    p.add_argument("--watch-down-threshold", type=float, metavar="SECONDS",
-                   help="not ready when a list/watch fails this long (default 300)")
+    p.add_argument("--watch-down-threshold", metavar="DURATION",
+                   help="not ready when a list/watch fails this long (default 5m)")
+    p.add_argument("--web-ui", nargs="?", const="true", metavar="true|false",
+                   help="the HTML status page at / (default true; false: / lists the endpoints only)")
+    options.add_registry(p)
+    options.add_global(p, argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
 FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interval", "namespaces",
-         "exclude_namespaces", "namespace_selector", "ignore", "unit_sources", "docker_config", "ca_file",
-         "insecure_registries", "registry_mirrors", "concurrency", "rate", "watch_down_threshold", "log_level",
-         "log_format", "rollback_images")
+         "exclude_namespaces", "namespace_selector", "ignore", "unit_sources", "watch_down_threshold",
+         "rollback_images", "web_ui", *options.REGISTRY_KEYS)
 
 
 def run(args) -> int:
-    try:
-        settings = load(args.config, {key: getattr(args, key) for key in FLAGS})
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-    logs.configure(settings.log_level, settings.log_format)
+    import re
+    import signal
+    import threading
+
+    from exporter.endpoints import Published, Server
+    from exporter.expected.sources import SourceError, parse_spec
+    from exporter.kube.clusters import KubeConfigError, load_clusters
+    from exporter.registry.checker import Checker
+    from exporter.serve import Exporter, Filters
+
+    settings = options.settings(args, FLAGS)
     for source in settings.expected:
         try:
             parse_spec(source)
         except SourceError as exc:
             raise UsageError(str(exc)) from None
+    node_keyring = options.keyring(settings)
     try:
         clusters = load_clusters(settings.kubeconfig, settings.contexts, settings.cluster_name)
-        node_keyring = Keyring.of(c for path in settings.docker_config for c in from_docker_config_file(path))
-    except (KubeConfigError, CredentialError) as exc:
-        raise CommandError(str(exc)) from None
-    registry_settings = from_options(
-        insecure=settings.insecure_registries, mirrors=settings.registry_mirrors,
-        ca_file=str(settings.ca_file) if settings.ca_file else None, concurrency=settings.concurrency,
-        rate=settings.rate, hosts={h: o.model_dump(exclude_none=True) for h, o in settings.registries.items()},
-    )
+    except KubeConfigError as exc:
+        raise UsageError(str(exc)) from None
+    registry_settings = settings.registry_settings()
     host, _, port = settings.listen.rpartition(":")
     published = Published()
     try:
@@ -90,7 +74,7 @@ def run(args) -> int:
         filters=Filters(frozenset(settings.namespaces), frozenset(settings.exclude_namespaces),
                         tuple(re.compile(p) for p in settings.ignore), settings.namespace_selector),
         node_keyring=node_keyring, interval=settings.interval, watch_down_threshold=settings.watch_down_threshold,
-        rollback_namespaces=settings.rollback_images,
+        rollback_namespaces=settings.rollback_images, web_ui=settings.web_ui,
     ).start()
     log.info("serving on http://%s/metrics for %s", settings.listen, ", ".join(c.name for c in clusters))
     done = threading.Event()

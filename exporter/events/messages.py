@@ -10,28 +10,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-MAX_SCAN = 4096
+from exporter.durations import GO_DURATION, parse_go_duration
 
-_GO_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_GO_DURATION = r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+"
+MAX_SCAN = 4096
 
 _PULLED = re.compile(
     r'Successfully pulled image "(?P<image>[^"]+)"'
-    rf"(?: in (?P<pull>{_GO_DURATION})(?: \((?P<total>{_GO_DURATION}) including waiting\))?)?"
+    rf"(?: in (?P<pull>{GO_DURATION})(?: \((?P<total>{GO_DURATION}) including waiting\))?)?"
     r"(?:\.? Image size: (?P<size>\d+) bytes)?"
 )
 _FAILED = re.compile(r'Failed to pull image "(?P<image>[^"]+)": (?P<error>.*)', re.DOTALL)
 _BACKOFF = re.compile(r'Back-off pulling image "(?P<image>[^"]+)"')
-
-
-def parse_go_duration(text: str) -> float | None:
-    """Seconds of a Go duration string (`1m0.809s`, `830ms`, `1h2m3s`, `4µs`); None when it is not one."""
-    text = text.strip()
-    if not text or not re.fullmatch(_GO_DURATION, text):
-        return None
-    seconds = sum(float(number) * _GO_UNIT[unit] for number, unit in _GO_PART.findall(text))
-    return round(seconds, 9)  # Go's precision is the nanosecond; `830ms` is 0.83, not 0.8300000000000001
 
 
 @dataclass(frozen=True, slots=True)

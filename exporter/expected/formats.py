@@ -22,6 +22,7 @@ class ParsedList:
     images: dict[str, frozenset[str]]  # normalized image -> units (empty when unknown)
     problems: list[str] = field(default_factory=list)
     format: str = "text"  # text | report
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (entry as written, its problem): `check` rows
 
 
 def parse_list(content: str | bytes, origin: str) -> ParsedList:
@@ -39,7 +40,8 @@ def parse_list(content: str | bytes, origin: str) -> ParsedList:
 
 def _text(content: str, origin: str) -> ParsedList:
     images: dict[str, frozenset[str]] = {}
-    problems = []
+    problems: list[str] = []
+    rejected: list[tuple[str, str]] = []
     for number, line in enumerate(content.splitlines(), 1):
         text = line.split("#", 1)[0].strip()
         if not text:
@@ -48,9 +50,10 @@ def _text(content: str, origin: str) -> ParsedList:
             images[normalize(text)] = frozenset()
         except InvalidReference as exc:
             problems.append(f"{origin} line {number}: {exc}")
+            rejected.append((text, problems[-1]))
     if not images and not problems:
         problems.append(f"{origin}: the list is empty")
-    return ParsedList(images, problems, "text")
+    return ParsedList(images, problems, "text", rejected)
 
 
 def _report(content: str, origin: str) -> ParsedList:
@@ -63,16 +66,19 @@ def _report(content: str, origin: str) -> ParsedList:
     units_per_image = data.get("units_per_image")
     units_per_image = units_per_image if isinstance(units_per_image, dict) else {}
     images: dict[str, frozenset[str]] = {}
-    problems = []
+    problems: list[str] = []
+    rejected: list[tuple[str, str]] = []
     for index, image in enumerate(data["images"]):
         if not isinstance(image, str):
             problems.append(f"{origin} images[{index}]: not a string")
+            rejected.append((json.dumps(image)[:100], problems[-1]))
             continue
         try:
             key = normalize(image)
         except InvalidReference as exc:
             problems.append(f"{origin} images[{index}]: {exc}")
+            rejected.append((image, problems[-1]))
             continue
         units = units_per_image.get(image) or []
         images[key] = images.get(key, frozenset()) | frozenset(u for u in units if isinstance(u, str))
-    return ParsedList(images, problems, "report")
+    return ParsedList(images, problems, "report", rejected)

@@ -15,7 +15,6 @@ from functools import lru_cache
 from docker_image import reference as _distribution
 
 DOCKER_HUB = "docker.io"
-DOCKER_HUB_API_HOST = "registry-1.docker.io"
 
 _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 
@@ -42,11 +41,6 @@ class ImageRef:
     def manifest_reference(self) -> str:
         """What a registry check asks for: the digest if pinned, else the tag (`latest` as the kubelet adds)."""
         return self.digest or self.tag or "latest"
-
-    @property
-    def api_host(self) -> str:
-        """The host serving the registry API (Docker Hub's differs from its name)."""
-        return DOCKER_HUB_API_HOST if self.registry == DOCKER_HUB else self.registry
 
     def __str__(self) -> str:
         """The normalized named form Sylva reports: no tag is added, tag and digest both kept."""

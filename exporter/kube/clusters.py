@@ -14,6 +14,7 @@ import yaml
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 
+from exporter.files import FileProblem, read_yaml
 from exporter.kube.api import ApiError, ClusterClient
 
 IN_CLUSTER_NAME = "in-cluster"
@@ -25,14 +26,56 @@ class KubeConfigError(Exception):
 
 def _read_kubeconfig(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise KubeConfigError(f"cannot read kubeconfig {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise KubeConfigError(f"kubeconfig {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("contexts"), list):
-        raise KubeConfigError(f"kubeconfig {path} has no contexts")
+        data = read_yaml(path, "kubeconfig")
+    except FileProblem as exc:
+        raise KubeConfigError(str(exc)) from None
+    problem = shape_problem(data)
+    if problem:
+        raise KubeConfigError(f"kubeconfig {path}: {problem}")
     return data
+
+
+# The named lists of a kubeconfig, the mapping each entry holds, and the string fields read from it.
+_SECTIONS = {
+    "contexts": ("context", ("cluster", "user", "namespace")),
+    "clusters": ("cluster", ("server", "certificate-authority", "certificate-authority-data", "tls-server-name",
+                             "proxy-url")),
+    "users": ("user", ("token", "tokenFile", "username", "password", "client-certificate",
+                       "client-certificate-data", "client-key", "client-key-data")),
+}
+
+
+def shape_problem(data: object) -> str | None:
+    """Where a kubeconfig is not shaped as one (`contexts[0].context is a int, not a mapping`), or None.
+
+    The Kubernetes client fails on such input with an AttributeError deep inside; checked here, the user reads
+    which entry to fix.
+    """
+    if not isinstance(data, dict):
+        return f"not a kubeconfig (a {type(data).__name__}, not a mapping)"
+    if not isinstance(data.get("contexts"), list):
+        return "has no contexts"
+    if not isinstance(data.get("current-context", ""), (str, type(None))):
+        return "current-context is not a string"
+    for section, (field, strings) in _SECTIONS.items():
+        entries = data.get(section) or []
+        if not isinstance(entries, list):
+            return f"{section} is a {type(entries).__name__}, not a list"
+        for index, entry in enumerate(entries):
+            where = f"{section}[{index}]"
+            if not isinstance(entry, dict):
+                return f"{where} is a {type(entry).__name__}, not a mapping"
+            if not isinstance(entry.get("name"), str):
+                return f"{where}.name is missing or not a string"
+            body = entry.get(field)
+            if body is None and section != "contexts":
+                continue
+            if not isinstance(body, dict):
+                return f"{where}.{field} is a {type(body).__name__}, not a mapping"
+            for key in strings:
+                if key in body and not isinstance(body[key], str):
+                    return f"{where}.{field}.{key} is a {type(body[key]).__name__}, not a string"
+    return None
 
 
 def _client_from_dict(data: dict, context: str | None, origin: str) -> ApiClient:
@@ -40,8 +83,8 @@ def _client_from_dict(data: dict, context: str | None, origin: str) -> ApiClient
     try:
         kube_config.load_kube_config_from_dict(data, context=context, client_configuration=configuration)
     except kube_config.ConfigException as exc:
-        raise KubeConfigError(f"{origin}: {exc}") from None
-    except (ValueError, TypeError, KeyError, OSError) as exc:
+        raise KubeConfigError(f"{origin}: {' '.join(str(exc).split())}") from None
+    except Exception as exc:  # the client's own failures on odd input (AttributeError, binascii.Error, ...)
         raise KubeConfigError(f"{origin}: unusable kubeconfig ({type(exc).__name__}: {exc})") from None
     return _client(configuration)
 
@@ -119,8 +162,9 @@ def workload_cluster(management: ClusterClient, name: str) -> ClusterClient:
         raise KubeConfigError(f"Secret {namespace}/{secret_name} has no key 'value'")
     try:
         data = yaml.safe_load(base64.b64decode(encoded, validate=True))
-    except (ValueError, yaml.YAMLError):
+    except (ValueError, yaml.YAMLError, RecursionError):
         raise KubeConfigError(f"Secret {namespace}/{secret_name}: 'value' is not a base64 kubeconfig") from None
-    if not isinstance(data, dict):
-        raise KubeConfigError(f"Secret {namespace}/{secret_name}: 'value' is not a kubeconfig")
+    problem = shape_problem(data)
+    if problem:
+        raise KubeConfigError(f"Secret {namespace}/{secret_name}: 'value' {problem}")
     return ClusterClient(name, _client_from_dict(data, None, f"kubeconfig of workload cluster {name!r}"))

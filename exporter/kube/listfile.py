@@ -8,14 +8,14 @@ file are looked up from it; owners absent from it end their chain, as a forbidde
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from exporter.kube.objects import Pod, Trimmed, Workload, trim
-from exporter.kube.owners import meta_of
+from exporter.kube.objects import WORKLOAD_KINDS, Pod, Trimmed, Workload, trim
+from exporter.kube.owners import Lookup, meta_of
 
 
 class ListFileError(ValueError):
@@ -74,19 +74,88 @@ def load(path: str | Path, label_keys: Iterable[str] = ()) -> "ObjectIndex":
     except UnicodeDecodeError:
         raise ListFileError(f"{path} is not text (expected kubectl JSON output)") from None
     keys = tuple(label_keys)
-    objects = [trim(item, keys) for document in _documents(text, str(path)) for item in _items(document, str(path))]
-    return ObjectIndex(objects)
+    objects, skipped = [], []
+    for document in _documents(text, str(path)):
+        for item in _items(document, str(path)):
+            problem = _malformed(item)
+            if problem:
+                meta = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+                skipped.append(f"{item.get('kind')} {meta.get('namespace')}/{meta.get('name')}: {problem}")
+            else:
+                objects.append(trim(item, keys))
+    return ObjectIndex(objects, skipped)
+
+
+_CONTAINER_KEYS = ("initContainers", "containers", "ephemeralContainers")
+
+
+def _malformed(item: dict) -> str | None:
+    """Why an object cannot be read as the kind it says it is (None when it can): a pod spec whose containers are
+    not a list of objects with string images would otherwise vanish from the report without a word."""
+    if not isinstance(item.get("metadata"), dict):
+        return "metadata is not an object"
+    kind = item.get("kind")
+    if kind == "Pod":
+        path = ("spec",)
+    elif kind == "CronJob":
+        path = ("spec", "jobTemplate", "spec", "template", "spec")
+    elif kind in WORKLOAD_KINDS:
+        path = ("spec", "template", "spec")
+    else:
+        return None
+    spec: Any = item
+    for depth, key in enumerate(path):
+        spec = spec.get(key)
+        if spec is None:
+            return None
+        if not isinstance(spec, dict):
+            return f"{'.'.join(path[:depth + 1])} is a {type(spec).__name__}, not an object"
+    where = ".".join(path)
+    for key in _CONTAINER_KEYS:
+        containers = spec.get(key)
+        if containers is None:
+            continue
+        if not isinstance(containers, list):
+            return f"{where}.{key} is a {type(containers).__name__}, not a list"
+        for index, container in enumerate(containers):
+            if not isinstance(container, dict):
+                return f"{where}.{key}[{index}] is a {type(container).__name__}, not an object"
+            if "image" in container and not isinstance(container["image"], str):
+                return f"{where}.{key}[{index}].image is not a string"
+    return None
 
 
 class ObjectIndex:
     """Trimmed objects by (kind, namespace, name), with the lookup an OwnerResolver takes."""
 
-    def __init__(self, objects: Iterable[Trimmed]) -> None:
+    def __init__(self, objects: Iterable[Trimmed], skipped: Iterable[str] = ()) -> None:
         self.objects = list(objects)
+        self.skipped = list(skipped)  # objects left out as unreadable, one line each
         self._by_key = {(meta_of(o).kind, meta_of(o).namespace, meta_of(o).name): o for o in self.objects}
 
     def lookup(self, api_version: str, kind: str, namespace: str | None, name: str) -> Trimmed | None:
         return self._by_key.get((kind, namespace, name))
+
+    def lookup_or(self, fallback: Lookup, cache: MutableMapping | None = None) -> Lookup:
+        """A lookup that reads owners held here, and asks `fallback` (the API) for the others.
+
+        With `cache` (kept by the caller across calls), what `fallback` answered is remembered in it, None
+        included: an owner of a kind that is not listed is read once, not once per cycle.
+        """
+
+        def lookup(api_version: str, kind: str, namespace: str | None, name: str) -> Trimmed | None:
+            found = self._by_key.get((kind, namespace, name))
+            if found is not None:
+                return found
+            if cache is None:
+                return fallback(api_version, kind, namespace, name)
+            key = (kind, namespace, name)
+            if key in cache:
+                return cache[key]
+            found = cache[key] = fallback(api_version, kind, namespace, name)
+            return found
+
+        return lookup
 
     @property
     def pods(self) -> list[Pod]:

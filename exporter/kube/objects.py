@@ -169,19 +169,31 @@ def trim_meta(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Meta:
     )
 
 
-def _containers(spec: Mapping[str, Any]) -> tuple[Container, ...]:
-    out = []
-    for key, kind in (("initContainers", "init"), ("containers", "container"), ("ephemeralContainers", "ephemeral")):
-        for c in _list(spec.get(key)):
-            if isinstance(c, dict):
-                out.append(Container(name=_s(c.get("name", "")), image=_s(c.get("image") or ""), type=kind))
-    return tuple(out)
+CONTAINER_KEYS = (("initContainers", "init"), ("containers", "container"), ("ephemeralContainers", "ephemeral"))
 
 
-def _pull_secrets(spec: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(
+@dataclass(frozen=True, slots=True)
+class PodSpec:
+    """What a pod spec says of pulls: its containers, the pull secrets and the ServiceAccount the kubelet uses."""
+
+    containers: tuple[Container, ...]
+    pull_secrets: tuple[str, ...] = ()
+    service_account: str = "default"
+
+
+def pod_spec(spec: Any) -> PodSpec:
+    """The pull-relevant part of a pod spec (of a pod, a workload template or a rendered manifest)."""
+    spec = _dict(spec)
+    containers = tuple(
+        Container(name=_s(c.get("name", "")), image=_s(c.get("image") or ""), type=kind)
+        for key, kind in CONTAINER_KEYS for c in _list(spec.get(key)) if isinstance(c, dict)
+    )
+    pull_secrets = tuple(
         _s(s["name"]) for s in _list(spec.get("imagePullSecrets")) if isinstance(s, dict) and s.get("name")
     )
+    # `serviceAccount` is the deprecated spelling the API still accepts
+    account = _s(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
+    return PodSpec(containers, pull_secrets, account)
 
 
 def trim_pod(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Pod:
@@ -198,12 +210,13 @@ def trim_pod(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Pod:
             reason = _dict(_dict(s.get("state")).get("waiting")).get("reason")
             if reason:
                 waiting[_s(s["name"])] = _s(reason)
+    pulls = pod_spec(spec)
     return Pod(
         meta=trim_meta({**obj, "kind": obj.get("kind") or "Pod"}, label_keys),
-        containers=_containers(spec),
+        containers=pulls.containers,
         node=_s(spec.get("nodeName") or ""),
-        service_account=_s(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"),
-        pull_secrets=_pull_secrets(spec),
+        service_account=pulls.service_account,
+        pull_secrets=pulls.pull_secrets,
         phase=_s(status.get("phase") or ""),
         image_ids=image_ids or _EMPTY,
         waiting=waiting or _EMPTY,
@@ -221,13 +234,14 @@ def trim_workload(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Wor
         replicas = None  # a DaemonSet's size is its nodes'
     elif obj.get("kind") in ("Deployment", "StatefulSet", "ReplicaSet") and replicas is None:
         replicas = 1  # the API default
+    pulls = pod_spec(template_spec)
     return Workload(
         meta=trim_meta(obj, label_keys),
-        containers=_containers(template_spec),
+        containers=pulls.containers,
         replicas=replicas if isinstance(replicas, int) else None,
         suspended=bool(spec.get("suspend", False)),
-        service_account=_s(template_spec.get("serviceAccountName") or "default"),
-        pull_secrets=_pull_secrets(template_spec),
+        service_account=pulls.service_account,
+        pull_secrets=pulls.pull_secrets,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from exporter.kube.objects import (
     ARGOCD_INSTANCE,
@@ -35,8 +36,25 @@ MAX_DEPTH = 16
 
 # (api_version, kind, namespace, name) -> trimmed object, or None when it cannot be read
 Lookup = Callable[[str, str, str | None, str], Trimmed | None]
-# The owners one resolution read: ((api_version, kind, namespace, name), what the lookup returned) each
-Trace = tuple[tuple[tuple[str, str, str | None, str], Trimmed | None], ...]
+
+
+class OwnerKey(NamedTuple):
+    """What a lookup is asked for."""
+
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+
+class Read(NamedTuple):
+    """One owner a resolution read, and what the lookup returned for it (the very object, or None)."""
+
+    key: OwnerKey
+    found: Trimmed | None
+
+
+Trace = tuple[Read, ...]  # the owners one resolution read, in the order it read them
 
 
 def label_keys(unit_sources: Sequence[str]) -> frozenset[str]:
@@ -96,10 +114,15 @@ class OwnerResolver:
 
     def unchanged(self, trace: Trace) -> bool:
         """True when every owner the trace read is still the very same object (or still absent)."""
-        return all(self._get(*key) is obj for key, obj in trace)
+        return all(self._get(*read.key) is read.found for read in trace)
+
+    def _read(self, trace: list[Read], key: OwnerKey) -> Trimmed | None:
+        found = self._get(*key)
+        trace.append(Read(key, found))
+        return found
 
     def _walk(self, start: Meta) -> tuple[Resolution, Trace]:
-        trace: list[tuple[tuple[str, str, str | None, str], Trimmed | None]] = []
+        trace: list[Read] = []
         chain: list[str] = [start.key]
         walked: list[Meta] = [start]
         workload: Meta | OwnerRef = start
@@ -123,8 +146,7 @@ class OwnerResolver:
                     break
                 seen.add(key)
                 chain.append(key)
-                parent = self._get(HELMRELEASE_API_VERSION, "HelmRelease", namespace, name)
-                trace.append(((HELMRELEASE_API_VERSION, "HelmRelease", namespace, name), parent))
+                parent = self._read(trace, OwnerKey(HELMRELEASE_API_VERSION, "HelmRelease", namespace, name))
                 if parent is None:
                     break
                 current = meta_of(parent)
@@ -143,8 +165,7 @@ class OwnerResolver:
                 workload = owner
             if owner.kind == "Node":
                 break
-            parent = self._get(owner.api_version, owner.kind, namespace, owner.name)
-            trace.append(((owner.api_version, owner.kind, namespace, owner.name), parent))
+            parent = self._read(trace, OwnerKey(owner.api_version, owner.kind, namespace, owner.name))
             if parent is None:
                 break
             current = meta_of(parent)

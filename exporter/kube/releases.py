@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import sys
 import threading
 import zlib
 from collections import Counter
@@ -24,10 +23,11 @@ from typing import Any
 import orjson
 import yaml
 
+from exporter.kube.objects import pod_spec
+
 log = logging.getLogger(__name__)
 
 MAX_RELEASE_BYTES = 32 * 1024 * 1024  # decompressed; Kubernetes caps the stored object at 1 MiB compressed
-CONTAINER_KEYS = ("initContainers", "containers", "ephemeralContainers")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: ~20x faster
 
 
@@ -123,13 +123,10 @@ def pod_images(manifest: str, where: str = "manifest") -> Iterator[PodImages]:
 def _walk(node: Any) -> Iterator[PodImages]:
     if isinstance(node, dict):
         if isinstance(node.get("containers"), list):
-            images = tuple(sys.intern(str(c["image"])) for key in CONTAINER_KEYS for c in node.get(key) or []
-                           if isinstance(c, dict) and c.get("image"))
+            spec = pod_spec(node)
+            images = tuple(c.image for c in spec.containers if c.image)
             if images:
-                secrets = tuple(str(s["name"]) for s in node.get("imagePullSecrets") or []
-                                if isinstance(s, dict) and s.get("name"))
-                account = str(node.get("serviceAccountName") or node.get("serviceAccount") or "default")
-                yield PodImages(images, secrets, account)
+                yield PodImages(images, spec.pull_secrets, spec.service_account)
         for value in node.values():
             yield from _walk(value)
     elif isinstance(node, list):

@@ -94,7 +94,9 @@ def from_docker_config_file(path: str | Path) -> tuple[Credential, ...]:
         data = json.loads(path.read_text())
     except OSError as exc:
         raise CredentialError(f"docker config {path}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except json.JSONDecodeError as exc:
+        raise CredentialError(f"docker config {path}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg})") from None
+    except UnicodeDecodeError:
         raise CredentialError(f"docker config {path}: not JSON") from None
     return from_docker_config(data, f"docker config {path}")
 

@@ -63,6 +63,15 @@ class RegistrySettings:
         return self.hosts.get(host, HostOptions())
 
 
+def parse_mirror(item: str) -> tuple[str, str]:
+    """`FROM=TO[/PATH]` as (FROM, TO); ValueError naming the item when it is not that."""
+    source, sep, target = item.partition("=")
+    source, target = source.strip(), target.strip()
+    if not sep or not source or not target or "=" in target:
+        raise ValueError(f"expected FROM=TO, got {item!r}")
+    return source, target
+
+
 def from_options(
     insecure: list[str] | None = None,
     skip_verify: list[str] | None = None,
@@ -79,9 +88,7 @@ def from_options(
     for host in skip_verify or []:
         table.setdefault(host, {})["skip_verify"] = True
     for item in mirrors or []:
-        source, sep, target = item.partition("=")
-        if not sep or not source or not target:
-            raise ValueError(f"registry mirror {item!r}: expected FROM=TO")
+        source, target = parse_mirror(item)
         entry = table.setdefault(source, {})
         entry["mirrors"] = tuple(entry.get("mirrors", ())) + (target,)
     built = {}

@@ -6,6 +6,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
+from exporter.health import Counts, Histogram
+
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -32,3 +34,12 @@ class RequestStats:
     def total(self, method: str | None = None) -> int:
         with self._lock:
             return sum(n for (_, m, _), n in self.requests.items() if method is None or m == method)
+
+    def figures(self) -> tuple[Counts, tuple[Histogram, ...]]:
+        """A consistent copy: requests by (host, method, code) and a latency histogram per host, sorted."""
+        with self._lock:
+            requests = tuple(sorted(self.requests.items()))
+            durations = tuple(Histogram((host,), DURATION_BUCKETS, tuple(buckets), self.duration_sum[host],
+                                        self.duration_count[host])
+                              for host, buckets in sorted(self.duration_buckets.items()))
+        return requests, durations

@@ -101,6 +101,23 @@ def test_config_file_is_one_the_exporter_loads(tmp_path):
     assert mounts["expected"] == "/etc/kube-image-exporter/expected"
 
 
+def test_durations_in_values_are_go_durations(tmp_path):
+    docs = render({"config": {"interval": "5m", "watch_down_threshold": "1h30m"},
+                   "serviceMonitor": {"enabled": True, "interval": "1m30s"}})
+    config = next(d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"] == "kie-kube-image-exporter")
+    path = tmp_path / "config.yaml"
+    path.write_text(config["data"]["config.yaml"])
+    settings = load(path)
+    assert (settings.interval, settings.watch_down_threshold) == (300, 5400)
+@pytest.mark.parametrize(("values", "web_ui"), [({}, True), ({"webUI": False}, False),
+                                               ({"config": {"web_ui": False}}, False)])
+def test_web_ui_value_reaches_the_exporter(tmp_path, values, web_ui):
+    config = next(d for d in of_kind(render(values), "ConfigMap") if d["metadata"]["name"] == "kie-kube-image-exporter")
+    path = tmp_path / "config.yaml"
+    path.write_text(config["data"]["config.yaml"])
+    assert load(path).web_ui is web_ui
+
+
 def test_a_config_change_rolls_the_pod():
     def checksum(values):
         [deployment] = of_kind(render(values), "Deployment")
@@ -114,6 +131,8 @@ def test_a_config_change_rolls_the_pod():
     [
         ({"replicas": 2}, "additional properties 'replicas' not allowed"),
         ({"config": {"interval": -5}}, "/config/interval"),
+        ({"config": {"interval": "5 minutes"}}, "/config/interval"),
+        ({"serviceMonitor": {"interval": "1 minute"}}, "/serviceMonitor/interval"),
         ({"config": {"intervall": 5}}, "additional properties 'intervall' not allowed"),
         ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
         ({"service": {"port": "http"}}, "/service/port"),

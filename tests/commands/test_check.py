@@ -63,19 +63,115 @@ def test_file_lists_of_every_format(basic_registry, docker_config, tmp_path, cap
                  "--docker-config", docker_config])
     out, err = capsys.readouterr()
     assert code == 1
-    assert sorted(line.split()[0] for line in out.splitlines()) == ["absent", "available"]  # duplicates once
-    assert "release.txt line 4" in err and "2 images: 1 absent, 1 available" in err
+    rows = [line.split(None, 2) for line in out.splitlines()]
+    assert sorted(row[0] for row in rows) == ["absent", "available", "invalid_reference"]  # duplicates once
+    [typo] = [row for row in rows if row[0] == "invalid_reference"]
+    assert typo[1:] == ["Not", "A Reference!  " + typo[2].split("  ", 1)[1]] and "release.txt line 4" in typo[2]
+    assert "3 images: 1 absent, 1 available, 1 invalid_reference" in err
 
 
-def test_usage_errors_exit_2(tmp_path, capsys):
-    assert main(["check"]) == 2
-    assert "nothing to check" in capsys.readouterr().err
-    assert main(["check", "nginx", "--registry-mirror", "docker.io"]) == 2
-    assert "FROM=TO" in capsys.readouterr().err
+def test_a_typo_in_a_list_fails_the_gate_in_json_too(basic_registry, docker_config, tmp_path, capsys):
+    host = basic_registry.host
+    listing = tmp_path / "release.txt"
+    listing.write_text(f"{host}/team/app:1.0\n{host}/Team/App:1.0\n")
+    code = main(["check", "--json", "--file", str(listing), "--insecure-registry", host, "--docker-config",
+                 docker_config])
+    rows = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [(r["image"], r["status"]) for r in rows] == [(f"{host}/team/app:1.0", "available"),
+                                                         (f"{host}/Team/App:1.0", "invalid_reference")]
+    assert "release.txt line 2" in rows[1]["detail"]
+    listing.write_text(f"{host}/team/app:1.0\n# only comments and good lines\n")
+    assert main(["check", "--file", str(listing), "--insecure-registry", host, "--docker-config", docker_config]) == 0
+
+
+def test_a_verdict_through_a_mirror_names_the_endpoint(basic_registry, tmp_path, capsys):
+    mirror, air_gapped = basic_registry.host, "127.0.0.1:1"  # nothing listens on port 1
+    auth = base64.b64encode(b"alice:wonderland").decode()
+    docker_config = tmp_path / "config.json"
+    docker_config.write_text(json.dumps({"auths": {host: {"auth": auth} for host in (mirror, air_gapped)}}))
+    image = f"{air_gapped}/team/app:1.0"
+    args = ["check", image, "--registry-mirror", f"{air_gapped}={mirror}", "--insecure-registry", mirror,
+            "--insecure-registry", air_gapped, "--docker-config", str(docker_config)]
+    assert main(args) == 0
+    assert capsys.readouterr().out.split() == ["available", image, "via", mirror, basic_registry.digest]
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["endpoint"] == mirror
+
+
+def _one_short_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert 1 <= len(err.splitlines()) <= 2 and "Traceback" not in err and "usage:" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "nothing to check"),
+        (["nginx", "--registry-mirror", "docker.io"], "FROM=TO"),
+        (["nginx", "--concurrency", "-3"], "concurrency: Input should be greater than or equal to 1"),
+        (["nginx", "--concurrency", "0"], "concurrency: Input should be greater than or equal to 1"),
+        (["nginx", "--concurrency", "many"], "concurrency: Input should be a valid integer"),
+        (["nginx", "--rate", "-1"], "rate: Input should be greater than 0"),
+        (["nginx", "--ca-file", "/missing.pem"], "ca_file: file /missing.pem does not exist"),
+        (["nginx", "--docker-config", "/missing.json"], "docker config /missing.json"),
+        (["nginx", "--bogus"], "unrecognized arguments: --bogus"),
+        (["nginx", "--log-level", "loud"], "argument --log-level: invalid choice"),
+    ],
+)
+def test_usage_errors_exit_2_in_two_lines_at_most(args, message, capsys):
+    assert main(["check", *args]) == 2
+    assert message in _one_short_error(capsys)
+
+
+def test_unusable_list_files_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"no": "images"}')
-    assert main(["check", "--file", str(bad)]) == 1
-    assert "without an 'images' list" in capsys.readouterr().err
+    assert main(["check", "--file", str(bad)]) == 2
+    assert "without an 'images' list" in _one_short_error(capsys)
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(bytes(range(256)) * 4)
+    assert main(["check", "--file", str(binary)]) == 2
+    assert "not text" in _one_short_error(capsys)
+    assert main(["check", "--file", str(tmp_path / "absent.txt")]) == 2
+    assert "cannot read" in _one_short_error(capsys)
+
+
+def test_a_list_over_the_cap_is_refused_unread(tmp_path, capsys):
+    from exporter.commands.check import MAX_LIST_BYTES
+
+    huge = tmp_path / "huge.txt"
+    with open(huge, "wb") as handle:
+        handle.truncate(MAX_LIST_BYTES + 1)  # sparse: costs no disk
+    assert main(["check", "--file", str(huge)]) == 2
+    assert "larger than 16 MiB" in _one_short_error(capsys)
+
+
+def test_broken_docker_config_exits_2(tmp_path, capsys):
+    broken = tmp_path / "config.json"
+    broken.write_text("{")
+    assert main(["check", "nginx", "--docker-config", str(broken)]) == 2
+    assert f"docker config {broken}:1:2: not JSON" in _one_short_error(capsys)
+
+
+def test_global_options_before_or_after_the_command(basic_registry, docker_config, tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"insecure_registries: ['{basic_registry.host}']\ndocker_config: ['{docker_config}']\n")
+    image = f"{basic_registry.host}/team/app:1.0"
+    assert main(["--log-level", "debug", "--config", str(config), "check", image]) == 0
+    assert main(["check", image, "--log-level", "warning", "--log-format", "json", "--config", str(config)]) == 0
+    capsys.readouterr()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rate: -1\n")
+    assert main(["--config", str(bad), "check", image]) == 2
+    assert "rate: Input should be greater than 0" in _one_short_error(capsys)
+
+
+def test_a_bad_environment_value_is_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("KUBE_IMAGE_EXPORTER_REGISTRIES", "{bad")
+    assert main(["check", "nginx"]) == 2
+    assert "KUBE_IMAGE_EXPORTER_REGISTRIES: not valid JSON" in _one_short_error(capsys)
 
 
 def test_config_file_registry_section(basic_registry, docker_config, tmp_path, capsys):
@@ -115,3 +211,28 @@ def test_progress_line_on_a_terminal_only(tmp_path):
     assert "checked 25/25" in on_terminal
     piped = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert "checked 25/25" not in piped.stderr and "25 images" in piped.stderr
+
+
+def test_report_check_registry_adds_statuses_with_the_options_of_check(basic_registry, docker_config, tmp_path,
+                                                                       capsys):
+    host = basic_registry.host
+    pods = {"kind": "List", "items": [
+        {"kind": "Pod", "metadata": {"name": name, "namespace": "a"},
+         "spec": {"containers": [{"name": "c", "image": f"{host}/team/{image}"}]}}
+        for name, image in (("up", "app:1.0"), ("gone", "app:9.9"))
+    ]}
+    path = tmp_path / "pods.json"
+    path.write_text(json.dumps(pods))
+    args = ["report", "--from-file", str(path), "--check-registry", "--insecure-registry", host,
+            "--docker-config", docker_config]
+    assert main(args) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["registry_status"] == {f"{host}/team/app:1.0": "available", f"{host}/team/app:9.9": "absent"}
+    assert list(report)[:5] == ["images", "units_per_image", "images_per_unit", "images_with_unknown_unit",
+                                "pod_images_dependencies"]
+    pods["items"].pop()
+    path.write_text(json.dumps(pods))
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["registry_status"] == {f"{host}/team/app:1.0": "available"}
+    assert main(["report", "--from-file", str(path)]) == 0
+    assert "registry_status" not in json.loads(capsys.readouterr().out)  # Sylva's keys only, unless asked

@@ -55,9 +55,9 @@ def test_workload_cluster_kubeconfig_from_cluster_api_secret(emulator, kubeconfi
 
 
 def test_missing_workload_cluster_and_unknown_context_are_one_line(emulator, kubeconfig, capsys):
-    assert main(["report", "--kubeconfig", str(kubeconfig), "--workload-cluster-name", "nope"]) == 1
+    assert main(["report", "--kubeconfig", str(kubeconfig), "--workload-cluster-name", "nope"]) == 2
     assert "no Cluster API Cluster named 'nope'" in capsys.readouterr().err
-    assert main(["report", "--kubeconfig", str(kubeconfig), "--context", "zz"]) == 1
+    assert main(["report", "--kubeconfig", str(kubeconfig), "--context", "zz"]) == 2
     err = capsys.readouterr().err
     assert "context 'zz' not in" in err and "Traceback" not in err
 

@@ -67,11 +67,6 @@ def test_tagless_reference_checks_latest_but_normalizes_without_tag():
     assert normalize("busybox") == "docker.io/library/busybox"
 
 
-def test_docker_hub_api_host():
-    assert parse("nginx").api_host == "registry-1.docker.io"
-    assert parse("localhost:5000/x").api_host == "localhost:5000"
-
-
 def test_ports_with_tags():
     ref = parse("registry.example.com:5000/team/app:1.0")
     assert (ref.registry, ref.repository, ref.tag) == ("registry.example.com:5000", "team/app", "1.0")

@@ -41,6 +41,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $expected = append $expected (printf "%s=/etc/kube-image-exporter/expected/%s" $name $name) -}}
 {{- end }}
 {{- if $expected }}{{ $_ := set $config "expected" $expected }}{{ end -}}
+{{- if not .Values.webUI }}{{ $_ := set $config "web_ui" false }}{{ end -}}
 {{- with .Values.rollbackImages.namespaces }}{{ $_ := set $config "rollback_images" . }}{{ end -}}
 {{- toYaml $config -}}
 {{- end -}}

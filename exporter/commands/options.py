@@ -1,0 +1,80 @@
+"""What every command shares: the global options, the registry options, and reading the one settings model.
+
+Registration is cheap (argparse only); the settings model and the registry code are imported when a command
+runs, so `--help` of any command does not pay for pydantic or the Kubernetes client.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from exporter.commands import UsageError
+from exporter.logs import FORMATS, LEVELS
+
+GLOBAL_KEYS = ("log_level", "log_format")
+REGISTRY_KEYS = ("docker_config", "ca_file", "insecure_registries", "skip_verify", "registry_mirrors", "concurrency",
+                 "rate")
+
+
+def add_global(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    """`--config`, `--log-level`, `--log-format`: on the main parser and (SUPPRESS) on each subcommand's."""
+    group = parser.add_argument_group("global options (before or after the command)")
+    group.add_argument("--config", metavar="FILE", default=default,
+                       help="YAML settings file (every setting has a key; see the README)")
+    group.add_argument("--log-level", choices=LEVELS, default=default, help="default info")
+    group.add_argument("--log-format", choices=FORMATS, default=default,
+                       help="text (default) or json, one object a line")
+
+
+def add_cluster(parser: argparse.ArgumentParser, contexts_help: str) -> None:
+    """How `serve` and `report` reach clusters and find units."""
+    parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: in-cluster, then ~/.kube/config)")
+    parser.add_argument("--context", dest="contexts", action="append", metavar="NAME", help=contexts_help)
+    parser.add_argument("--unit-source", dest="unit_sources", action="append", metavar="SOURCE",
+                        help="how units are found, in order: flux (default), helm, argocd, label:KEY; repeatable")
+
+
+def add_registry(parser: argparse.ArgumentParser) -> None:
+    """The registry options of `check`, `report --check-registry` and `serve`."""
+    group = parser.add_argument_group("registry options")
+    group.add_argument("--docker-config", dest="docker_config", action="append", metavar="PATH",
+                       help="docker config.json with registry credentials; repeatable")
+    group.add_argument("--ca-file", metavar="PATH", help="extra CA certificates for every registry")
+    group.add_argument("--insecure-registry", dest="insecure_registries", action="append", metavar="HOST",
+                       help="plain HTTP to this registry; repeatable")
+    group.add_argument("--skip-verify", dest="skip_verify", action="append", metavar="HOST",
+                       help="no TLS certificate verification for this registry; repeatable")
+    group.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="FROM=TO",
+                       help="check images of FROM on the mirror TO[/PATH] first; repeatable")
+    group.add_argument("--concurrency", metavar="N", help="cap on requests in flight per registry (default: none, load adapts "
+                       "below 32 for check, 16 for serve)")
+    group.add_argument("--rate", metavar="R", help="cap on requests per second per registry (default: none, load adapts; "
+                       "Retry-After honoured)")
+
+
+def settings(args: argparse.Namespace, keys: tuple[str, ...]):
+    """The settings model from `--config`, the environment and these flags; UsageError naming the key when bad.
+
+    Applies the log settings, which the environment or the config file may hold too.
+    """
+    from exporter import logs
+    from exporter.config import ConfigError, load
+
+    flags = {key: getattr(args, key, None) for key in (*keys, *GLOBAL_KEYS)}
+    try:
+        loaded = load(getattr(args, "config", None), flags)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    logs.configure(loaded.log_level, loaded.log_format)
+    return loaded
+
+
+def keyring(loaded):
+    """Credentials of the settings' docker config files; UsageError when one is missing or broken."""
+    from exporter.registry.credentials import CredentialError, Keyring, from_docker_config_file
+
+    try:
+        return Keyring.of(c for path in loaded.docker_config for c in from_docker_config_file(path))
+    except CredentialError as exc:
+        raise UsageError(str(exc)) from None

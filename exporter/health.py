@@ -1,0 +1,75 @@
+"""The sources' own health as plain figures: copied once per cycle, handed to the join, rendered by views.
+
+Registry requests, kubelet pulls, each list/watch, each expected list, unusable pull secrets and release
+decoding failures. The cycle reads each source through its public read and fills a `Health`; nothing
+here holds a lock or a reference to a live source, so a view of it can never wait on one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Counts = tuple[tuple[tuple[str, ...], int], ...]  # (labels, count), in the order they are to be shown
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """One histogram series: cumulative counts per upper bound (ascending, +Inf implied by `count`)."""
+
+    labels: tuple[str, ...]
+    bounds: tuple[float, ...]
+    cumulative: tuple[int, ...]
+    sum: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatchHealth:
+    """One list/watch (cluster, kind[, namespace]) as of the cycle."""
+
+    cluster: str
+    kind: str
+    up: bool  # listed once, and no error since the last success
+    errors: int
+    skipped: int  # objects that could not be trimmed
+    objects: int  # held now
+    last_error: str = ""  # why it is failing now; "" while it is not
+
+
+@dataclass(frozen=True, slots=True)
+class ListHealth:
+    """One source of one expected list."""
+
+    name: str
+    up: bool
+    errors: int
+    images: frozenset[str]  # of its last good content
+    source: str = ""  # where it is read (a URL redacted)
+
+
+@dataclass(frozen=True, slots=True)
+class LastPull:
+    """The last pull the kubelet reported of one image on one node."""
+
+    cluster: str
+    namespace: str
+    node: str
+    image: str
+    seconds: float
+    size_bytes: int | None
+
+
+@dataclass(frozen=True)
+class Health:
+    """Every health figure of one cycle."""
+
+    registry_requests: Counts = ()  # (host, method, code)
+    registry_durations: tuple[Histogram, ...] = ()  # labels (host,)
+    pulls: tuple[LastPull, ...] = ()
+    pull_durations: tuple[Histogram, ...] = ()  # labels (cluster, registry)
+    pull_failures: Counts = ()  # (cluster, registry, reason)
+    watches: tuple[WatchHealth, ...] = ()
+    lists: tuple[ListHealth, ...] = ()
+    unusable_secrets: tuple[tuple[str, str, str, str], ...] = ()  # (cluster, namespace, secret, reason)
+    release_errors: Counts = ()  # (cluster, namespace, reason)
+    cycle_seconds: float = 0.0  # what gathering and checking took this cycle

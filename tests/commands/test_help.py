@@ -1,0 +1,56 @@
+"""`--help` and the README say the same, and `--help` stays cheap (no client library loaded for it)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exporter.cli import build_parser
+from exporter.config import Settings
+
+README = (Path(__file__).resolve().parent.parent.parent / "README.md").read_text()
+
+
+def subcommands():
+    parser = build_parser()
+    [action] = [a for a in parser._actions if a.dest == "command"]
+    return action.choices
+
+
+@pytest.mark.parametrize("command", ["serve", "report", "merge", "check"])
+def test_every_flag_of_a_command_is_in_the_readme(command):
+    parser = subcommands()[command]
+    flags = {o for a in parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
+    missing = sorted(flag for flag in flags if not re.search(rf"[`/]{re.escape(flag)}[ `=\[]", README))
+    assert not missing, f"{command} flags not in the README: {missing}"
+
+
+def test_the_settings_table_names_the_flags_serve_takes():
+    serve = subcommands()["serve"]
+    by_dest = {a.dest: a.option_strings[-1] for a in serve._actions if a.option_strings}
+    rows = [row for row in re.findall(r"^\| `([a-z_]+)` \| ([^|]+) \|", README, flags=re.M)
+            if row[0] in Settings.model_fields]
+    assert {key for key, _ in rows} >= set(Settings.model_fields)
+    for key, flag_cell in rows:
+        if key in by_dest:
+            assert f"`{by_dest[key]}" in flag_cell, (key, flag_cell)
+        else:
+            assert "file" in flag_cell or "env" in flag_cell, (key, flag_cell)  # e.g. registries: file or env only
+
+
+def test_durations_read_the_same_in_help_and_readme():
+    serve = subcommands()["serve"]
+    for dest in ("interval", "watch_down_threshold"):
+        [action] = [a for a in serve._actions if a.dest == dest]
+        assert action.metavar == "DURATION"
+        assert f"| `{dest}` |" in README and "a duration" in README.split(f"| `{dest}` |")[1].split("\n")[0]
+
+
+def test_help_loads_neither_pydantic_nor_the_kubernetes_client():
+    code = ("import sys\nfrom exporter.cli import main\nassert main(['check', '--help']) == 0\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'kubernetes', 'httpx', 'yaml'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

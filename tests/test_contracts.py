@@ -1,0 +1,55 @@
+"""The import contract holds what DESIGN says: one import added where it does not belong fails lint-imports.
+
+Each case copies the package and pyproject.toml to a scratch directory, adds one line to one module and
+runs the real `lint-imports` there; the unchanged copy must pass.
+"""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT = Path(sys.executable).with_name("lint-imports")
+
+
+def lint(tmp_path: Path, module: str | None = None, line: str = "") -> subprocess.CompletedProcess:
+    shutil.copytree(ROOT / "exporter", tmp_path / "exporter", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    if module:
+        path = tmp_path / module
+        path.write_text(path.read_text() + f"\n{line}  # injected\n")
+    return subprocess.run([str(LINT), "--no-cache"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={"PATH": str(LINT.parent), "PYTHONPATH": str(tmp_path)})
+
+
+def test_the_package_as_it_is_keeps_every_contract(tmp_path):
+    result = lint(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(("module", "line"), [
+    ("exporter/join.py", "import kubernetes"),  # the kubernetes client anywhere but exporter/kube
+    ("exporter/serve.py", "import kubernetes"),
+    ("exporter/registry/client.py", "from kubernetes import client"),
+    ("exporter/expected/sources.py", "import kubernetes"),
+    ("exporter/inventory.py", "import kubernetes.client"),
+    ("exporter/kube/api.py", "import httpx"),  # httpx anywhere but exporter/registry and exporter/expected
+    ("exporter/serve.py", "import httpx"),
+    ("exporter/keyrings.py", "import httpx"),
+    ("exporter/commands/check.py", "import httpx"),
+    ("exporter/inventory.py", "import docker_image"),  # the parser library behind exporter/images
+    ("exporter/report.py", "from exporter.kube import objects"),  # a view reaching a source
+    ("exporter/series.py", "from exporter.registry import stats"),
+    ("exporter/report.py", "from exporter import inventory"),
+    ("exporter/endpoints.py", "from exporter import serve"),
+    ("exporter/join.py", "from exporter.expected import sources"),
+    ("exporter/kube/owners.py", "from exporter import join"),  # a source importing upwards
+])
+def test_one_import_where_it_does_not_belong_breaks_a_contract(tmp_path, module, line):
+    result = lint(tmp_path, module, line)
+    assert result.returncode != 0, f"{line!r} in {module} passed lint-imports"
+    assert "BROKEN" in result.stdout
