@@ -331,7 +331,8 @@ class Checker:
         """What an answer tells of its host: a pause for a 429 (its Retry-After), a backoff for a failure."""
         seconds = parse_retry_after(answer.retry_after, self._clock(), self.settings.retry_after_max)
         if answer.status == Status.RATE_LIMITED or (answer.pushback and seconds is not None):
-            self._pauses.rate_limited(host, RATE_LIMIT_PAUSE if seconds is None else seconds, answer.detail)
+            self._pauses.rate_limited(host, RATE_LIMIT_PAUSE if seconds is None else seconds, answer.detail,
+                                      unavailable=answer.status != Status.RATE_LIMITED)
         elif answer.connection_failed:
             self._pauses.failed(host, answer.detail)
         else:
@@ -351,7 +352,7 @@ def classify(tried: list[tuple[_Endpoint, Answer]], now: float) -> CheckResult:
 
 
 def _from_pause(paused: HostState, now: float) -> Answer:
-    status = Status.RATE_LIMITED if paused.rate_limited else Status.UNREACHABLE
+    status = Status.RATE_LIMITED if paused.rate_limited and not paused.unavailable else Status.UNREACHABLE
     wait = paused.paused_until - now
     return Answer(status, detail=f"{paused.reason} (host paused, next probe in {wait:.0f}s)")
 

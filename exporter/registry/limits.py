@@ -63,6 +63,7 @@ class HostState:
     paused_until: float = 0.0  # no request before this (a failure's backoff, or a Retry-After)
     reason: str = ""
     rate_limited: bool = False  # the pause is the registry's own Retry-After (or its 429)
+    unavailable: bool = False  # ... given with a 503: the registry is down for that long, not limiting
 
 
 class HostPauses:
@@ -104,10 +105,12 @@ class HostPauses:
         delay = min(self._maximum, self._initial * 2 ** (state.failures - 1))
         state.paused_until = self._clock() + delay
 
-    def rate_limited(self, host: str, seconds: float, reason: str) -> None:
+    def rate_limited(self, host: str, seconds: float, reason: str, unavailable: bool = False) -> None:
+        """The registry asked for a pause (a 429, or a 503 with Retry-After: `unavailable`)."""
         state = self._hosts.setdefault(host, HostState())
         state.reason = reason
         state.rate_limited = True
+        state.unavailable = unavailable
         state.paused_until = max(state.paused_until, self._clock() + seconds)
 
     def succeeded(self, host: str) -> None:

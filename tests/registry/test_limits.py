@@ -110,3 +110,13 @@ def test_an_answer_to_an_earlier_request_does_not_lift_a_retry_after():
     assert pauses.paused("reg") is not None
     clock.now += 1.5
     assert pauses.admit("reg") is None
+
+
+def test_caps_come_from_the_registry_entry_then_the_global_setting_else_the_ceiling():
+    from exporter.registry.settings import from_options
+
+    checker = Checker(from_options(concurrency=6, hosts={"capped.example": {"concurrency": 2, "rate": 5}}))
+    capped, other = checker._load_control("capped.example"), checker._load_control("other.example")
+    assert (capped.ceiling, capped.rate) == (2, 5)
+    assert (other.ceiling, other.rate) == (6, None)
+    assert Checker()._load_control("free.example").ceiling == Checker().settings.ceiling
