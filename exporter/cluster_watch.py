@@ -74,6 +74,7 @@ class ClusterWatch:
         self.select_namespaces()
         resolver = OwnerResolver(index.lookup_or(self.owner_lookup, self.owner_cache), unit_sources)
         pods = [pod for pod in index.pods if keep_namespace(pod.meta.namespace, self.selected)]
+        self.pulls.forget_unused((pod.meta.namespace, pod.node, c.image) for pod in pods for c in pod.containers)
         return inventory.build(self.client.name, pods, index.workloads, resolver, self.inventory_memo)
 
     def releases_now(self) -> Iterator[Release | None]:
@@ -85,7 +86,9 @@ class ClusterWatch:
         name = self.client.name
         return [WatchHealth(name, r.kind, r.stats.failing_since is None and r.stats.lists > 0, r.stats.errors,
                             r.stats.skipped, len(r.snapshot()),
-                            r.stats.last_error if r.stats.failing_since is not None else "")
+                            r.stats.last_error if r.stats.failing_since is not None else "",
+                            (("expired", r.stats.relists_after_expiry), ("version_reset", r.stats.relists_after_reset),
+                             ("errors", r.stats.relists_after_errors)))
                 for r in self.all_reflectors]
 
     def pull_health(self) -> tuple[list[LastPull], list[Histogram], list[tuple[tuple[str, ...], int]]]:
@@ -101,8 +104,12 @@ class ClusterWatch:
 
 def watch(client: ClusterClient, label_keys: frozenset[str], node_keyring: Keyring, watch_timeout: int,
           namespace_selector: str | None, keep_namespace: KeepNamespace,
-          rollback_namespaces: list[str]) -> ClusterWatch:
-    """The reflectors, keyrings and trackers of one cluster, not started yet."""
+          rollback_namespaces: list[str], service_account_tokens: bool = False) -> ClusterWatch:
+    """The reflectors, keyrings and trackers of one cluster, not started yet.
+
+    With `service_account_tokens`, node credential providers that ask for one get the workload's ServiceAccount
+    token (TokenRequest API).
+    """
 
     def trimmer(obj, keys=label_keys):
         return trim(obj, keys)
@@ -115,7 +122,8 @@ def watch(client: ClusterClient, label_keys: frozenset[str], node_keyring: Keyri
 
     reflectors = [Reflector(client, api_version, kind, trim=trimmer, watch_timeout=watch_timeout)
                   for api_version, kind in WATCHED]
-    cluster = ClusterWatch(client, reflectors, KeyringSource(get_secret, get_account, node_keyring),
+    get_token = client.create_token if service_account_tokens else None
+    cluster = ClusterWatch(client, reflectors, KeyringSource(get_secret, get_account, node_keyring, get_token=get_token),
                            api_lookup(client, label_keys))
     if namespace_selector:
         cluster.selected = frozenset()  # nothing counts until the selected namespaces are known

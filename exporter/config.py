@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     rate: float | None = Field(default=None, gt=0, allow_inf_nan=False,
                                description="cap on requests per second per registry (unset: adaptive)")
     registries: dict[str, RegistryOptions] = {}
+    # The node's view (REFERENCE.md §10-11): the kubelet's credential providers and docker config, the runtime's mirrors.
+    image_credential_provider_config: Path | None = None
+    image_credential_provider_bin_dir: Path | None = None
+    kubelet_root_dir: Path | None = None
+    containerd_hosts_dir: Path | None = None
+    registries_conf: Path | None = None
+    service_account_tokens: bool = False  # tokens of workloads' ServiceAccounts for providers with tokenAttributes
     watch_down_threshold: Duration = Field(default=300.0, description="failing list/watch time before not ready")
     rollback_images: StrList = []  # namespaces whose Helm release revisions are checked (reads their Secrets)
     web_ui: bool = True  # the status page at `/`; off: `/` answers with the plain list of endpoints

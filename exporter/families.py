@@ -2,6 +2,9 @@
 
 The collector renders from this table, the README's metric table is checked against it by a test, and
 dashboards and alert rules depend on these names (DESIGN.md contract): add families, never rename them.
+`SELF_FAMILIES` are the exporter's own process and runtime families, rendered by prometheus_client's
+collectors (see exporter.exposition); they are declared here for the README, and a test checks the
+collectors serve exactly these.
 """
 
 from __future__ import annotations
@@ -85,14 +88,15 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "kube_image_pull_duration_seconds",
         "gauge",
-        "Duration of the last observed pull of the image on the node (kubelet Pulled events).",
+        "Duration of the last observed pull of the image on the node (kubelet Pulled events); kept while a pod of "
+        "the namespace runs the image on the node, and for 10 minutes after the pull.",
         ("cluster", "namespace", "node", "image"),
         'topk(10, kube_image_pull_duration_seconds)',
     ),
     Family(
         "kube_image_pull_size_bytes",
         "gauge",
-        "Size of the image in the last observed pull, where the kubelet reports it.",
+        "Size of the image in the last observed pull, where the kubelet reports it (kept as the duration is).",
         ("cluster", "namespace", "node", "image"),
         'max by (image) (kube_image_pull_size_bytes)',
     ),
@@ -188,6 +192,14 @@ FAMILIES: tuple[Family, ...] = (
         'increase(kube_image_watch_skipped_objects_total[1h]) > 0',
     ),
     Family(
+        "kube_image_watch_relists_total",
+        "counter",
+        "Lists made again because the API server could not serve the watch from its version: expired (410, or 504 "
+        "too large), version_reset (its version went back: restored or reset) or errors (repeated watch failures).",
+        ("cluster", "kind", "reason"),
+        'sum by (cluster, reason) (increase(kube_image_watch_relists_total{reason!="expired"}[1h])) > 0',
+    ),
+    Family(
         "kube_image_watch_objects",
         "gauge",
         "Objects of the kind held from the cluster (trimmed to the fields used).",
@@ -231,4 +243,27 @@ FAMILIES: tuple[Family, ...] = (
     ),
 )
 
-BY_NAME = {family.name: family for family in FAMILIES}
+SELF_FAMILIES: tuple[Family, ...] = (
+    Family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", (),
+           'rate(process_cpu_seconds_total{job="kube-image-exporter"}[5m])'),
+    Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", (),
+           'process_resident_memory_bytes{job="kube-image-exporter"}'),
+    Family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", (),
+           'process_virtual_memory_bytes{job="kube-image-exporter"}'),
+    Family("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", (),
+           'changes(process_start_time_seconds{job="kube-image-exporter"}[1h]) > 0'),
+    Family("process_open_fds", "gauge", "Number of open file descriptors.", (),
+           'process_open_fds / process_max_fds'),
+    Family("process_max_fds", "gauge", "Maximum number of open file descriptors.", (),
+           'process_max_fds'),
+    Family("python_info", "gauge", "Python platform information.",
+           ("implementation", "major", "minor", "patchlevel", "version"), 'python_info'),
+    Family("python_gc_objects_collected_total", "counter", "Objects collected during gc.", ("generation",),
+           'rate(python_gc_objects_collected_total[5m])'),
+    Family("python_gc_objects_uncollectable_total", "counter", "Uncollectable objects found during GC.",
+           ("generation",), 'increase(python_gc_objects_uncollectable_total[1h]) > 0'),
+    Family("python_gc_collections_total", "counter", "Number of times this generation was collected.",
+           ("generation",), 'rate(python_gc_collections_total{generation="2"}[5m])'),
+)
+
+BY_NAME = {family.name: family for family in (*FAMILIES, *SELF_FAMILIES)}

@@ -34,6 +34,7 @@ class WatchHealth:
     skipped: int  # objects that could not be trimmed
     objects: int  # held now
     last_error: str = ""  # why it is failing now; "" while it is not
+    relists: tuple[tuple[str, int], ...] = ()  # (reason, count): lists again after expiry, a version reset, errors
 
 
 @dataclass(frozen=True, slots=True)

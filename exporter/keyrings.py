@@ -17,10 +17,13 @@ from typing import Any
 from cachetools import TTLCache
 
 from exporter.registry.credentials import ANONYMOUS, Credential, CredentialError, Keyring, from_secret
+from exporter.registry.node.keyring import NodeKeyring
+from exporter.registry.node.providers import ServiceAccount
 
 log = logging.getLogger(__name__)
 
 Getter = Callable[[str, str], Mapping[str, Any] | None]  # (namespace, name) -> raw object or None
+TokenGetter = Callable[[str, str, str], str]  # (namespace, service account, audience) -> token
 
 
 class KeyringSource:
@@ -32,8 +35,11 @@ class KeyringSource:
     """
 
     def __init__(self, get_secret: Getter, get_service_account: Getter, node_keyring: Keyring = ANONYMOUS,
-                 ttl: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 ttl: float = 300.0, clock: Callable[[], float] = time.monotonic,
+                 get_token: TokenGetter | None = None) -> None:
         self._get_secret = get_secret
+        self._get_token = get_token  # set when node credential providers may get ServiceAccount tokens (opt-in)
+        self._identities: dict[tuple[str, str], ServiceAccount] = {}
         self._get_service_account = get_service_account
         self._node = node_keyring
         # (namespace, name) -> (credentials, why unusable or "")
@@ -95,4 +101,23 @@ class KeyringSource:
         """The Keyring the kubelet would use for a pod of `namespace` with these pull secrets."""
         names = pull_secrets or self._account_secrets(namespace, service_account or "default")
         credentials = tuple(c for name in names for c in self._secret(namespace, name))
-        return Keyring(credentials) + self._node
+        node = self._node
+        if self._get_token is not None and isinstance(node, NodeKeyring):
+            node = node.for_service_account(self._identity(namespace, service_account or "default"))
+        return Keyring(credentials) + node
+
+    def _identity(self, namespace: str, name: str) -> ServiceAccount:
+        """A ServiceAccount whose token and annotations are read when a credential provider asks for them."""
+        key = (namespace, name)
+        if key not in self._identities:
+            get_token, get_account = self._get_token, self._get_service_account
+
+            def annotations() -> Mapping[str, str]:
+                account = get_account(namespace, name)
+                if account is None:
+                    raise ValueError(f"ServiceAccount {namespace}/{name} not found or not readable")
+                return (account.get("metadata") or {}).get("annotations") or {}
+
+            self._identities[key] = ServiceAccount(namespace, name, lambda audience: get_token(namespace, name, audience),
+                                                   annotations)
+        return self._identities[key]

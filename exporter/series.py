@@ -59,6 +59,7 @@ def watches(rows: Iterable[WatchHealth]) -> dict[str, Rows]:
     """Several watches of one kind (one per namespace) add up, and are up only when all of them are."""
     up: dict[tuple[str, str], bool] = {}
     errors: dict[tuple[str, str], int] = {}
+    relists: dict[tuple[str, str, str], int] = {}
     skipped: dict[tuple[str, str], int] = {}
     objects: dict[tuple[str, str], int] = {}
     for watch in rows:
@@ -67,11 +68,14 @@ def watches(rows: Iterable[WatchHealth]) -> dict[str, Rows]:
         errors[labels] = errors.get(labels, 0) + watch.errors
         skipped[labels] = skipped.get(labels, 0) + watch.skipped
         objects[labels] = objects.get(labels, 0) + watch.objects
+        for reason, n in watch.relists:
+            relists[(watch.cluster, watch.kind, reason)] = relists.get((watch.cluster, watch.kind, reason), 0) + n
     return {
         "kube_image_watch_up": tuple((labels, 1.0 if ok else 0.0) for labels, ok in sorted(up.items())),
         "kube_image_watch_errors_total": tuple((labels, float(n)) for labels, n in sorted(errors.items())),
         "kube_image_watch_skipped_objects_total": tuple((labels, float(n)) for labels, n in sorted(skipped.items())),
         "kube_image_watch_objects": tuple((labels, float(n)) for labels, n in sorted(objects.items())),
+        "kube_image_watch_relists_total": tuple((labels, float(n)) for labels, n in sorted(relists.items())),
     }
 
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 from exporter import drift, firstseen, inventory, page, report, rollback, series
 from exporter.cluster_watch import ClusterWatch, configmap_reader, watch
-from exporter.endpoints import LazyPage, Page, Published
+from exporter.endpoints import LazyPage, Published
 from exporter.expected.sources import ExpectedLists
-from exporter.exposition import CONTENT_TYPE, render
+from exporter.exposition import MetricsPage, render
 from exporter.health import Health, ListHealth
 from exporter.join import UNCHECKED, DigestFacts, ImageState, Snapshot, join
 from exporter.kube.api import ClusterClient
@@ -86,8 +86,11 @@ class Exporter:
         rollback_namespaces: list[str] | None = None,
         web_ui: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        service_account_tokens: bool = False,
     ) -> None:
         self.checker = checker
+        self.service_account_tokens = service_account_tokens  # node credential providers may get workloads' tokens
+        self._node_keyring = node_keyring  # expected images are checked as a node would pull them
         self.published = published
         self.unit_sources = tuple(unit_sources)
         self.filters = filters or Filters()
@@ -106,7 +109,8 @@ class Exporter:
         self.cycles = 0
         self.clusters = [
             watch(client, self._keys, node_keyring, watch_timeout, self.filters.namespace_selector,
-                  lambda ns, selected: self.filters.keep_namespace(ns, selected), self.rollback_namespaces)
+                  lambda ns, selected: self.filters.keep_namespace(ns, selected), self.rollback_namespaces,
+                  service_account_tokens)
             for client in clusters]
         # ConfigMap lists are read from the first cluster (the one the exporter runs in, usually)
         self.expected = ExpectedLists.of(expected or [], read_configmap=configmap_reader(clusters[0]) if clusters else None)
@@ -123,15 +127,18 @@ class Exporter:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 0.3) -> None:
+        """Stop within `timeout` seconds in all: open watches are closed, not waited out. A thread still busy
+        then (a check round, a list in flight) is a daemon thread: it ends with the process."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         reflectors = self._all_reflectors()
         for reflector in reflectors:
             reflector.request_stop()
         for reflector in reflectors:
-            reflector.stop(timeout=2)
+            reflector.stop(timeout=max(0.0, deadline - time.monotonic()))
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.expected.close()
 
     def _loop(self) -> None:
@@ -160,7 +167,7 @@ class Exporter:
         # when checks are due, publish the inventory with what is known first: a slow registry delays statuses,
         # never the inventory
         requests = [(ref.image, keyring) for ref, keyring in inputs.refs]
-        requests += [(image, Keyring()) for image in inputs.expected_images]
+        requests += [(image, self._node_keyring) for image in inputs.expected_images]
         requests += [(row.image, keyring) for row, keyring in inputs.rollback]
         self._results = self.checker.check_many(
             requests, before_round=lambda: self._publish(inputs, round_done=False))
@@ -241,12 +248,12 @@ class Exporter:
     def _publish(self, inputs: _Cycle, round_done: bool) -> Snapshot:
         snapshot = join(
             [(ref, self._state(ref.image, keyring)) for ref, keyring in inputs.refs],
-            inputs.expected, {image: self._state(image, Keyring()) for image in inputs.expected_images},
+            inputs.expected, {image: self._state(image, self._node_keyring) for image in inputs.expected_images},
             list(inputs.chains), time.time(), self._digests,
             [(row, self._state(row.image, keyring)) for row, keyring in inputs.rollback],
             chains=inputs.chains, health=self._health(inputs.started))
         rows, histograms = series.of(snapshot)
-        self.published.metrics = Page.of(render(rows, histograms), CONTENT_TYPE)
+        self.published.metrics = MetricsPage(render(rows, histograms))
         if round_done:  # the report of this round's statuses, built from the snapshot if and when it is asked for
             self.published.report = LazyPage(lambda: (report.page(snapshot), "application/json"))
             self._first_round_done = True

@@ -57,6 +57,17 @@ def schema() -> dict:
                               "propertyNames": {"pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"}},
             "webUI": {"type": "boolean"},
             "rollbackImages": obj({"namespaces": NAMESPACES}),
+            "node": obj({
+                "hostPath": obj({key: {"type": "string", "pattern": "^(/.*)?$"} for key in (
+                    "credentialProviderConfig", "credentialProviderBinDir", "kubeletDockerConfig",
+                    "containerdHostsDir", "containersDir")}),
+                "credentialProviderConfig": MAP,
+                "credentialProviderBinDir": {"type": "string", "pattern": "^(/.*)?$"},
+                "containerdHosts": {"type": "object", "additionalProperties": STRING,
+                                    "propertyNames": {"pattern": "^[A-Za-z0-9_][A-Za-z0-9._-]*(:[0-9]+)?$"}},
+                "registriesConf": STRING,
+                "serviceAccountTokens": {"type": "boolean"},
+            }),
             "serviceAccount": obj({"create": {"type": "boolean"}, "name": STRING, "annotations": STRING_MAP}),
             "rbac": obj({
                 "create": {"type": "boolean"},

@@ -236,7 +236,7 @@ def overview() -> dict:
                        f"label_values({select('kube_image_missing', ('cluster', 'namespace'))}, unit)"),
     ]
     panels = [
-        row("Missing images"),
+        row("Missing from registries"),
         stat("Missing references", "Container references whose image is not available in its registry.",
              [target(f"sum({missing}) or vector(0)")]),
         stat("Missing images", "Unique images (per cluster) that are not available in their registry.",
@@ -256,7 +256,7 @@ def overview() -> dict:
         bargauge("Missing references by namespace", "Missing references per cluster and namespace.",
                  [target(f"sum by (cluster, namespace) ({missing})", "{{cluster}} / {{namespace}}", instant=True)],
                  w=6),
-        table("Missing references", "Every container reference whose image is not available, with the "
+        table("Each missing reference", "Every container reference whose image is not available, with the "
               "registry status as reason.", [table_target(missing)], REFERENCE_COLUMNS + ["reason"], h=10),
         row("Registries"),
         table("Images by registry and status", "Unique images per registry endpoint and current status.",
@@ -264,7 +264,7 @@ def overview() -> dict:
               w=12, values={"Value": "images"}, hide_value=False, sort_by="images"),
         timeseries("Images by status", "Unique images per registry status over time.",
                    [target(f"count by (status) ({s('kube_image_status')})", "{{status}}")], stack=True),
-        table("References without a unit", "Container references whose owning unit could not be resolved: "
+        table("Each reference without a unit", "Container references whose owning unit could not be resolved: "
               "bare pods and objects outside any Flux, Helm or Argo CD release.",
               [table_target(s("kube_image_unknown_unit"))], REFERENCE_COLUMNS[:-1]),
         row("Expected lists"),
@@ -292,7 +292,7 @@ def overview() -> dict:
         table("Digest drift", "Each drifted reference with the digest it runs and the digest its tag names "
               "now.", [table_target(s("kube_image_digest_drift"))],
               REFERENCE_COLUMNS + ["running_digest", "registry_digest"], w=12),
-        table("Rollback images missing", "Each image of a kept release revision that is not available, with "
+        table("Each rollback image missing", "Each image of a kept release revision that is not available, with "
               "the registry status as reason.", [table_target(s("kube_image_rollback_missing"))],
               ["cluster", "namespace", "release", "revision", "image", "reason"]),
         row("Pulls"),
@@ -335,6 +335,7 @@ def health() -> dict:
     requests = s("kube_image_registry_requests_total")
     failed = s("kube_image_registry_requests_total", 'code!~"2.."')
     latency = s("kube_image_registry_request_duration_seconds_bucket")
+    exporter = s("kube_image_build_info")  # process_* of this exporter only: every other target has them too
     variables = [
         query_variable("instance", "Exporter", "label_values(kube_image_build_info, instance)"),
         query_variable("cluster", "Cluster",
@@ -361,15 +362,28 @@ def health() -> dict:
                    [target(s("kube_image_cycle_duration_seconds"), "{{instance}}")], unit="s"),
         timeseries("Freshness", "Seconds since the last snapshot; a rising line means cycles have stopped.",
                    [target(f"time() - {s('kube_image_last_cycle_timestamp_seconds')}", "{{instance}}")], unit="s"),
+        timeseries("Resident memory", "The exporter process's resident memory (process_resident_memory_bytes, "
+                   "made at each scrape): it follows the cluster's size, and should not grow with time.",
+                   [target(f"{s('process_resident_memory_bytes')} and on (instance, job) {exporter}",
+                           "{{instance}}")], unit="bytes"),
+        timeseries("CPU", "CPU the exporter process uses, in cores (rate of process_cpu_seconds_total): peaks "
+                   "at each cycle's check round.",
+                   [target(f"rate({s('process_cpu_seconds_total')}{rate_interval}) and on (instance, job) "
+                           f"{exporter}", "{{instance}}")], unit="short"),
         row("Sources"),
         table("Watches", "Whether each list and watch of the Kubernetes API works (1) or fails (0), and the "
               "objects held.",
               [table_target(s("kube_image_watch_up")), table_target(s("kube_image_watch_objects"))],
               ["cluster", "kind"], w=8, hide_value=False, values={"Value #A": "up", "Value #B": "objects"},
               sort_by="up"),
-        timeseries("Watch errors", "Failed lists and watches per interval, by cluster and kind.",
+        timeseries("Watch errors and relists", "Failed lists and watches per interval, by cluster and kind; and "
+                   "lists made again because the API server could not serve a watch from its version (expired, "
+                   "version_reset after a restore, errors after repeated failures).",
                    [target(f"sum by (cluster, kind) (increase({s('kube_image_watch_errors_total')}{rate_interval}))",
-                           "{{cluster}} {{kind}}")], w=8, bars=True, stack=True),
+                           "{{cluster}} {{kind}} errors"),
+                    target(f"sum by (cluster, kind, reason) (increase({s('kube_image_watch_relists_total')}"
+                           f"{rate_interval}))", "{{cluster}} {{kind}} relist {{reason}}")],
+                   w=8, bars=True, stack=True),
         table("Expected lists", "Whether each expected list loaded at its last reading (a failing one keeps "
               "its last good content), its images, and failed loads.",
               [table_target(s("kube_image_expected_list_up")), table_target(s("kube_image_expected_list_images")),

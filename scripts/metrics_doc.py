@@ -4,12 +4,13 @@
 `tests/test_metrics_doc.py` fails when the README and this output disagree; paste the output to fix it.
 """
 
-from exporter.families import FAMILIES
+from exporter.families import FAMILIES, SELF_FAMILIES
 
 
 def table() -> str:
+    """The exporter's families, then its own process and runtime ones (prometheus_client's collectors)."""
     lines = ["| family | type | labels | meaning | example query |", "|---|---|---|---|---|"]
-    for f in FAMILIES:
+    for f in (*FAMILIES, *SELF_FAMILIES):
         labels = ", ".join(f.labels) or "—"
         query = f.example.replace("|", "\\|")
         lines.append(f"| `{f.name}` | {f.type} | {labels} | {f.help} | `{query}` |")

@@ -8,7 +8,7 @@ from tests.emulator.server import Emulator
 
 @pytest.fixture
 def emulator():
-    emu = Emulator(token="test-token", bookmark_interval=0.5).start()
+    emu = Emulator(token="test-token").start()  # silent watches, as an apiserver's
     yield emu
     emu.stop()
 

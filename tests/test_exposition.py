@@ -55,3 +55,34 @@ def test_promtool_check_metrics_is_clean():
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
     assert result.stdout.decode().strip() == "" and result.stderr.decode().strip() == ""
+
+
+def test_metrics_page_appends_self_metrics_made_at_each_read_in_one_gzip_stream():
+    import gzip
+    import zlib
+
+    from exporter.exposition import MetricsPage
+
+    reads = iter(range(1, 100))
+    page = MetricsPage(b"kube_image_build_info{version=\"1\"} 1\n" * 500,
+                       fresh=lambda: f"process_open_fds {next(reads)}\n".encode())
+    assert page.body.endswith(b"process_open_fds 1\n")
+    assert page.body.endswith(b"process_open_fds 2\n")  # made at each scrape, not each cycle
+    data = page.gzipped
+    stream = zlib.decompressobj(31)
+    text = stream.decompress(data)
+    assert stream.eof and stream.unused_data == b""  # one gzip member: read whole by any client
+    assert text == gzip.decompress(data) and text.startswith(b"kube_image_build_info")
+    assert text.endswith(b"process_open_fds 3\n")
+    assert len(data) < 200  # the large part compressed once, its state reused
+
+
+def test_self_metrics_are_the_client_library_families_documented_and_lint_clean():
+    from exporter.exposition import self_metrics
+    from exporter.families import SELF_FAMILIES
+    from tests.support import assert_promtool_clean
+
+    text = self_metrics().decode()
+    declared = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    assert declared == {family.name for family in SELF_FAMILIES}  # the README documents what is served
+    assert_promtool_clean(text)

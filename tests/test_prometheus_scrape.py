@@ -40,3 +40,23 @@ def test_prometheus_sees_missing_reference_with_reason(tmp_path):
     finally:
         prom.stop()
         server.stop()
+
+
+def test_prometheus_reads_the_self_metrics_made_at_scrape_after_the_cycle_body(tmp_path):
+    """Prometheus asks for gzip: the cycle's compressed body and the self-metrics appended at the scrape must
+    read as one stream, with both parts in it."""
+    from exporter.exposition import MetricsPage
+
+    snapshot = join([(reference("registry.example.com/gone:1", "side"), ImageState(Status.ABSENT, "r"))], {}, {},
+                    ["prod"], now=1.0)
+    server = Server(Published(metrics=MetricsPage(render(snapshot.series))), "127.0.0.1", 0).start()
+    prom = prometheus.Prometheus(tmp_path, [f"127.0.0.1:{server.port}"])
+    try:
+        rss = prom.wait_for(lambda: prom.query("process_resident_memory_bytes"), "self-metrics scraped")
+        assert float(rss[0]["value"][1]) > 10e6
+        assert prom.query("kube_image_missing")[0]["metric"]["reason"] == "absent"
+        assert prom.query('python_info{implementation="CPython"}')
+        assert prom.wait_for(lambda: prom.query("rate(process_cpu_seconds_total[10s]) >= 0"), "a CPU rate")
+    finally:
+        prom.stop()
+        server.stop()

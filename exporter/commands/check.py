@@ -95,8 +95,8 @@ def run(args) -> int:
     images = list(dict.fromkeys([*args.images, *from_lists]))
     if not images and not invalid:
         raise UsageError("nothing to check: give IMAGE arguments or --file LIST")
-    keyring = options.keyring(settings)
-    rows = check(images, keyring, settings.registry_settings(), progress=sys.stderr.isatty() and len(images) > 20,
+    registry_settings, keyring = options.registry(settings)
+    rows = check(images, keyring, registry_settings, progress=sys.stderr.isatty() and len(images) > 20,
                  deadline=deadline)
     rows += invalid
     print_rows(rows, args.json)

@@ -13,8 +13,10 @@ from exporter.commands import UsageError
 from exporter.logs import FORMATS, LEVELS
 
 GLOBAL_KEYS = ("log_level", "log_format")
+NODE_KEYS = ("image_credential_provider_config", "image_credential_provider_bin_dir", "kubelet_root_dir",
+             "containerd_hosts_dir", "registries_conf")
 REGISTRY_KEYS = ("docker_config", "ca_file", "insecure_registries", "skip_verify", "registry_mirrors", "concurrency",
-                 "rate")
+                 "rate", *NODE_KEYS)
 
 
 def add_global(parser: argparse.ArgumentParser, default: Any = None) -> None:
@@ -47,10 +49,18 @@ def add_registry(parser: argparse.ArgumentParser) -> None:
                        help="no TLS certificate verification for this registry; repeatable")
     group.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="FROM=TO",
                        help="check images of FROM on the mirror TO[/PATH] first; repeatable")
-    group.add_argument("--concurrency", metavar="N", help="cap on requests in flight per registry (default: none, load adapts "
-                       "below 32 for check, 16 for serve)")
-    group.add_argument("--rate", metavar="R", help="cap on requests per second per registry (default: none, load adapts; "
-                       "Retry-After honoured)")
+    group.add_argument("--concurrency", metavar="N",
+                       help="cap on requests in flight per registry (default: none, load adapts below 32 for check, "
+                            "16 for serve)")
+    group.add_argument("--rate", metavar="R",
+                       help="cap on requests per second per registry (default: none, load adapts; Retry-After honoured)")
+    node = parser.add_argument_group("node view", "pull as a node would: the kubelet's credentials, the runtime's mirrors")
+    node.add_argument("--image-credential-provider-config", metavar="FILE",
+                      help="the kubelet's CredentialProviderConfig (plugins run for matching images)")
+    node.add_argument("--image-credential-provider-bin-dir", metavar="DIR", help="where the plugins are")
+    node.add_argument("--kubelet-root-dir", metavar="DIR", help="node docker config (config.json, .dockercfg)")
+    node.add_argument("--containerd-hosts-dir", metavar="DIR", help="containerd config_path (certs.d with hosts.toml)")
+    node.add_argument("--registries-conf", metavar="FILE", help="CRI-O registries.conf (and its .conf.d drop-ins)")
 
 
 def settings(args: argparse.Namespace, keys: tuple[str, ...]):
@@ -78,3 +88,24 @@ def keyring(loaded):
         return Keyring.of(c for path in loaded.docker_config for c in from_docker_config_file(path))
     except CredentialError as exc:
         raise UsageError(str(exc)) from None
+
+
+def registry(loaded):
+    """The checker's settings and the node-level keyring: docker config files, then the node's view when set.
+
+    UsageError when a docker config or a node file is missing or broken.
+    """
+    from dataclasses import replace
+    from pathlib import Path
+
+    from exporter.registry.node.view import NodeConfigError, NodeOptions, NodeView
+
+    registry_settings, node_keyring = loaded.registry_settings(), keyring(loaded)
+    paths = NodeOptions(*(Path(p) if (p := getattr(loaded, key)) else None for key in NODE_KEYS))
+    if not paths:
+        return registry_settings, node_keyring
+    try:
+        view = NodeView(paths)
+    except NodeConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return replace(registry_settings, node=view), view.keyring(node_keyring)

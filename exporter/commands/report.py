@@ -37,7 +37,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     settings = options.settings(args, ("kubeconfig", "contexts", "unit_sources", *options.REGISTRY_KEYS))
-    keyring = options.keyring(settings) if args.check_registry else None
+    registry = options.registry(settings) if args.check_registry else None
     from exporter import inventory, report
     from exporter.kube.owners import OwnerResolver, label_keys
 
@@ -61,10 +61,11 @@ def run(args) -> int:
         log.warning("%s (left out of the report)", problem)
     result = report.build(found.chains)
     code = 0
-    if keyring is not None:
+    if registry is not None:
         from exporter.commands.check import check
 
-        rows = check(result["images"], keyring, settings.registry_settings())
+        registry_settings, keyring = registry
+        rows = check(result["images"], keyring, registry_settings)
         result["registry_status"] = {row.image: row.status for row in rows}
         code = 0 if all(row.status == "available" for row in rows) else 1
     _write(report.dumps(result), args.output)

@@ -30,13 +30,16 @@ def register(subparsers) -> None:
     p.add_argument("--web-ui", nargs="?", const="true", metavar="true|false",
                    help="the HTML status page at / (default true; false: / lists the endpoints only)")
     options.add_registry(p)
+    p.add_argument("--service-account-tokens", action="store_true", default=None,
+                   help="request workloads' ServiceAccount tokens for credential providers with tokenAttributes")
     options.add_global(p, argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
 FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interval", "namespaces",
          "exclude_namespaces", "namespace_selector", "ignore", "unit_sources", "watch_down_threshold",
-         "rollback_images", "web_ui", *options.REGISTRY_KEYS)
+         "rollback_images", "web_ui", "service_account_tokens",
+         *options.REGISTRY_KEYS)
 
 
 def run(args) -> int:
@@ -56,12 +59,11 @@ def run(args) -> int:
             parse_spec(source)
         except SourceError as exc:
             raise UsageError(str(exc)) from None
-    node_keyring = options.keyring(settings)
+    registry_settings, node_keyring = options.registry(settings)
     try:
         clusters = load_clusters(settings.kubeconfig, settings.contexts, settings.cluster_name)
     except KubeConfigError as exc:
         raise UsageError(str(exc)) from None
-    registry_settings = settings.registry_settings()
     host, _, port = settings.listen.rpartition(":")
     published = Published()
     try:
@@ -75,6 +77,7 @@ def run(args) -> int:
                         tuple(re.compile(p) for p in settings.ignore), settings.namespace_selector),
         node_keyring=node_keyring, interval=settings.interval, watch_down_threshold=settings.watch_down_threshold,
         rollback_namespaces=settings.rollback_images, web_ui=settings.web_ui,
+        service_account_tokens=settings.service_account_tokens,
     ).start()
     log.info("serving on http://%s/metrics for %s", settings.listen, ", ".join(c.name for c in clusters))
     done = threading.Event()

@@ -2,13 +2,18 @@
 
 The kubernetes client handles kubeconfig auth (tokens, client certificates, exec plugins, CA); this
 module only asks it for raw responses: building model objects for 50,000 pods is far too slow, and the
-exporter keeps a few fields of each anyway. Client and urllib3 errors become `ApiError` here, so callers
-never see a library exception.
+exporter keeps a few fields of each anyway. Client and urllib3 errors become `ApiError` here, with a few
+words for the cause (never urllib3's 300-character repr), so callers never see a library exception. The
+client library's own retries are off (see `kube.clusters`): the reflector backs off, and retries under it
+only multiplied the time and the log lines of an outage.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +37,53 @@ class ApiError(Exception):
 
 
 class Expired(ApiError):
-    """410 Gone: the resourceVersion or continue token is too old; list again."""
+    """The server cannot serve from the resourceVersion asked for: list again.
+
+    410 Gone: the version or continue token is older than the server's history. 504 "Too large resource
+    version": it is newer than anything the server has, as after a restore of etcd from a backup.
+    """
+
+
+def _too_large(status: int, message: str, body: dict) -> bool:
+    """The apiserver's ResourceVersionTooLarge answer (client-go's `IsTooLargeResourceVersion`)."""
+    causes = ((body.get("details") or {}).get("causes") or []) if isinstance(body, dict) else []
+    return status == 504 and ("Too large resource version" in message
+                              or any(isinstance(c, dict) and c.get("reason") == "ResourceVersionTooLarge"
+                                     for c in causes))
+
+
+def _error(prefix: str, status: int, message: str, body: dict | None = None) -> ApiError:
+    error = Expired if status == 410 or _too_large(status, message, body or {}) else ApiError
+    return error(f"{prefix}: {status} {message}", status)
+
+
+def _why(exc: BaseException) -> str:
+    """A few words for a transport failure ("connection refused", "timed out"): the socket's own error where the
+    chain of causes has one, else urllib3's short message, never its 300-character repr."""
+    chain: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if any(current is seen for seen in chain):
+            continue
+        chain.append(current)
+        todo.extend(e for e in (current.__cause__, current.__context__, getattr(current, "reason", None),
+                                *current.args) if isinstance(e, BaseException))
+    for current in chain:
+        if isinstance(current, ssl.SSLError):
+            return f"TLS error ({current.reason or current.strerror})"
+        if isinstance(current, socket.gaierror):
+            return "host name not resolved"
+        if isinstance(current, TimeoutError):
+            return "timed out"
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror.lower()
+    for current in chain:
+        if isinstance(current, urllib3.exceptions.TimeoutError):
+            return "timed out"
+        if isinstance(current, urllib3.exceptions.HTTPError) and current.args and isinstance(current.args[0], str):
+            return current.args[0].split(":")[0].lower().rstrip(".")
+    return type(exc).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,17 +133,18 @@ class ClusterClient:
         except ApiException as exc:
             raise ApiError(f"{self.name}: GET {path}: {exc.reason}", exc.status or 0) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ApiError(f"{self.name}: GET {path}: cannot reach the API server ({type(exc).__name__}: {exc})") from None
+            raise ApiError(f"{self.name}: GET {path}: cannot reach the API server ({_why(exc)})") from None
         raw = response.response
         if raw.status >= 400:
+            body: dict = {}
             try:
-                message = orjson.loads(raw.data).get("message") or raw.reason
-            except (orjson.JSONDecodeError, AttributeError):
-                message = raw.reason
+                body = orjson.loads(raw.data)
+                message = body.get("message") or raw.reason
+            except (orjson.JSONDecodeError, AttributeError, urllib3.exceptions.HTTPError, OSError):
+                body, message = {}, raw.reason
             finally:
                 raw.release_conn()
-            error = Expired if raw.status == 410 else ApiError
-            raise error(f"{self.name}: GET {path}: {raw.status} {message}", raw.status)
+            raise _error(f"{self.name}: GET {path}", raw.status, str(message), body)
         return raw
 
     def _get_json(self, path: str, query: list[tuple[str, Any]] | None = None) -> dict:
@@ -102,7 +154,7 @@ class ClusterClient:
         except orjson.JSONDecodeError:
             raise ApiError(f"{self.name}: GET {path}: the answer is not JSON") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ApiError(f"{self.name}: GET {path}: connection lost ({type(exc).__name__})") from None
+            raise ApiError(f"{self.name}: GET {path}: connection lost ({_why(exc)})") from None
         finally:
             raw.release_conn()
 
@@ -141,6 +193,36 @@ class ClusterClient:
         if info is None:
             raise ApiError(f"{self.name}: the API serves no {kind} in {api_version}", 404)
         return info
+
+    # -- ServiceAccount tokens (the node view's credential providers with tokenAttributes) --
+
+    def create_token(self, namespace: str, name: str, audience: str, seconds: int = 600) -> str:
+        """A short-lived token of a ServiceAccount for one audience (TokenRequest); ApiError on failure."""
+        path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "spec": {"audiences": [audience], "expirationSeconds": seconds}}
+        method, url, headers, data, post = self._api.param_serialize(
+            method="POST", resource_path=path, body=body, auth_settings=["BearerToken"],
+            header_params={"Accept": "application/json", "Content-Type": "application/json"})
+        try:
+            response = self._api.call_api(method, url, headers, data, post, _request_timeout=self._timeout)
+        except ApiException as exc:
+            raise ApiError(f"{self.name}: create token of {namespace}/{name}: {exc.reason}", exc.status or 0) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ApiError(f"{self.name}: create token of {namespace}/{name}: cannot reach the API server "
+                           f"({type(exc).__name__})") from None
+        raw = response.response
+        try:
+            if raw.status >= 400:
+                raise ApiError(f"{self.name}: create token of {namespace}/{name}: {raw.status} {raw.reason}", raw.status)
+            token = (orjson.loads(raw.data).get("status") or {}).get("token")
+        except orjson.JSONDecodeError:
+            raise ApiError(f"{self.name}: create token of {namespace}/{name}: the answer is not JSON") from None
+        finally:
+            raw.release_conn()
+        if not isinstance(token, str) or not token:
+            raise ApiError(f"{self.name}: create token of {namespace}/{name}: no token in the answer")
+        return token
 
     # -- reads --
 
@@ -202,11 +284,12 @@ class ClusterClient:
         label_selector: str | None = None,
         field_selector: str | None = None,
         timeout_seconds: int = 300,
-    ) -> Iterator[tuple[str, dict]]:
-        """(type, object) events after `resource_version` until the server ends the stream.
+    ) -> "WatchStream":
+        """An open watch from `resource_version`: iterate it for (type, object) events until the server ends it.
 
-        Raises Expired when the version is too old (as a 410 answer or an ERROR event), ApiError when the
-        connection fails. BOOKMARK events are passed on so callers can advance their version.
+        Raises Expired when the server cannot serve from that version (410, or 504 "Too large resource version",
+        as an answer or an ERROR event), ApiError when the connection fails. BOOKMARK events are passed on so
+        callers can advance their version. `close()` from another thread ends it at once.
         """
         info = self._info(api_version, kind)
         query: list[tuple[str, Any]] = [
@@ -217,25 +300,59 @@ class ClusterClient:
             *_selectors(label_selector, field_selector),
         ]
         raw = self._request(self._path(info, namespace), query, stream_timeout=timeout_seconds + 30)
+        return WatchStream(f"{self.name}: watch {info.plural}", info, raw)
+
+
+class WatchStream:
+    """The events of one open watch. A server that sends nothing leaves a reader blocked in a socket read for
+    up to the watch's timeout; `close()` shuts the socket for reading so that reader wakes up now (a stop)."""
+
+    def __init__(self, where: str, info: ResourceInfo, raw) -> None:
+        self._where = where
+        self._info = info
+        self._raw = raw
+        self._lock = threading.Lock()
+        self._done = False
+        self.closed = False
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            if not self._done:
+                try:
+                    self._raw.shutdown()  # wakes a read blocked in another thread
+                except (ValueError, RuntimeError, OSError):
+                    pass  # already released or never had a socket: nothing is blocked on it
+
+    def __iter__(self) -> Iterator[tuple[str, dict]]:
+        info, raw = self._info, self._raw
         try:
             for line in raw:
+                if self.closed:
+                    return
                 if not line.strip():
                     continue
                 try:
                     event = orjson.loads(line)
                 except orjson.JSONDecodeError:
-                    raise ApiError(f"{self.name}: watch {info.plural}: a line of the stream is not JSON") from None
+                    raise ApiError(f"{self._where}: a line of the stream is not JSON") from None
                 kind_of_event = event.get("type")
                 obj = event.get("object") or {}
                 if kind_of_event == "ERROR":
                     code = int(obj.get("code") or 0)
-                    error = Expired if code == 410 else ApiError
-                    raise error(f"{self.name}: watch {info.plural}: {obj.get('message', 'error')}", code)
+                    raise _error(self._where, code, str(obj.get("message", "error")), obj)
                 if kind_of_event != "BOOKMARK":
                     obj["kind"] = info.kind
                     obj["apiVersion"] = info.api_version
                 yield kind_of_event, obj
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ApiError(f"{self.name}: watch {info.plural}: connection lost ({type(exc).__name__})") from None
+            if self.closed:
+                return
+            raise ApiError(f"{self._where}: connection lost ({_why(exc)})") from None
         finally:
-            raw.release_conn()
+            with self._lock:
+                self._done = True
+            if self.closed:
+                raw.close()  # half shut: never back into the pool
+            else:
+                raw.release_conn()

@@ -90,8 +90,11 @@ def _client_from_dict(data: dict, context: str | None, origin: str) -> ApiClient
 
 
 def _client(configuration: Configuration) -> ApiClient:
-    """One long watch per reflector holds a connection each: room for all of them, and the GETs besides."""
+    """One long watch per reflector holds a connection each: room for all of them, and the GETs besides.
+    The library's own retries are off: the reflector backs off, and urllib3's retries under it tripled an
+    outage's log lines and delayed every error."""
     configuration.connection_pool_maxsize = 32
+    configuration.retries = False
     return ApiClient(configuration)
 
 

@@ -5,6 +5,18 @@ on 410 Gone list again -> on connection errors retry with exponential backoff an
 kept trimmed and keyed by UID, and deleted ones are forgotten, so memory follows the cluster. Readers
 take `snapshot()`: a copy made at most once per change batch, under a lock held only for that memory
 copy (never across I/O), and never mutated after it is returned.
+
+An API server can forget: restored from a backup or reset, it no longer has the version being watched
+from. It says so with 410 (older than its history) or 504 "Too large resource version" (newer than
+anything it has); both mean list again. It may also accept the watch and stay silent. So after a failed
+watch the reflector asks the server for its current version (a one-item list) before resuming, and lists
+again when that version is behind its own, or when a bookmark or event goes back in version; and after
+`relist_after` failures in a row of any kind it lists again rather than trust what it holds (a watch that
+stayed open `QUIET_DROP` seconds before the network dropped it breaks the row: idle connections closed by a
+load balancer are no reason to list 50,000 pods again). A watch that ends at its timeout without a single
+event or bookmark is followed by the same question, as an apiserver bookmarks about once a minute.
+
+`request_stop()` closes the open watch stream, so a stop never waits for a silent server.
 """
 
 from __future__ import annotations
@@ -17,9 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.kube.api import ApiError, ClusterClient, Expired
+from exporter.kube.api import ApiError, ClusterClient, Expired, WatchStream
 
 log = logging.getLogger(__name__)
+
+QUIET_DROP = 30.0  # seconds a watch must have stayed open for its drop not to count towards a relist
 
 
 @dataclass
@@ -27,7 +41,9 @@ class ReflectorStats:
     """Plain counters for the exporter's own health metrics."""
 
     lists: int = 0
-    relists_after_expiry: int = 0
+    relists_after_expiry: int = 0  # 410 Gone or 504 Too large resource version
+    relists_after_reset: int = 0  # the server's version went back (a restore): it forgot what we watch from
+    relists_after_errors: int = 0  # `relist_after` failures in a row
     watch_restarts: int = 0
     errors: int = 0
     last_error: str = ""
@@ -45,7 +61,7 @@ class Backoff:
     """Exponential backoff with full jitter, reset after a success."""
 
     initial: float = 0.5
-    maximum: float = 60.0
+    maximum: float = 30.0  # client-go's ceiling: back within half a default interval of the API returning
     attempt: int = 0
     rng: random.Random = field(default_factory=random.Random)
 
@@ -76,6 +92,7 @@ class Reflector:
         sleep: Callable[[float], bool] | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
+        relist_after: int = 3,
     ) -> None:
         self.client = client
         self.api_version = api_version
@@ -89,6 +106,9 @@ class Reflector:
         self._sleep = sleep or (lambda seconds: self._stop.wait(seconds))
         self._backoff = backoff or Backoff()
         self._clock = clock
+        self._relist_after = relist_after
+        self._failures = 0  # in a row: reset by any success, and by a watch that stayed open a while
+        self._stream: WatchStream | None = None
         self._objects: dict[str, Any] = {}
         self._published: dict[str, Any] = {}
         self._dirty = False
@@ -116,11 +136,15 @@ class Reflector:
         return self
 
     def request_stop(self) -> None:
-        """Ask the loop to end without waiting (stop many reflectors at once, then join them)."""
+        """Ask the loop to end without waiting (stop many reflectors at once, then join them); an open watch is
+        closed now rather than waited out."""
         self._stop.set()
+        stream = self._stream
+        if stream is not None:
+            stream.close()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -128,30 +152,59 @@ class Reflector:
         """List and watch until stopped (or for `max_iterations` list/watch rounds, for tests)."""
         iterations = 0
         need_list = True
+        check_version = False  # after a failed watch: does the server still have the version we resume from?
         while not self._stop.is_set() and (max_iterations is None or iterations < max_iterations):
             iterations += 1
             try:
+                if check_version and not need_list:
+                    need_list = self._server_forgot()
+                check_version = False
                 if need_list:
                     self._list()
                     need_list = False
-                self._watch()
+                    if self._stop.is_set():
+                        return
+                received = self._watch()
+                if self._stop.is_set():
+                    return
                 self._success()  # the server ended the watch at its timeout: the connection works
                 self.stats.watch_restarts += 1
+                check_version = received == 0  # a whole watch without a word, not even a bookmark: ask
             except Expired as exc:
-                log.info("%s %s: %s; listing again", self.client.name, self.kind, exc)
-                self.stats.relists_after_expiry += 1
+                log.info("%s; listing again", exc)
+                if not isinstance(exc, _WentBack):
+                    self.stats.relists_after_expiry += 1
                 need_list = True
             except ApiError as exc:
+                if self._stop.is_set():
+                    return
+                self._failures += 1
                 self.stats.errors += 1
                 self.stats.last_error = str(exc)
                 if self.stats.failing_since is None:
                     self.stats.failing_since = self._clock()
-                delay = self._backoff.next_delay()
-                log.warning("%s %s: %s; retrying in %.1fs", self.client.name, self.kind, exc, delay)
                 if exc.status in (403, 404):
                     need_list = True  # what we hold may be stale: start over once readable again
+                elif self._failures >= self._relist_after and not need_list:
+                    need_list = True  # whatever keeps failing, what we hold may no longer be the cluster
+                    self.stats.relists_after_errors += 1
+                check_version = True
+                delay = self._backoff.next_delay()
+                log.warning("%s; retrying in %.1fs", exc, delay)  # the error names the cluster and the resource
                 if self._sleep(delay):
                     return
+
+    def _server_forgot(self) -> bool:
+        """Whether the server's current resourceVersion is behind the one we resume from (it was restored or
+        reset, and a watch from ours would wait for changes that already happened). One single-item list."""
+        for _, current in self.client.list_pages(self.api_version, self.kind, page_size=1, **self._selectors):
+            if _older(current, self._version):
+                log.info("%s %s: the server is at resourceVersion %s, behind ours (%s): it was restored or reset; "
+                         "listing again", self.client.name, self.kind, current, self._version)
+                self.stats.relists_after_reset += 1
+                return True
+            return False
+        return False
 
     def _list(self) -> None:
         objects: dict[str, Any] = {}
@@ -167,21 +220,42 @@ class Reflector:
         self._publish()
         self.synced.set()
 
-    def _watch(self) -> None:
-        for event_type, obj in self.client.watch(
+    def _watch(self) -> int:
+        """Apply the events of one watch until it ends; returns how many arrived (bookmarks too)."""
+        stream = self.client.watch(
             self.api_version, self.kind, self._version, timeout_seconds=self._watch_timeout, **self._selectors
-        ):
-            if self._stop.is_set():
-                return
-            version = (obj.get("metadata") or {}).get("resourceVersion")
-            if version:
-                self._version = version
-            self._success()
-            if event_type == "BOOKMARK":
-                continue
-            with self._lock:
-                self._apply_into(self._objects, event_type, obj)
-            self._publish()
+        )
+        self._stream = stream
+        if self._stop.is_set():  # asked to stop while the watch was being opened
+            stream.close()
+        opened = self._clock()
+        received = 0
+        try:
+            for event_type, obj in stream:
+                received += 1
+                if self._stop.is_set():
+                    return received
+                version = (obj.get("metadata") or {}).get("resourceVersion")
+                if version and _older(version, self._version):
+                    self.stats.relists_after_reset += 1
+                    raise _WentBack(f"{self.client.name}: watch {self.kind}: resourceVersion went back from "
+                                  f"{self._version} to {version}: the server was restored or reset")
+                if version:
+                    self._version = version
+                self._success()
+                if event_type == "BOOKMARK":
+                    continue
+                with self._lock:
+                    self._apply_into(self._objects, event_type, obj)
+                self._publish()
+            return received
+        except ApiError:
+            if self._clock() - opened >= QUIET_DROP:
+                self._failures = 0  # a quiet watch the network dropped after a while: not the server failing
+            raise
+        finally:
+            self._stream = None
+            stream.close()  # left early (stop, a version gone back): the connection never goes back half read
 
     def _apply_into(self, objects: dict[str, Any], event_type: str, obj: dict) -> None:
         uid = (obj.get("metadata") or {}).get("uid")
@@ -210,6 +284,24 @@ class Reflector:
             self._on_change()
 
     def _success(self) -> None:
-        self.stats.last_success = self._clock()
+        now = self._clock()
+        if self.stats.failing_since is not None and not self._stop.is_set():
+            log.info("%s %s: list/watch works again after %.0fs", self.client.name, self.kind,
+                     now - self.stats.failing_since)
+        self.stats.last_success = now
         self.stats.failing_since = None
+        self._failures = 0
         self._backoff.reset()
+
+
+class _WentBack(Expired):
+    """A bookmark or event older than the version watched from: the server was restored or reset."""
+
+
+def _older(version: str, than: str) -> bool:
+    """`version` is before `than`. Versions are opaque to clients, but every apiserver serves etcd revisions
+    (integers); anything else is never called older."""
+    try:
+        return int(version) < int(than)
+    except ValueError:
+        return False

@@ -32,6 +32,7 @@ from exporter.registry.auth import TokenCache
 from exporter.registry.client import DOCKER_HUB_API, Answer, EndpointClient, credential_fingerprint
 from exporter.registry.credentials import ANONYMOUS, Keyring
 from exporter.registry.limits import AdaptiveLimit, Gate, HostPauses, HostState, Paused, parse_retry_after
+from exporter.registry.node.providers import FailedCredential
 from exporter.registry.settings import RegistrySettings
 from exporter.registry.stats import RequestStats
 
@@ -126,13 +127,17 @@ class Checker:
     # -- endpoints --
 
     def _endpoints(self, ref: ImageRef) -> list[_Endpoint]:
-        """The endpoints asked for an image, in order: its mirrors, then its registry."""
+        """The endpoints asked for an image, in order: its mirrors, then the node's route (its runtime's
+        mirrors) or the registry itself; none when the node would refuse the image."""
         options = self.settings.host(ref.registry)
         endpoints = []
         for mirror in options.mirrors:
             host, _, prefix = mirror.partition("/")
             repository = f"{prefix.strip('/')}/{ref.repository}" if prefix else ref.repository
             endpoints.append(self._endpoint(host, repository))
+        route = self.settings.node.route(ref) if self.settings.node is not None else None
+        if route is not None:  # the node's containerd hosts or registries.conf: its mirrors, in its order
+            return endpoints + [_Endpoint(e.host, e.base, e.repository) for e in route.endpoints]
         endpoints.append(self._endpoint(ref.registry, ref.repository))
         return endpoints
 
@@ -227,7 +232,12 @@ class Checker:
             except InvalidReference as exc:
                 known[key] = CheckResult(Status.INVALID_REFERENCE, None, "", str(exc), self._clock())
                 continue
-            jobs.append(Job(key, keyring, ref, tuple(self._endpoints(ref))))
+            endpoints = tuple(self._endpoints(ref))
+            if not endpoints:  # the node would not pull it (blocked, or no host may serve this lookup)
+                refusal = self.settings.node.route(ref).refusal
+                known[key] = CheckResult(Status.FORBIDDEN, None, "", refusal, self._clock())
+                continue
+            jobs.append(Job(key, keyring, ref, endpoints))
         return jobs, known
 
     async def _round(self, jobs: list[Job], progress=None, fetch: bool = False,
@@ -314,8 +324,10 @@ class Checker:
         failure = await self._reach(state, endpoint)
         if failure is not None:
             return failure, False
+        matched = job.keyring.match(job.ref.registry, job.ref.repository)
+        failed = [c.source for c in matched if isinstance(c, FailedCredential)]  # a credential provider's
         answer = Answer(Status.ERROR, detail="not checked")
-        for credential in job.keyring.match(job.ref.registry, job.ref.repository) or [None]:
+        for credential in [c for c in matched if not isinstance(c, FailedCredential)] or [None]:
             try:
                 answer = await state.client_for(endpoint.host).check(
                     endpoint.base, endpoint.host, endpoint.repository, job.ref.manifest_reference, credential,
@@ -324,6 +336,8 @@ class Checker:
                 return _from_pause(paused.state, self._clock()), False
             if answer.status not in (Status.UNAUTHORIZED, Status.FORBIDDEN):
                 break
+        if failed and answer.status in (Status.UNAUTHORIZED, Status.FORBIDDEN):
+            answer = Answer(Status.ERROR, detail="; ".join(failed))
         self._learn(endpoint.host, answer)
         return answer, True
 

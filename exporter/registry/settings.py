@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from exporter.model import Status
 
@@ -58,9 +59,13 @@ class RegistrySettings:
     backoff_max: float = 300.0
     retry_after_max: float = 3600.0  # a Retry-After longer than this is capped (a lying registry)
     cache_size: int = 100_000
+    node: Any = None  # a NodeView (exporter.registry.node): the node's mirrors, TLS and credentials
 
     def host(self, host: str) -> HostOptions:
-        return self.hosts.get(host, HostOptions())
+        options = self.hosts.get(host)
+        if options is None and self.node is not None:
+            options = self.node.host_options(host)
+        return options or HostOptions()
 
 
 def parse_mirror(item: str) -> tuple[str, str]:

@@ -43,9 +43,25 @@ EVERYTHING = {
                "registries": {"registry.example.com": {"rate": 10}}, "log_format": "json"},
     "extraEnv": [{"name": "KUBE_IMAGE_EXPORTER_LOG_LEVEL", "value": "debug"}],
 }
+NODE_HOST_PATHS = {"node": {"hostPath": {
+    "credentialProviderConfig": "/etc/eks/image-credential-provider/config.json",
+    "credentialProviderBinDir": "/etc/eks/image-credential-provider",
+    "kubeletDockerConfig": "/var/lib/kubelet/config.json",
+    "containerdHostsDir": "/etc/containerd/certs.d", "containersDir": "/etc/containers"}}}
+NODE_VALUES = {"node": {
+    "credentialProviderConfig": {
+        "apiVersion": "kubelet.config.k8s.io/v1", "kind": "CredentialProviderConfig",
+        "providers": [{"name": "ecr-credential-provider", "matchImages": ["*.dkr.ecr.*.amazonaws.com"],
+                       "defaultCacheDuration": "12h", "apiVersion": "credentialprovider.kubelet.k8s.io/v1"}]},
+    "credentialProviderBinDir": "/opt/credential-providers",
+    "containerdHosts": {"docker.io": '[host."https://mirror.example.com"]\n  capabilities = ["pull", "resolve"]\n',
+                        "registry.local:5000": 'server = "http://registry.local:5000"\n'},
+    "registriesConf": '[[registry]]\nlocation = "quay.io"\n', "serviceAccountTokens": True}}
 VALUE_SETS = {
     "default": {},
     "everything": EVERYTHING,
+    "node-host-paths": NODE_HOST_PATHS,
+    "node-values": NODE_VALUES,
     "no-secrets": {"rbac": {"readSecrets": False}},
     "own-account": {"serviceAccount": {"create": False, "name": "existing"}, "rbac": {"create": False}},
 }
@@ -231,3 +247,70 @@ def test_secret_reads_follow_the_rbac_values():
     assert [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in of_kind(limited, "Role")] == [
         ("apps", "kie-kube-image-exporter-pull-secrets")]
     assert not of_kind(render({"rbac": {"create": False}}), "ClusterRole")
+
+
+def _pod(values):
+    [deployment] = of_kind(render(values), "Deployment")
+    return deployment["spec"]["template"]["spec"]
+
+
+def test_node_host_paths_are_read_only_and_only_the_files_named():
+    pod = _pod(NODE_HOST_PATHS)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    host_paths = sorted(v["hostPath"]["path"] for v in volumes.values() if "hostPath" in v)
+    assert host_paths == ["/etc/containerd/certs.d", "/etc/containers", "/etc/eks/image-credential-provider",
+                          "/etc/eks/image-credential-provider/config.json", "/var/lib/kubelet/config.json"]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert all(m.get("readOnly") for m in mounts if "hostPath" in volumes[m["name"]])
+    assert not any(v["hostPath"]["path"] == "/var/lib/kubelet" for v in volumes.values() if "hostPath" in v)
+
+
+@pytest.mark.parametrize("values", [NODE_HOST_PATHS, NODE_VALUES], ids=["hostPath", "values"])
+def test_node_view_config_points_at_the_mounted_files(values, tmp_path):
+    """The config the chart writes names files the pod mounts, and the exporter reads them as the node's view."""
+    from exporter.registry.node.view import NodeOptions, NodeView
+
+    docs = render(values)
+    config = next(d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"] == "kie-kube-image-exporter")
+    path = tmp_path / "config.yaml"
+    path.write_text(config["data"]["config.yaml"])
+    settings = load(path)
+    pod = _pod(values)
+    mounts = [m["mountPath"] for m in pod["containers"][0]["volumeMounts"]]
+    node_paths = [settings.image_credential_provider_config, settings.image_credential_provider_bin_dir,
+                  settings.containerd_hosts_dir, settings.registries_conf]
+    assert all(p is not None for p in node_paths)
+    for p in node_paths:
+        assert str(p) == "/opt/credential-providers" or any(str(p) == m or str(p).startswith(m + "/") for m in mounts)
+    if values is NODE_VALUES:  # lay the ConfigMaps out as the kubelet would, then read them as the exporter does
+        root = tmp_path / "pod"
+        files = {d["metadata"]["name"]: d["data"] for d in of_kind(docs, "ConfigMap")}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for mount in pod["containers"][0]["volumeMounts"]:
+            volume = volumes[mount["name"]]
+            if "configMap" not in volume or not mount["mountPath"].startswith("/node"):
+                continue
+            data = files[volume["configMap"]["name"]]
+            items = volume["configMap"].get("items") or [{"key": k, "path": k} for k in data]
+            for item in items:
+                target = root / mount["mountPath"].lstrip("/") / item["path"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(data[item["key"]])
+        (root / "opt/credential-providers").mkdir(parents=True)
+        view = NodeView(NodeOptions(*(root / str(p).lstrip("/") for p in node_paths[:2]), None,
+                                    *(root / str(p).lstrip("/") for p in node_paths[2:])))
+        assert view.problems == []
+        from exporter.images import parse
+        route = view.route(parse("nginx:1.27"))
+        assert [e.base for e in route.endpoints] == ["https://mirror.example.com", "https://registry-1.docker.io"]
+        assert [e.base for e in view.route(parse("registry.local:5000/a:1")).endpoints] == ["http://registry.local:5000"]
+
+
+def test_service_account_tokens_are_granted_only_when_asked_for(tmp_path):
+    token = ("", "serviceaccounts/token", "create")
+    assert token not in grants(render({})) and token not in grants(render(NODE_HOST_PATHS))
+    docs = render(NODE_VALUES)
+    assert token in grants(docs, ("ClusterRole",))
+    config = next(d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"] == "kie-kube-image-exporter")
+    (tmp_path / "config.yaml").write_text(config["data"]["config.yaml"])
+    assert load(tmp_path / "config.yaml").service_account_tokens is True

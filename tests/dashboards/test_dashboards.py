@@ -2,6 +2,7 @@
 every query evaluated by a real Prometheus scraping a real exporter that sees a small cluster with problems.
 """
 
+import collections
 import importlib.util
 import json
 import pathlib
@@ -337,3 +338,17 @@ def test_a_bad_query_fails_the_strict_evaluation(tmp_path):
         assert prom.evaluate("vector(1)")[0]["value"][1] == "1"
     finally:
         prom.stop()
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_no_two_panels_share_a_title(name):
+    titles = collections.Counter(panel["title"] for panel in load(name)["panels"])
+    assert [title for title, n in titles.items() if n > 1] == []
+
+
+def test_the_health_dashboard_shows_the_exporters_memory_and_cpu():
+    panels = load("kube-image-exporter-health.json")["panels"]
+    exprs = {panel["title"]: [t["expr"] for t in panel.get("targets", [])] for panel in panels}
+    assert any("process_resident_memory_bytes" in e for e in exprs["Resident memory"])
+    assert any("rate(process_cpu_seconds_total" in e for e in exprs["CPU"])
+    assert all("kube_image_build_info" in e for e in exprs["Resident memory"] + exprs["CPU"])  # not other targets'

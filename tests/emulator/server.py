@@ -3,14 +3,18 @@
 No apiserver installs here, so this keeps the semantics the exporter relies on, and the exporter's real
 client code talks to it as to a cluster: discovery; a global resourceVersion; GET; LIST with
 `limit`/`continue` (410 for an expired continue token), label and field selectors; WATCH from a
-resourceVersion with `timeoutSeconds`, bookmarks, and a 410 `ERROR` event for a version older than the
-retained history; 403 for resources marked forbidden; 401 without the expected bearer token.
+resourceVersion with `timeoutSeconds`, a 410 `ERROR` event for a version older than the retained history
+and a 504 "Too large resource version" for one newer than the server has; 403 for resources marked
+forbidden; 401 without the expected bearer token. A watch is silent between changes, as an apiserver's
+is (it bookmarks about once a minute): `bookmark_interval` turns frequent bookmarks on.
 Later pages of a paginated list are read from the current state rather than from the first page's
 snapshot (an apiserver serves them from that snapshot); the exporter only relies on seeing every object
 that existed throughout, which holds.
 
 Tests change the cluster with `create`, `update`, `delete`, and cause trouble with `compact`,
-`drop_watches`, `forbid`, `stop`/`start`.
+`drop_watches`, `watch_error`, `forbid`, `stop`/`start`, and `backup`/`restore` (an etcd restore: the objects and the
+resourceVersion go back). `future_versions="serve"` makes a watch from a version the server never had wait
+silently instead of failing, the way a server that forgot would look to a client that does not check.
 """
 
 from __future__ import annotations
@@ -146,9 +150,12 @@ def field_matcher(selector: str):
 class Emulator:
     """The cluster state and the HTTP server in front of it."""
 
-    def __init__(self, token: str | None = None, bookmark_interval: float = 1.0) -> None:
+    def __init__(self, token: str | None = None, bookmark_interval: float | None = None) -> None:
         self.token = token
-        self.bookmark_interval = bookmark_interval
+        self.bookmark_interval = bookmark_interval  # None: no bookmarks, the stream is silent between changes
+        self.future_versions = "reject"  # a watch from a version newer than the server's: "reject" (504) | "serve"
+        self.open_watches = 0
+        self.watch_error: int | None = None  # answer every watch with this status (lists still work)
         self.resources: dict[tuple[str, str, str], Resource] = {}
         self.by_kind: dict[str, Resource] = {}
         for r in BUILTIN:
@@ -163,6 +170,7 @@ class Emulator:
         self._watch_generation = 0
         self.forbidden: set[tuple[str, str | None]] = set()
         self.requests: Counter = Counter()
+        self.tokens: list[tuple[str, str, list[str]]] = []  # TokenRequests served: (namespace, account, audiences)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set = set()
@@ -255,6 +263,26 @@ class Emulator:
         with self._cond:
             self.compacted = self.resource_version
             self._events = []
+
+    def backup(self) -> dict:
+        """The objects and the resourceVersion now, as an etcd snapshot holds them."""
+        with self._cond:
+            return {"objects": copy.deepcopy(self._objects), "resource_version": self.resource_version}
+
+    def restore(self, backup: dict, resource_version: int | None = None, restart: bool = True) -> None:
+        """An etcd restore and apiserver restart: the objects go back to `backup`, the resourceVersion to the
+        backup's (or to `resource_version`), the change history is gone and open watches end (unless not
+        `restart`). A watch from a version older than the restored one gets 410, from a newer one 504 (or
+        silence, see `future_versions`)."""
+        with self._cond:
+            version = backup["resource_version"] if resource_version is None else resource_version
+            self._objects = copy.deepcopy(backup["objects"])
+            self._sorted_keys = {}
+            self._rv = itertools.count(version + 1)
+            self.resource_version = self.compacted = version
+            self._events = []
+            self._watch_generation += restart
+            self._cond.notify_all()
 
     def drop_watches(self) -> None:
         """Close every open watch connection (a load balancer or apiserver restart does this)."""
@@ -409,6 +437,33 @@ class _Handler(BaseHTTPRequestHandler):
             return self._watch(resource, namespace, query)
         return self._list(resource, namespace, query)
 
+    def do_POST(self) -> None:  # noqa: N802
+        """Only the TokenRequest subresource: POST /api/v1/namespaces/NS/serviceaccounts/NAME/token."""
+        emu = self.emu
+        parts = [p for p in urlsplit(self.path).path.split("/") if p]
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if emu.token and self.headers.get("Authorization") != f"Bearer {emu.token}":
+            return self._error(401, "Unauthorized", "Unauthorized")
+        if len(parts) != 7 or parts[:3] != ["api", "v1", "namespaces"] or parts[4] != "serviceaccounts" \
+                or parts[6] != "token":
+            return self._error(405, "MethodNotAllowed", f"the server does not allow POST on {self.path}")
+        namespace, name = parts[3], parts[5]
+        emu.requests[("create", "serviceaccounts/token")] += 1
+        if ("serviceaccounts/token", None) in emu.forbidden or ("serviceaccounts/token", namespace) in emu.forbidden:
+            return self._error(403, "Forbidden", f'serviceaccounts "{name}" is forbidden: cannot create resource '
+                                                 f'"serviceaccounts/token" in the namespace "{namespace}"')
+        if emu._objects.get("serviceaccounts", {}).get((namespace, name)) is None:
+            return self._error(404, "NotFound", f'serviceaccounts "{name}" not found')
+        try:
+            request = json.loads(body)
+            audiences = list(request["spec"]["audiences"])
+        except (ValueError, KeyError, TypeError):
+            return self._error(400, "BadRequest", "a TokenRequest with spec.audiences is expected")
+        emu.tokens.append((namespace, name, audiences))
+        token = f"emulated.{namespace}.{name}.{uuid.uuid4().hex}"
+        self._json(201, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": request["spec"],
+                         "status": {"token": token, "expirationTimestamp": "2099-01-01T00:00:00Z"}})
+
     def _list(self, resource: Resource, namespace: str | None, query: dict) -> None:
         emu = self.emu
         labels = label_matcher(query.get("labelSelector", ""))
@@ -467,14 +522,25 @@ class _Handler(BaseHTTPRequestHandler):
         labels = label_matcher(query.get("labelSelector", ""))
         fields = field_matcher(query.get("fieldSelector", ""))
         timeout = float(query.get("timeoutSeconds") or 1800)
-        bookmarks = query.get("allowWatchBookmarks") in ("1", "true")
+        bookmarks = query.get("allowWatchBookmarks") in ("1", "true") and bool(emu.bookmark_interval)
         since = int(query.get("resourceVersion") or 0)
+        if emu.watch_error:
+            return self._error(emu.watch_error, "InternalError", "an error on the server prevented the watch")
+        with emu._cond:
+            current = emu.resource_version
+        if since > current and emu.future_versions == "reject":  # what the apiserver's watch cache answers
+            status = _status(504, "Timeout", f"Too large resource version: {since}, current: {current}")
+            status["details"] = {"causes": [{"reason": "ResourceVersionTooLarge",
+                                             "message": "Too large resource version"}], "retryAfterSeconds": 1}
+            return self._json(504, status)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         deadline = time.monotonic() + timeout
-        next_bookmark = time.monotonic() + emu.bookmark_interval
+        next_bookmark = time.monotonic() + (emu.bookmark_interval or 0)
+        with emu._cond:
+            emu.open_watches += 1
         try:
             with emu._cond:
                 generation = emu._watch_generation
@@ -510,9 +576,9 @@ class _Handler(BaseHTTPRequestHandler):
                 now = time.monotonic()
                 if now >= deadline:
                     break
-                if bookmarks and now >= next_bookmark:
+                if bookmarks and now >= next_bookmark:  # the server's own version, as an apiserver's bookmark
                     mark = {"kind": resource.kind, "apiVersion": resource.api_version,
-                            "metadata": {"resourceVersion": str(max(since, current_rv))}}
+                            "metadata": {"resourceVersion": str(current_rv)}}
                     self._chunk(orjson.dumps({"type": "BOOKMARK", "object": mark}) + b"\n")
                     next_bookmark = now + emu.bookmark_interval
                 with emu._cond:
@@ -522,3 +588,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            with emu._cond:
+                emu.open_watches -= 1

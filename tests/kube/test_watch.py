@@ -113,3 +113,110 @@ def test_one_bad_object_is_skipped_and_the_rest_kept(emulator, kubeconfig):
         assert r.stats.skipped == 1  # counted for kube_image_watch_skipped_objects_total
     finally:
         r.stop()
+
+
+# -- an API server that forgets: restored from a backup, its resourceVersion goes back --
+
+def _restored(emulator, reflector):
+    """Run the reflector; take a backup; change the cluster; restore the backup while the API is down."""
+    emulator.create(make_pod("kept"))
+    emulator.create(make_pod("deleted-after-backup"))
+    reflector.start()
+    assert reflector.synced.wait(5)
+    backup = emulator.backup()
+    emulator.delete("Pod", "default", "deleted-after-backup")
+    for i in range(5):  # the reflector's version moves well past the backup's
+        emulator.create(make_pod(f"gone-after-restore-{i}"))
+    wait_until(lambda: len(names(reflector)) == 6)
+    port = emulator.port
+    emulator.stop()
+    emulator.restore(backup)
+    emulator.start(port)
+    emulator.create(make_pod("created-after-restore"))
+
+
+@pytest.mark.parametrize("future_versions", ["reject", "serve"])
+def test_restored_api_server_is_listed_again(emulator, reflector, future_versions):
+    # reject: the apiserver's answer to a watch from a version it never had (504 Too large resource version);
+    # serve: a server that accepts it silently, so only asking it for its version shows it forgot
+    emulator.future_versions = future_versions
+    _restored(emulator, reflector)
+    wait_until(lambda: names(reflector) == ["created-after-restore", "deleted-after-backup", "kept"])
+    assert reflector.stats.lists >= 2 and reflector.stats.failing_since is None
+
+
+def test_watch_from_a_newer_version_than_the_server_has_is_a_relist(emulator, kubeconfig):
+    from exporter.kube.api import Expired
+
+    [client] = load_clusters(kubeconfig)
+    with pytest.raises(Expired, match="504 Too large resource version"):
+        client.watch("v1", "Pod", str(emulator.resource_version + 100))
+
+
+def test_bookmark_going_back_in_version_is_a_relist(emulator, reflector):
+    emulator.bookmark_interval = 0.2
+    emulator.future_versions = "serve"
+    emulator.create(make_pod("kept"))
+    reflector.start()
+    assert reflector.synced.wait(5)
+    backup = emulator.backup()
+    emulator.create(make_pod("phantom"))
+    wait_until(lambda: names(reflector) == ["kept", "phantom"])
+    emulator.restore(backup, restart=False)  # under an open watch: only the bookmarks tell
+    wait_until(lambda: names(reflector) == ["kept"])
+    assert reflector.stats.relists_after_reset >= 1
+
+
+def test_repeated_watch_errors_of_any_kind_lead_to_a_relist(emulator, reflector):
+    emulator.create(make_pod("deleted-while-watches-fail"))
+    emulator.create(make_pod("kept"))
+    reflector.start()
+    assert reflector.synced.wait(5)
+    emulator.watch_error = 500  # lists work, watches fail: deletions are seen only by listing again
+    emulator.drop_watches()
+    emulator.delete("Pod", "default", "deleted-while-watches-fail")
+    wait_until(lambda: names(reflector) == ["kept"])
+    assert reflector.stats.relists_after_errors >= 1 and reflector.stats.errors >= 3
+
+
+def test_a_quiet_watch_dropped_again_and_again_is_resumed_not_listed_again(emulator, kubeconfig):
+    """A load balancer closing idle connections: each drop comes after the watch stayed open a while, so it
+    does not count towards a relist (the clock here moves a minute at each reading)."""
+    import itertools
+
+    minutes = itertools.count(step=60)
+    [client] = load_clusters(kubeconfig)
+    r = Reflector(client, "v1", "Pod", trim=trim, backoff=Backoff(initial=0.05, maximum=0.1),
+                  clock=lambda: float(next(minutes)))
+    r.start()
+    try:
+        assert r.synced.wait(5)
+        for _ in range(5):
+            wait_until(lambda: emulator.open_watches == 1)
+            errors = r.stats.errors
+            emulator.drop_watches()
+            wait_until(lambda: r.stats.errors > errors)
+        wait_until(lambda: emulator.open_watches == 1)
+        assert r.stats.lists == 1 and r.stats.relists_after_errors == 0
+    finally:
+        r.stop()
+
+
+def test_a_watch_that_ends_without_a_word_asks_the_server_its_version(emulator, kubeconfig):
+    """No bookmarks and no restart: the server forgot under an open watch and stays silent. When that watch
+    ends at its timeout without any event, the reflector asks the version and lists again."""
+    emulator.future_versions = "serve"
+    emulator.create(make_pod("kept"))
+    [client] = load_clusters(kubeconfig)
+    r = Reflector(client, "v1", "Pod", trim=trim, watch_timeout=1)
+    r.start()
+    try:
+        assert r.synced.wait(5)
+        backup = emulator.backup()
+        emulator.create(make_pod("phantom"))
+        wait_until(lambda: names(r) == ["kept", "phantom"])
+        emulator.restore(backup, restart=False)
+        wait_until(lambda: names(r) == ["kept"])
+        assert r.stats.relists_after_reset == 1 and r.stats.errors == 0
+    finally:
+        r.stop()

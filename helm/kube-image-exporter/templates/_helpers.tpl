@@ -43,5 +43,89 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if $expected }}{{ $_ := set $config "expected" $expected }}{{ end -}}
 {{- if not .Values.webUI }}{{ $_ := set $config "web_ui" false }}{{ end -}}
 {{- with .Values.rollbackImages.namespaces }}{{ $_ := set $config "rollback_images" . }}{{ end -}}
+{{- $node := .Values.node -}}
+{{- if $node.hostPath.credentialProviderConfig }}{{ $_ := set $config "image_credential_provider_config" "/node/credential-provider-config" }}
+{{- else if $node.credentialProviderConfig }}{{ $_ := set $config "image_credential_provider_config" "/node/config/credential-providers.yaml" }}{{ end -}}
+{{- if $node.hostPath.credentialProviderBinDir }}{{ $_ := set $config "image_credential_provider_bin_dir" "/node/credential-provider-bin" }}
+{{- else if $node.credentialProviderBinDir }}{{ $_ := set $config "image_credential_provider_bin_dir" $node.credentialProviderBinDir }}{{ end -}}
+{{- if $node.hostPath.kubeletDockerConfig }}{{ $_ := set $config "kubelet_root_dir" "/node/kubelet" }}{{ end -}}
+{{- if or $node.hostPath.containerdHostsDir $node.containerdHosts }}{{ $_ := set $config "containerd_hosts_dir" "/node/certs.d" }}{{ end -}}
+{{- if $node.hostPath.containersDir }}{{ $_ := set $config "registries_conf" "/node/containers/registries.conf" }}
+{{- else if $node.registriesConf }}{{ $_ := set $config "registries_conf" "/node/config/registries.conf" }}{{ end -}}
+{{- if $node.serviceAccountTokens }}{{ $_ := set $config "service_account_tokens" true }}{{ end -}}
 {{- toYaml $config -}}
+{{- end -}}
+
+{{/* Volumes of the node's view: hostPath (read-only, the named files only) or the chart's ConfigMaps. */}}
+{{- define "kie.nodeVolumes" -}}
+{{- $node := .Values.node -}}
+{{- with $node.hostPath.credentialProviderConfig }}
+- name: node-credential-provider-config
+  hostPath: {path: {{ . | quote }}, type: File}
+{{- end }}
+{{- with $node.hostPath.credentialProviderBinDir }}
+- name: node-credential-provider-bin
+  hostPath: {path: {{ . | quote }}, type: Directory}
+{{- end }}
+{{- with $node.hostPath.kubeletDockerConfig }}
+- name: node-kubelet-docker-config
+  hostPath: {path: {{ . | quote }}, type: File}
+{{- end }}
+{{- with $node.hostPath.containerdHostsDir }}
+- name: node-certs-d
+  hostPath: {path: {{ . | quote }}, type: Directory}
+{{- end }}
+{{- with $node.hostPath.containersDir }}
+- name: node-containers
+  hostPath: {path: {{ . | quote }}, type: Directory}
+{{- end }}
+{{- if or (and $node.credentialProviderConfig (not $node.hostPath.credentialProviderConfig)) (and $node.registriesConf (not $node.hostPath.containersDir)) }}
+- name: node-config
+  configMap:
+    name: {{ include "kie.fullname" . }}-node
+{{- end }}
+{{- if and $node.containerdHosts (not $node.hostPath.containerdHostsDir) }}
+- name: node-certs-d
+  configMap:
+    name: {{ include "kie.fullname" . }}-certs-d
+    items:
+      {{- range $host, $_ := $node.containerdHosts }}
+      - key: {{ $host | replace ":" "_" }}.toml
+        path: {{ $host }}/hosts.toml
+      {{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "kie.nodeMounts" -}}
+{{- $node := .Values.node -}}
+{{- if $node.hostPath.credentialProviderConfig }}
+- name: node-credential-provider-config
+  mountPath: /node/credential-provider-config
+  readOnly: true
+{{- end }}
+{{- if $node.hostPath.credentialProviderBinDir }}
+- name: node-credential-provider-bin
+  mountPath: /node/credential-provider-bin
+  readOnly: true
+{{- end }}
+{{- if $node.hostPath.kubeletDockerConfig }}
+- name: node-kubelet-docker-config
+  mountPath: /node/kubelet/config.json
+  readOnly: true
+{{- end }}
+{{- if or $node.hostPath.containerdHostsDir $node.containerdHosts }}
+- name: node-certs-d
+  mountPath: /node/certs.d
+  readOnly: true
+{{- end }}
+{{- if $node.hostPath.containersDir }}
+- name: node-containers
+  mountPath: /node/containers
+  readOnly: true
+{{- end }}
+{{- if or (and $node.credentialProviderConfig (not $node.hostPath.credentialProviderConfig)) (and $node.registriesConf (not $node.hostPath.containersDir)) }}
+- name: node-config
+  mountPath: /node/config
+  readOnly: true
+{{- end }}
 {{- end -}}

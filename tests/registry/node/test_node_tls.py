@@ -1,0 +1,126 @@
+"""TLS as the node sets it: Docker's certs layout (`HOST:PORT/ca.crt`), hosts.toml `ca` and `skip_verify`.
+
+A real docker-registry serves HTTPS on 127.0.0.1 with a certificate from a test CA the system does not
+trust: without the node's certs.d the check is `tls_error`, with it `available`.
+"""
+
+import datetime
+import ipaddress
+import json
+import ssl
+import subprocess
+import time
+from dataclasses import replace
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from exporter.model import Status
+from exporter.registry.checker import Checker
+from exporter.registry.credentials import Keyring
+from exporter.registry.node.view import NodeOptions, NodeView
+from exporter.registry.settings import from_options
+from tests.support import free_port, stop_process
+from tests.support import registry as real
+
+pytestmark = pytest.mark.skipif(not real.available(), reason="docker-registry not installed")
+
+
+def _certificates(directory):
+    """A CA and a server certificate for 127.0.0.1 signed by it; returns (ca, cert, key) paths."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "node test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = directory / "ca.pem", directory / "server.crt", directory / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def tls_registry(tmp_path_factory):
+    """(host, digest, CA path): a plain registry's storage served again over HTTPS by a second process."""
+    work = tmp_path_factory.mktemp("node-tls")
+    plain = real.Registry(work, "none")
+    digest = plain.push_image("team/app", "1.0")
+    ca, cert, key = _certificates(work)
+    host = f"127.0.0.1:{free_port()}"
+    config = {"version": 0.1, "log": {"level": "error", "accesslog": {"disabled": True}},
+              "storage": {"filesystem": {"rootdirectory": str(work / "data")}},
+              "http": {"addr": host, "secret": "test", "tls": {"certificate": str(cert), "key": str(key)}}}
+    (work / "tls.yml").write_text(json.dumps(config))
+    log = open(work / "tls.log", "wb")
+    process = subprocess.Popen([real.BINARY, "serve", str(work / "tls.yml")], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(ca))) as client:
+            while True:
+                try:
+                    client.get(f"https://{host}/v2/")
+                    break
+                except httpx.HTTPError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError((work / "tls.log").read_text()[-2000:]) from None
+                    time.sleep(0.05)
+        yield host, digest, ca
+    finally:
+        stop_process(process)
+        log.close()
+        plain.stop()
+
+
+def check(image, node=None):
+    settings = from_options()
+    keyring = Keyring()
+    if node is not None:
+        view = NodeView(node)
+        settings, keyring = replace(settings, node=view), view.keyring()
+    return Checker(settings).check_many([(image, keyring)])[(image, keyring.fingerprint)]
+
+
+def test_docker_certs_layout_trusts_the_registrys_ca(tls_registry, tmp_path):
+    host, digest, ca = tls_registry
+    image = f"{host}/team/app:1.0"
+    assert check(image).status == Status.TLS_ERROR
+    (tmp_path / "certs.d" / host).mkdir(parents=True)
+    (tmp_path / "certs.d" / host / "ca.crt").write_bytes(ca.read_bytes())
+    result = check(image, NodeOptions(containerd_hosts_dir=tmp_path / "certs.d"))
+    assert (result.status, result.digest) == (Status.AVAILABLE, digest)
+
+
+@pytest.mark.parametrize("tls", ['ca = "ca.crt"', "skip_verify = true"])
+def test_hosts_toml_ca_and_skip_verify_for_a_mirror(tls_registry, tmp_path, tls):
+    host, digest, ca = tls_registry
+    directory = tmp_path / "certs.d" / "registry.example.invalid"
+    directory.mkdir(parents=True)
+    (directory / "ca.crt").write_bytes(ca.read_bytes())
+    (directory / "hosts.toml").write_text(f'[host."https://{host}"]\n  capabilities = ["pull", "resolve"]\n  {tls}\n')
+    result = check("registry.example.invalid/team/app:1.0", NodeOptions(containerd_hosts_dir=tmp_path / "certs.d"))
+    assert (result.status, result.digest, result.endpoint) == (Status.AVAILABLE, digest, host)
+
+
+def test_a_mirror_without_its_ca_is_a_tls_error(tls_registry, tmp_path):
+    host, _, _ = tls_registry
+    directory = tmp_path / "certs.d" / "registry.example.invalid"
+    directory.mkdir(parents=True)
+    (directory / "hosts.toml").write_text(f'[host."https://{host}"]\n')
+    result = check("registry.example.invalid/team/app:1.0", NodeOptions(containerd_hosts_dir=tmp_path / "certs.d"))
+    assert result.status == Status.TLS_ERROR  # the mirror's answer is the one reported: the upstream never resolves
