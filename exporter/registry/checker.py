@@ -224,7 +224,8 @@ class Checker:
     # -- step 1: plan --
 
     def plan(self, todo: Iterable[tuple[ResultKey, CheckRequest]]) -> tuple[list[Job], dict[ResultKey, CheckResult]]:
-        """The checks to make, and the results known without a request (references that do not parse)."""
+        """The checks to make, and the results known without a request: references that do not parse, and images
+        the node would refuse."""
         jobs, known = [], {}
         for key, (image, keyring) in todo:
             try:
