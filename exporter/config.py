@@ -111,8 +111,10 @@ class Settings(BaseSettings):
     insecure_registries: StrList = []
     skip_verify: StrList = []
     registry_mirrors: StrList = []
-    concurrency: int | None = Field(default=None, ge=1, le=256, description="requests in flight per registry")
-    rate: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="requests per second per registry")
+    concurrency: int | None = Field(default=None, ge=1, le=256,
+                                    description="cap on requests in flight per registry (unset: adaptive)")
+    rate: float | None = Field(default=None, gt=0, allow_inf_nan=False,
+                               description="cap on requests per second per registry (unset: adaptive)")
     registries: dict[str, RegistryOptions] = {}
     # The node's view (REFERENCE.md §10-11): the kubelet's credential providers and docker config, the runtime's mirrors.
     image_credential_provider_config: Path | None = None

@@ -3,6 +3,8 @@
 
     .venv/bin/python scripts/bench.py                      # 5,000 and 50,000 pods, 5,000 images
     .venv/bin/python scripts/bench.py --sizes 5000 --json bench.json
+    .venv/bin/python scripts/bench.py --sections load      # check and report vs their baselines, as processes
+    .venv/bin/python scripts/bench.py --sections http      # the HTTP server under abuse and load
 
 A real docker-registry on 127.0.0.1 holds the images of the generated clusters (5,000 by default, one
 repository each). First the registry round: the exporter's checker against a bare httpx HEAD loop at the
@@ -108,9 +110,9 @@ async def bare_loop(refs: list[str], concurrency: int) -> float:
 
 
 def registry_round(reg: Registry, refs: list[str]) -> dict:
-    concurrency = RegistrySettings().concurrency
+    concurrency = RegistrySettings().ceiling  # the bare loop at the most the adaptive checker may reach
     bare_before = asyncio.run(bare_loop(refs, concurrency))
-    checker = Checker(from_options(insecure=[reg.host], rate=1e9))  # rate limit off: the client is measured
+    checker = Checker(from_options(insecure=[reg.host]))  # default settings: adaptive load
     requests = [(ref, ANONYMOUS) for ref in refs for _ in range(3)]  # three pods per image
     started = time.perf_counter()
     results = checker.check_many(requests)
@@ -132,7 +134,6 @@ def registry_round(reg: Registry, refs: list[str]) -> dict:
         "requests_first_round": first,
         "requests_cached_round": checker.stats.total() - first,
         "cached_round_seconds": round(cached_seconds, 4),
-        "default_rate_floor_seconds": round(len(refs) / RegistrySettings().rate, 1),
     }
 
 
@@ -197,7 +198,7 @@ def serve_run(reg: Registry, digest: str, pods: int, workdir: Path, interval: fl
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "exporter", "--log-level", "warning", "serve",
                              "--kubeconfig", str(kubeconfig), "--listen", f"127.0.0.1:{port}",
-                             "--insecure-registry", reg.host, "--rate", "1e9", "--interval", str(interval)],
+                             "--insecure-registry", reg.host, "--interval", str(interval)],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         def inventory_shown():
@@ -391,13 +392,21 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=5000, help="images in the registry")
     parser.add_argument("--interval", type=float, default=5.0, help="the exporter's --interval")
     parser.add_argument("--json", default="bench-results.json", help="where to write the figures")
-    parser.add_argument("--sections", default="registry,serve,http",
-                        help="which parts to run, comma-separated: registry (with serve), http")
+    parser.add_argument("--sections", default="load,registry,serve,http",
+                        help="which parts to run, comma-separated: load (check and report as whole processes beside "
+                             "their baselines), registry (with serve), http")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each whole-process load row (medians printed)")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
     sizes = [int(s) for s in args.sizes.split(",") if s]
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                  "system": platform.platform()}, "serve": []}
+    if "load" in sections:
+        import bench_load
+
+        with tempfile.TemporaryDirectory() as tmp:
+            results["load"] = bench_load.run_all(Path(tmp), args.runs)
+        print(bench_load.table(results["load"]) + "\n", flush=True)
     if "http" in sections:
         print("HTTP server under abuse and load ...", file=sys.stderr)
         results["http"] = http_round()

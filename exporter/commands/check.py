@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from exporter.commands import UsageError, options
 
 MAX_LIST_BYTES = 16 * 1024 * 1024  # a release list of 100,000 references is about 8 MiB
+DEFAULT_TIMEOUT = "5m"
 
 
 def register(subparsers) -> None:
@@ -28,6 +29,9 @@ def register(subparsers) -> None:
                         help="an expected list to check (plain text, Sylva report or merged report; at most 16 MiB); "
                              "repeatable")
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    parser.add_argument("--timeout", default=DEFAULT_TIMEOUT, metavar="DURATION",
+                        help=f"for the whole run (default {DEFAULT_TIMEOUT}): a 429 or 503 is asked again until then, "
+                             "what is still limited is rate_limited")
     options.add_registry(parser)
     options.add_global(parser, argparse.SUPPRESS)
     parser.set_defaults(func=run)
@@ -69,29 +73,51 @@ def read_lists(paths: list[str]) -> tuple[list[str], list[Row]]:
     return images, invalid
 
 
+def timeout(text: str) -> float:
+    """Seconds of `--timeout` (a Go duration or a bare number of seconds); UsageError when it is none."""
+    from exporter.durations import parse_setting
+
+    try:
+        seconds = parse_setting(text)
+    except ValueError as exc:
+        raise UsageError(f"--timeout: {exc}") from None
+    if seconds <= 0:
+        raise UsageError(f"--timeout: must be more than zero, got {text!r}")
+    return seconds
+
+
 def run(args) -> int:
+    import time
+
+    deadline = time.time() + timeout(args.timeout)
     settings = options.settings(args, options.REGISTRY_KEYS)
     from_lists, invalid = read_lists(args.file)
     images = list(dict.fromkeys([*args.images, *from_lists]))
     if not images and not invalid:
         raise UsageError("nothing to check: give IMAGE arguments or --file LIST")
     registry_settings, keyring = options.registry(settings)
-    rows = check(images, keyring, registry_settings, progress=sys.stderr.isatty() and len(images) > 20)
+    rows = check(images, keyring, registry_settings, progress=sys.stderr.isatty() and len(images) > 20,
+                 deadline=deadline)
     rows += invalid
     print_rows(rows, args.json)
     return 0 if all(row.status == "available" for row in rows) else 1
 
 
-def check(images: list[str], keyring, registry_settings, progress: bool = False) -> list[Row]:
-    """A row per image, in the given order."""
+def check(images: list[str], keyring, registry_settings, progress: bool = False,
+          deadline: float | None = None) -> list[Row]:
+    """A row per image, in the given order; a 429 or 503 is asked again while `deadline` allows."""
+    import dataclasses
+
     from exporter.images import InvalidReference, parse
     from exporter.registry.checker import Checker
+    from exporter.registry.settings import CHECK_CEILING
 
     def show(done: int, total: int) -> None:
         if progress:
             print(f"\rchecked {done}/{total}", end="", file=sys.stderr, flush=True)
 
-    results = Checker(registry_settings).check_many(((image, keyring) for image in images), show)
+    checker = Checker(dataclasses.replace(registry_settings, ceiling=CHECK_CEILING))  # one-shot: a higher ceiling
+    results = checker.check_many(((image, keyring) for image in images), show, deadline=deadline)
     if progress:
         print(file=sys.stderr)
     rows = []

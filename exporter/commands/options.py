@@ -49,8 +49,11 @@ def add_registry(parser: argparse.ArgumentParser) -> None:
                        help="no TLS certificate verification for this registry; repeatable")
     group.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="FROM=TO",
                        help="check images of FROM on the mirror TO[/PATH] first; repeatable")
-    group.add_argument("--concurrency", metavar="N", help="cap on requests in flight per registry (default 8)")
-    group.add_argument("--rate", metavar="R", help="cap on requests per second per registry (default 50)")
+    group.add_argument("--concurrency", metavar="N",
+                       help="cap on requests in flight per registry (default: none, load adapts below 32 for check, "
+                            "16 for serve)")
+    group.add_argument("--rate", metavar="R",
+                       help="cap on requests per second per registry (default: none, load adapts; Retry-After honoured)")
     node = parser.add_argument_group("node view", "pull as a node would: the kubelet's credentials, the runtime's mirrors")
     node.add_argument("--image-credential-provider-config", metavar="FILE",
                       help="the kubelet's CredentialProviderConfig (plugins run for matching images)")

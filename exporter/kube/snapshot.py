@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from exporter.kube.api import ApiError, ClusterClient
 from exporter.kube.listfile import ObjectIndex
@@ -31,19 +32,29 @@ OWNER_RESOURCES = (
 
 
 def read(client: ClusterClient, label_keys: Iterable[str] = (), namespace: str | None = None) -> ObjectIndex:
-    """Pods (required), workloads and common owners (best effort) of the cluster, trimmed."""
+    """Pods (required), workloads and common owners (best effort) of the cluster, trimmed.
+
+    The kinds are listed in parallel (one thread each: the time is spent waiting on the API server).
+    """
     keys = tuple(label_keys)
-    objects: list[Trimmed] = []
-    for page, _ in client.list_pages("v1", "Pod", namespace=namespace):
-        objects.extend(trim(item, keys) for item in page)
-    for api_version, kind in WORKLOAD_RESOURCES + OWNER_RESOURCES:
+
+    def pods() -> list[Trimmed]:
+        return [trim(item, keys) for page, _ in client.list_pages("v1", "Pod", namespace=namespace) for item in page]
+
+    def others(api_version: str, kind: str) -> list[Trimmed]:
         if client.resource(api_version, kind) is None:
-            continue  # not served here (no Flux, say): owners of that kind are looked up one by one
+            return []  # not served here (no Flux, say): owners of that kind are looked up one by one
         try:
-            for page, _ in client.list_pages(api_version, kind, namespace=namespace):
-                objects.extend(trim(item, keys) for item in page)
+            return [trim(item, keys) for page, _ in client.list_pages(api_version, kind, namespace=namespace)
+                    for item in page]
         except ApiError as exc:
             log.warning("%s: %s not listed: %s", client.name, kind, exc)
+            return []
+
+    kinds = WORKLOAD_RESOURCES + OWNER_RESOURCES
+    with ThreadPoolExecutor(max_workers=1 + len(kinds)) as pool:
+        listed = [pool.submit(pods)] + [pool.submit(others, api_version, kind) for api_version, kind in kinds]
+        objects = [obj for future in listed for obj in future.result()]
     return ObjectIndex(objects)
 
 

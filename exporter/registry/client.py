@@ -13,6 +13,8 @@ import json
 import logging
 import ssl
 import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -21,6 +23,7 @@ from exporter.model import Status
 from exporter.redact import redact_url
 from exporter.registry.auth import Challenge, ChallengeError, TokenCache, parse_challenge, token_from_response
 from exporter.registry.credentials import Credential, fingerprint
+from exporter.registry.limits import Gate, Outcome
 from exporter.registry.stats import RequestStats
 
 log = logging.getLogger(__name__)
@@ -44,10 +47,16 @@ class Answer:
     status: Status
     digest: str | None = None
     detail: str = ""
-    retry_after: str | None = None  # raw header of a 429, interpreted by the caller
+    retry_after: str | None = None  # raw header of a 429 or 503, interpreted by the caller
+    pushback: bool = False  # a 429 or 503: the registry asks for less load, and the answer may change soon
     connection_failed: bool = False  # the host did not answer at all (refused, timeout, 5xx, TLS)
     media_type: str | None = None  # of the manifest found (an index tells a multi-arch image)
     children: frozenset[str] | None = None  # an index's manifest digests, when the manifest was fetched
+
+
+@asynccontextmanager
+async def _ungated():
+    yield Outcome()
 
 
 def _transport_failure(exc: Exception, host: str) -> Answer:
@@ -71,22 +80,32 @@ class EndpointClient:
     """Checks manifests on registry endpoints through one httpx client (one TLS configuration)."""
 
     def __init__(
-        self, http: httpx.AsyncClient, tokens: TokenCache, stats: RequestStats, challenges: dict[str, Challenge]
+        self, http: httpx.AsyncClient, tokens: TokenCache, stats: RequestStats, challenges: dict[str, Challenge],
+        gates: Callable[[str], Gate] | None = None,
     ) -> None:
         self._http = http
+        self._gates = gates  # host -> its load control for this round; None: requests go unthrottled
         self._tokens = tokens
         self._stats = stats
         self._challenges = challenges  # base URL -> challenge seen; shared so it outlives a round
         self._token_locks: dict[tuple[str, str, str, str], asyncio.Lock] = {}  # one token request per scope
 
     async def _send(self, method: str, url: str, host: str, headers: dict[str, str]) -> httpx.Response:
-        started = time.perf_counter()
-        try:
-            response = await self._http.request(method, url, headers=headers)
-        except httpx.HTTPError:
-            self._stats.record(host, method, "error", time.perf_counter() - started)
-            raise
-        self._stats.record(host, method, str(response.status_code), time.perf_counter() - started)
+        """One request through the host's gate (in flight, pace, pause), its outcome told back to it.
+
+        Raises `limits.Paused` when the host is paused past the round's deadline (nothing is sent).
+        """
+        gate = self._gates(host) if self._gates is not None else None
+        async with (gate.request() if gate is not None else _ungated()) as outcome:
+            started = time.perf_counter()
+            try:
+                response = await self._http.request(method, url, headers=headers)
+            except httpx.HTTPError as exc:
+                outcome.timed_out = isinstance(exc, httpx.TimeoutException)
+                self._stats.record(host, method, "error", time.perf_counter() - started)
+                raise
+            outcome.code = response.status_code
+            self._stats.record(host, method, str(response.status_code), time.perf_counter() - started)
         return response
 
     async def ping(self, base: str, host: str) -> Answer | None:
@@ -199,7 +218,7 @@ class EndpointClient:
                 return None, Answer(Status.UNAUTHORIZED, detail=f"{host}: token refused for {repository}{source}")
             if response.status_code == 429:
                 return None, Answer(Status.RATE_LIMITED, detail=f"{host}: token endpoint rate limited",
-                                    retry_after=response.headers.get("Retry-After"))
+                                    retry_after=response.headers.get("Retry-After"), pushback=True)
             if response.status_code >= 500:
                 return None, Answer(Status.UNREACHABLE, detail=f"{host}: token endpoint answered {response.status_code}",
                                     connection_failed=True)
@@ -290,9 +309,12 @@ class EndpointClient:
         if code == 403:
             return Answer(Status.FORBIDDEN, detail=f"{where}: forbidden")
         if code == 429:
-            return Answer(Status.RATE_LIMITED, detail=f"{where}: rate limited", retry_after=response.headers.get("Retry-After"))
+            return Answer(Status.RATE_LIMITED, detail=f"{where}: rate limited", retry_after=response.headers.get("Retry-After"),
+                          pushback=True)
         if code >= 500:
-            return Answer(Status.UNREACHABLE, detail=f"{where}: registry answered {code}", connection_failed=True)
+            return Answer(Status.UNREACHABLE, detail=f"{where}: registry answered {code}", connection_failed=True,
+                          retry_after=response.headers.get("Retry-After") if code == 503 else None,
+                          pushback=code == 503)
         return Answer(Status.ERROR, detail=f"{where}: unexpected answer {code}")
 
 

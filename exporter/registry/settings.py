@@ -1,8 +1,9 @@
 """Registry options: per-host transport (plain HTTP, CA file, skip-verify), mirrors and load limits.
 
-Plain data built from flags or the config file. Defaults are chosen for registries shared with
-production pulls: a few requests in flight and a modest rate per host, short timeouts, and cache
-lifetimes that are long for what rarely changes (a digest) and short for what should be re-asked soon.
+Plain data built from flags or the config file. Load is adaptive by default (registry/limits.py): requests in
+flight grow below `ceiling` while a registry keeps up and are cut when it pushes back; `concurrency` and `rate`,
+when set, are caps never exceeded. Short timeouts, and cache lifetimes that are long for what rarely changes
+(a digest) and short for what should be re-asked soon.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ DEFAULT_TTL = {
     Status.ERROR: 2 * 60,
 }
 DIGEST_AVAILABLE_TTL = 6 * 3600  # a digest never points elsewhere; only deletion can change the answer
+# Adaptive in-flight ceilings per registry host: `serve` runs beside production pulls all day and stays gentler
+# than a one-shot `check`, whose user waits for it.
+SERVE_CEILING = 16
+CHECK_CEILING = 32
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,9 @@ class HostOptions:
 
 @dataclass(frozen=True)
 class RegistrySettings:
-    concurrency: int = 8  # requests in flight per registry host
-    rate: float = 50.0  # requests per second per registry host (bursts; steady state is far below)
+    concurrency: int | None = None  # cap on requests in flight per registry host; None: adaptive below `ceiling`
+    rate: float | None = None  # cap on requests per second per registry host; None: adaptive (429s teach it)
+    ceiling: int = SERVE_CEILING  # in-flight ceiling of the adaptive control when no cap is set
     timeout: float = 15.0  # per request (connect, read)
     ca_file: Path | None = None  # added to the system CAs for every host
     hosts: dict[str, HostOptions] = field(default_factory=dict)

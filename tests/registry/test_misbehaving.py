@@ -292,3 +292,22 @@ def test_dns_failure_is_unreachable_with_a_clear_detail():
     check = Checker(transport=FailingDNS())
     result = status_of(check, "registry.does-not-exist.example/app:1")
     assert result.status == Status.UNREACHABLE and "DNS lookup failed" in result.detail
+
+
+def test_503_is_asked_again_within_the_deadline_and_answered_from_the_pause_without_one(httpserver):
+    httpserver.expect_request("/v2/").respond_with_data("{}")
+    httpserver.expect_oneshot_request("/v2/a/manifests/1", method="HEAD").respond_with_response(
+        Response(status=503, headers={"Retry-After": "1"}))
+    httpserver.expect_request("/v2/a/manifests/1", method="HEAD").respond_with_response(
+        Response(status=200, headers={"Docker-Content-Digest": DIGEST}))
+    check, host = checker(httpserver)
+    [result] = check.check_many([(f"{host}/a:1", ANONYMOUS)], deadline=time.time() + 30).values()
+    assert (result.status, result.digest) == (Status.AVAILABLE, DIGEST)
+    assert check.stats.total("HEAD") == 2
+
+    httpserver.expect_oneshot_request("/v2/b/manifests/1", method="HEAD").respond_with_response(
+        Response(status=503, headers={"Retry-After": "30"}))
+    fresh, _ = checker(httpserver)
+    assert status_of(fresh, f"{host}/b:1").status == Status.UNREACHABLE  # no deadline: one try
+    later = status_of(fresh, f"{host}/c:1")  # paused for the Retry-After: answered without a request
+    assert later.status == Status.UNREACHABLE and "host paused" in later.detail
