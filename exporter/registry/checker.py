@@ -24,6 +24,7 @@ from exporter.images import InvalidReference, ImageRef, parse
 from exporter.model import Status
 from exporter.registry.auth import TokenCache
 from exporter.registry.client import DOCKER_HUB_API, Answer, EndpointClient, credential_fingerprint
+from exporter.registry import shared as fleet
 from exporter.registry.credentials import ANONYMOUS, Keyring
 from exporter.registry.limits import HostPauses, RateLimiter, parse_retry_after
 from exporter.registry.settings import RegistrySettings
@@ -63,8 +64,10 @@ class Checker:
         transport: httpx.AsyncBaseTransport | None = None,
         clock=time.time,
         rng: random.Random | None = None,
+        shared: fleet.SharedCache | None = None,
     ) -> None:
         self.settings = settings or RegistrySettings()
+        self.shared = shared  # --cache-url: results shared with other exporters
         self.stats = stats or RequestStats()
         self._transport = transport
         self._clock = clock
@@ -84,7 +87,7 @@ class Checker:
             ttl = self.settings.digest_ttl
         else:
             ttl = self.settings.ttl.get(result.status, 120)
-        return now + ttl * self._rng.uniform(0.9, 1.1)
+        return min(now, result.checked_at) + ttl * self._rng.uniform(0.9, 1.1)  # a shared result ages from its check
 
     def cached(self, image: str, keyring: Keyring = ANONYMOUS) -> CheckResult | None:
         return self._cache.get((image, keyring.fingerprint))
@@ -141,7 +144,16 @@ class Checker:
                 results[key] = hit
             else:
                 todo.append((key, request))
-        if todo:
+        if todo and self.shared is not None:  # --cache-url: the fleet's results first, single-flight for the rest
+            pending = dict(todo)
+            checked, stored = fleet.check_through(
+                self.shared, list(pending), lambda keys: asyncio.run(self._round([(k, pending[k]) for k in keys], progress)),
+                lambda key, result: self._expiry(key, result, result.checked_at) - result.checked_at,
+                CheckResult, before=before_round)
+            self._cache.update(stored)
+            results.update(checked)
+            results.update(stored)
+        elif todo:
             if before_round is not None:
                 before_round()
             results.update(asyncio.run(self._round(todo, progress)))
@@ -162,12 +174,19 @@ class Checker:
                 answers[image] = known
             elif known is None or known < now:  # never read, or a failure whose retry time has come
                 todo.append(((image, keyring.fingerprint), (image, keyring)))
+        if todo and self.shared is not None:  # --cache-url: indexes other exporters already read
+            for image, known in self.shared.children([image for (image, _), _ in todo]).items():
+                self._children[image] = answers[image] = known
+            todo = [item for item in todo if item[0][0] not in answers]
         if todo:
+            read = {}
             for (image, _), result in asyncio.run(self._round(todo, fetch=True)).items():
                 if result.children is not None:
-                    self._children[image] = answers[image] = result.children
+                    self._children[image] = answers[image] = read[image] = result.children
                 else:
                     self._children[image] = now + self.settings.ttl.get(result.status, 120)
+            if self.shared is not None:
+                self.shared.put_children(read)
         return answers
 
     async def _round(self, todo, progress=None, fetch: bool = False) -> dict[tuple[str, str], CheckResult]:
