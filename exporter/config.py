@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     registries: dict[str, RegistryOptions] = {}
     watch_down_threshold: float = Field(default=300.0, gt=0)
     rollback_images: StrList = []  # namespaces whose Helm release revisions are checked (reads their Secrets)
+    # fleet (REFERENCE.md §12): results shared through Redis; one cluster split between replicas
+    cache_url: str | None = None  # redis://HOST:PORT/DB or rediss://; its password may be in it (never logged)
+    cache_password_file: Path | None = None  # else KUBE_IMAGE_EXPORTER_CACHE_PASSWORD, else the URL's
+    shard: int = Field(default=0, ge=0)  # a number, or a StatefulSet pod name whose ordinal is the shard
+    total_shards: int = Field(default=1, ge=1)
     log_level: str = "info"
     log_format: str = "text"
 
@@ -87,6 +92,25 @@ class Settings(BaseSettings):
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split(value)
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _shard(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip().isdigit():
+            match = re.search(r"-(\d+)$", value.strip())
+            if match is None:
+                raise ValueError(f"expected a shard number or a StatefulSet pod name ending in -N, got {value!r}")
+            return int(match.group(1))
+        return value
+
+    @model_validator(mode="after")
+    def _sharding(self) -> "Settings":
+        if self.shard >= self.total_shards:
+            raise ValueError(f"shard {self.shard} is not below total_shards {self.total_shards}")
+        if self.total_shards > 1 and self.expected:
+            raise ValueError("expected lists are compared with the whole cluster: give them to an unsharded "
+                             "exporter, not to shards (total_shards > 1)")
+        return self
 
     @field_validator("listen")
     @classmethod

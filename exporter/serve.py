@@ -39,6 +39,7 @@ from exporter.model import Reference, Status
 from exporter.registry.checker import Checker, CheckResult
 from exporter.registry.client import INDEX_TYPES
 from exporter.registry.credentials import Keyring
+from exporter.shards import Shard
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Filters:
     exclude_namespaces: frozenset[str] = frozenset()
     ignore: tuple[re.Pattern, ...] = ()
     namespace_selector: str | None = None
+    shard: Shard = Shard()  # --shard N --total-shards M: the workloads this replica holds
 
     def keep_namespace(self, namespace: str, selected: frozenset[str] | None = None) -> bool:
         if self.namespaces and namespace not in self.namespaces:
@@ -67,7 +69,8 @@ class Filters:
         return namespace not in self.exclude_namespaces
 
     def keep(self, ref: Reference, selected: frozenset[str] | None = None) -> bool:
-        return self.keep_namespace(ref.namespace, selected) and not any(p.search(ref.image) for p in self.ignore)
+        return (self.keep_namespace(ref.namespace, selected) and not any(p.search(ref.image) for p in self.ignore)
+                and self.shard.keeps_reference(ref))
 
 
 @dataclass
@@ -264,7 +267,8 @@ class Exporter:
             for ref in refs:
                 inputs.refs.append((ref, cluster.keyrings.keyring(ref.namespace, ref.pull_secrets, ref.service_account)))
             inputs.pods_by_cluster.append((cluster.client.name, pods, resolver))
-            inputs.rollback.extend(self._rollback_images(cluster))
+            inputs.rollback.extend(row for row in self._rollback_images(cluster)  # a release belongs to one shard
+                                   if self.filters.shard.keeps("/".join(row[0][:3])))
         self.expected.refresh()
         inputs.expected = self.expected.lists
         inputs.expected_images = sorted({image for images in inputs.expected.values() for image in images})
@@ -347,6 +351,8 @@ class Exporter:
         series.update(series_of.expected_lists(self.expected.states.values()))
         series.update(series_of.pull_secrets((c.client.name, c.keyrings.unusable) for c in self.clusters))
         series.update(series_of.release_errors((c.client.name, c.decoder.counts()) for c in self.clusters))
+        if self.checker.shared is not None:  # --cache-url: whether the shared cache answers (probed once a cycle)
+            series["kube_image_shared_cache_up"] = (((), float(self.checker.shared.probe())),)
         return series, histograms
 
     def _readiness(self) -> str:

@@ -16,7 +16,9 @@ from exporter.kube.clusters import KubeConfigError, load_clusters
 from exporter.registry.checker import Checker
 from exporter.registry.credentials import CredentialError, Keyring, from_docker_config_file
 from exporter.registry.settings import from_options
+from exporter.registry.shared import SharedCache, SharedCacheError, read_password
 from exporter.serve import Exporter, Filters
+from exporter.shards import Shard
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,12 @@ def register(subparsers) -> None:
     p.add_argument("--rate", type=float, metavar="R", help="requests per second per registry (default 50)")
     p.add_argument("--rollback-images", dest="rollback_images", action="append", metavar="NAMESPACE",
                    help="check the images of kept Helm release revisions in this namespace (reads its Secrets)")
+    p.add_argument("--cache-url", metavar="URL",
+                   help="share check results with other exporters: redis://HOST:PORT/DB or rediss:// (Redis, Valkey)")
+    p.add_argument("--cache-password-file", metavar="PATH",
+                   help="the cache's password (else $KUBE_IMAGE_EXPORTER_CACHE_PASSWORD, else the URL's)")
+    p.add_argument("--shard", metavar="N", help="this replica's shard (0-based), or a StatefulSet pod name")
+    p.add_argument("--total-shards", type=int, metavar="M", help="replicas splitting the cluster (default 1)")
     p.add_argument("--watch-down-threshold", type=float, metavar="SECONDS",
                    help="not ready when a list/watch fails this long (default 300)")
     p.set_defaults(func=run)
@@ -54,7 +62,7 @@ def register(subparsers) -> None:
 FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interval", "namespaces",
          "exclude_namespaces", "namespace_selector", "ignore", "unit_sources", "docker_config", "ca_file",
          "insecure_registries", "registry_mirrors", "concurrency", "rate", "watch_down_threshold", "log_level",
-         "log_format", "rollback_images")
+         "log_format", "rollback_images", "cache_url", "cache_password_file", "shard", "total_shards")
 
 
 def run(args) -> int:
@@ -78,6 +86,13 @@ def run(args) -> int:
         ca_file=str(settings.ca_file) if settings.ca_file else None, concurrency=settings.concurrency,
         rate=settings.rate, hosts={h: o.model_dump(exclude_none=True) for h, o in settings.registries.items()},
     )
+    shared = None
+    if settings.cache_url:
+        try:
+            password = read_password(str(settings.cache_password_file) if settings.cache_password_file else None)
+            shared = SharedCache(settings.cache_url, password=password)
+        except SharedCacheError as exc:
+            raise UsageError(str(exc)) from None
     host, _, port = settings.listen.rpartition(":")
     published = Published()
     try:
@@ -85,14 +100,17 @@ def run(args) -> int:
     except OSError as exc:
         raise CommandError(f"cannot listen on {settings.listen}: {exc.strerror}") from None
     exporter = Exporter(
-        clusters, Checker(registry_settings), published, expected=settings.expected,
+        clusters, Checker(registry_settings, shared=shared), published, expected=settings.expected,
         unit_sources=tuple(settings.unit_sources),
         filters=Filters(frozenset(settings.namespaces), frozenset(settings.exclude_namespaces),
-                        tuple(re.compile(p) for p in settings.ignore), settings.namespace_selector),
+                        tuple(re.compile(p) for p in settings.ignore), settings.namespace_selector,
+                        Shard(settings.shard, settings.total_shards)),
         node_keyring=node_keyring, interval=settings.interval, watch_down_threshold=settings.watch_down_threshold,
         rollback_namespaces=settings.rollback_images,
     ).start()
-    log.info("serving on http://%s/metrics for %s", settings.listen, ", ".join(c.name for c in clusters))
+    log.info("serving on http://%s/metrics for %s%s%s", settings.listen, ", ".join(c.name for c in clusters),
+             f" (shard {settings.shard} of {settings.total_shards})" if settings.total_shards > 1 else "",
+             f", sharing results through {shared.url}" if shared else "")
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
@@ -100,4 +118,6 @@ def run(args) -> int:
     log.info("shutting down")
     exporter.stop()
     server.stop()
+    if shared is not None:
+        shared.close()
     return 0
