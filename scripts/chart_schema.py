@@ -53,6 +53,12 @@ def schema() -> dict:
             "expectedLists": {"type": "object", "additionalProperties": STRING,
                               "propertyNames": {"pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"}},
             "rollbackImages": obj({"namespaces": NAMESPACES}),
+            "cache": obj({
+                "url": {"type": "string", "pattern": "^(rediss?://.+)?$"},
+                "existingSecret": STRING,
+                "existingSecretKey": {"type": "string", "minLength": 1},
+            }),
+            "sharding": obj({"totalShards": {"type": "integer", "minimum": 1}}),
             "serviceAccount": obj({"create": {"type": "boolean"}, "name": STRING, "annotations": STRING_MAP}),
             "rbac": obj({
                 "create": {"type": "boolean"},
