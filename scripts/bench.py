@@ -283,6 +283,10 @@ def table(results: dict) -> str:
             (f"{n}: pod change to /metrics", f"{run['pod_change_to_metrics_seconds']:.1f} s "
              f"(interval {run['interval_seconds']:g} s)", "next cycle"),
         ]
+    if "fleet" in results:
+        import bench_fleet
+
+        rows += bench_fleet.rows(results["fleet"])
     width = max(len(name) for name, _, _ in rows)
     value_width = max(len(value) for _, value, _ in rows)
     lines = [f"{'measure'.ljust(width)}  {'value'.ljust(value_width)}  target", "-" * (width + value_width + 12)]
@@ -296,6 +300,8 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=5000, help="images in the registry")
     parser.add_argument("--interval", type=float, default=5.0, help="the exporter's --interval")
     parser.add_argument("--json", default="bench-results.json", help="where to write the figures")
+    parser.add_argument("--fleet", type=int, default=3, metavar="N",
+                        help="then N exporters sharing a Redis over 2,000 images (scripts/bench_fleet.py); 0: skip")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -315,6 +321,12 @@ def main() -> int:
                 results["serve"].append(serve_run(reg, digest, pods, workdir, args.interval))
         finally:
             reg.stop()
+        if args.fleet:
+            import bench_fleet
+
+            print(f"fleet of {args.fleet} exporters ...", file=sys.stderr)
+            (workdir / "fleet").mkdir()
+            results["fleet"] = bench_fleet.run(args.fleet, 2000, workdir / "fleet", args.interval)
     print(table(results))
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nfigures written to {args.json}")
