@@ -46,6 +46,8 @@ CHILDREN_TTL = 7 * 24 * 3600  # a digest's manifests never change; bound the mem
 PASSWORD_ENV = "KUBE_IMAGE_EXPORTER_CACHE_PASSWORD"
 
 Key = tuple[str, str]  # (image, keyring fingerprint), as the checker keys its results
+# extend every lock given, in one command (a round of thousands of images holds thousands of locks)
+_EXTEND = "for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[1]) end return #KEYS"
 
 
 class SharedCacheError(ValueError):
@@ -61,7 +63,7 @@ def check_url(url: str) -> str:
     """The URL when it names a Redis server (`redis://HOST:PORT/DB` or `rediss://`), else SharedCacheError."""
     try:
         parts = urlsplit(url)
-        port = parts.port
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
     except ValueError:
         raise SharedCacheError(f"cache URL {redact(url)!r}: not a valid URL") from None
     if parts.scheme not in ("redis", "rediss"):
@@ -71,7 +73,6 @@ def check_url(url: str) -> str:
     db = parts.path.strip("/")
     if db and not db.isdigit():
         raise SharedCacheError(f"cache URL {redact(url)!r}: the database must be a number, got {db!r}")
-    del port
     return url
 
 
@@ -262,18 +263,17 @@ class SharedCache:
         return {key for key, ok in zip(keys, answers) if ok}
 
     def extend(self, keys: Iterable[Key]) -> None:
-        """Keep holding these locks (a long round); a lock whose holder died expires in `lock_ttl`."""
-        keys = list(keys)
-        ttl = int(self.lock_ttl * 1000)
+        """Keep holding these locks (a long round), in one command; a lock whose holder died expires in `lock_ttl`."""
+        names = [self._lock_key(k) for k in keys]
+        if names:
+            self._call(lambda r: r.eval(_EXTEND, len(names), *names, int(self.lock_ttl * 1000)), commands=1)
 
-        def work(r):
-            pipe = r.pipeline(transaction=False)
-            for key in keys:
-                pipe.pexpire(self._lock_key(key), ttl)
-            return pipe.execute()
-
-        if keys:
-            self._call(work, commands=len(keys))
+    def locked(self, keys: list[Key]) -> set[Key]:
+        """The keys some exporter holds the lock of now (one MGET); all of them when the store does not answer."""
+        values = self._call(lambda r: r.mget([self._lock_key(k) for k in keys]), commands=1)
+        if values is None:
+            return set(keys)
+        return {key for key, value in zip(keys, values) if value is not None}
 
     def publish(self, records: Mapping[Key, tuple[dict, float]], release: Iterable[Key] = ()) -> None:
         """Store each (record, ttl) and drop the given locks, in one pipeline."""
@@ -369,11 +369,13 @@ class SharedCache:
             if not self.breaker.allow() or time.monotonic() > deadline:
                 mine.extend(waiting)
                 break
-            held = self.claim(waiting)
+            locked = self.locked(waiting)
+            orphaned = [k for k in waiting if k not in locked]  # their holder is gone without a result
+            held = self.claim(orphaned)
             if held is None:
                 mine.extend(waiting)
                 break
-            mine.extend(k for k in waiting if k in held)
+            mine.extend(k for k in orphaned if k in held)
             waiting = [k for k in waiting if k not in held]
         return found, mine
 
