@@ -214,3 +214,10 @@ def test_no_shared_cache_gauge_without_a_cache(emulator, kubeconfig):
         assert "# TYPE kube_image_shared_cache_up gauge" in body and "\nkube_image_shared_cache_up " not in body
     finally:
         exporter.stop()
+
+
+def test_bad_cache_url_is_one_line_without_the_password(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "exporter", "serve", "--kubeconfig", str(tmp_path / "none"),
+                             "--cache-url", "http://:hunter2@cache:6379/0"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "expected redis://HOST:PORT/DB" in result.stderr and "hunter2" not in result.stderr

@@ -76,6 +76,13 @@ def run(args) -> int:
             parse_spec(source)
         except SourceError as exc:
             raise UsageError(str(exc)) from None
+    shared = None
+    if settings.cache_url:
+        try:
+            password = read_password(str(settings.cache_password_file) if settings.cache_password_file else None)
+            shared = SharedCache(settings.cache_url, password=password)
+        except SharedCacheError as exc:
+            raise UsageError(str(exc)) from None
     try:
         clusters = load_clusters(settings.kubeconfig, settings.contexts, settings.cluster_name)
         node_keyring = Keyring.of(c for path in settings.docker_config for c in from_docker_config_file(path))
@@ -86,13 +93,6 @@ def run(args) -> int:
         ca_file=str(settings.ca_file) if settings.ca_file else None, concurrency=settings.concurrency,
         rate=settings.rate, hosts={h: o.model_dump(exclude_none=True) for h, o in settings.registries.items()},
     )
-    shared = None
-    if settings.cache_url:
-        try:
-            password = read_password(str(settings.cache_password_file) if settings.cache_password_file else None)
-            shared = SharedCache(settings.cache_url, password=password)
-        except SharedCacheError as exc:
-            raise UsageError(str(exc)) from None
     host, _, port = settings.listen.rpartition(":")
     published = Published()
     try:

@@ -154,7 +154,7 @@ class SharedCache:
         url: str,
         password: str | None = None,
         timeout: float = 0.5,
-        lock_ttl: float = 10.0,
+        lock_ttl: float = 30.0,
         wait: float = 120.0,
         stale_for: float = 3600.0,
         breaker: Breaker | None = None,

@@ -248,3 +248,13 @@ def test_breaker_opens_tries_once_after_the_pause_and_closes():
     assert breaker.state == "half-open"
     breaker.succeeded()
     assert breaker.state == "closed" and breaker.cooldown == 1.0
+
+
+def test_slow_store_is_given_up_on_after_its_timeout(front, store):
+    creds = keyring(front.host)
+    checker = exporter_checker(front, store, timeout=0.2)
+    store.client().client_pause(3000)  # every command of every client waits 3 s: a store that hangs
+    results = checker.check_many((image, creds) for image in images(front, 3))
+    assert {r.status for r in results.values()} == {Status.AVAILABLE} and front.total() == 3
+    assert checker.shared.counts.failures == 1 and checker.shared.counts.round_trips == 1  # then the breaker held
+    assert not checker.shared.up
