@@ -147,12 +147,12 @@ class Checker:
         if todo and self.shared is not None:  # --cache-url: the fleet's results first, single-flight for the rest
             pending = dict(todo)
             checked, stored = fleet.check_through(
-                self.shared, list(pending), lambda keys: asyncio.run(self._round([(k, pending[k]) for k in keys], progress)),
+                self.shared, pending, lambda keys: asyncio.run(self._round([(k, pending[k]) for k in keys], progress)),
                 lambda key, result: self._expiry(key, result, result.checked_at) - result.checked_at,
                 CheckResult, before=before_round)
-            self._cache.update(stored)
-            results.update(checked)
-            results.update(stored)
+            for found in (checked, stored):
+                self._cache.update(found)
+                results.update(found)
         elif todo:
             if before_round is not None:
                 before_round()

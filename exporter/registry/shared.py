@@ -12,8 +12,9 @@ Keys (one prefix, so a shared Redis can hold other things):
                                    exporter re-checks it
   `kie:1:l:<credentials>:<image>`  single-flight lock (`SET NX PX`), extended while its holder checks
   `kie:1:c:<name@digest>`          an index's manifests (content-addressed: the same for every reader)
-`<credentials>` is a slow salted hash of the keyring fingerprint: a result obtained with one credential set
-never answers for another, and the store holds nothing a password could be recovered from cheaply.
+`<credentials>` is a slow salted hash of the fingerprint of the credentials that apply to the image (`scope`):
+a result obtained with one credential set never answers for another, and the store holds nothing a password
+could be recovered from cheaply.
 Tokens never leave the process. Only this module imports `redis`.
 """
 
@@ -37,7 +38,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from exporter.images import InvalidReference, parse
 from exporter.model import Status
+from exporter.registry.credentials import Keyring, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ PREFIX = "kie:1:"
 CHILDREN_TTL = 7 * 24 * 3600  # a digest's manifests never change; bound the memory of digests no one uses
 PASSWORD_ENV = "KUBE_IMAGE_EXPORTER_CACHE_PASSWORD"
 
-Key = tuple[str, str]  # (image, keyring fingerprint), as the checker keys its results
+Key = tuple[str, str]  # (image, credentials fingerprint)
 # extend every lock given, in one command (a round of thousands of images holds thousands of locks)
 _EXTEND = "for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[1]) end return #KEYS"
 
@@ -416,42 +419,66 @@ def decode(record: dict, result_type: type) -> Any:
                        checked_at=float(record.get("checked_at") or 0.0), media_type=record.get("media_type"))
 
 
+def scope(image: str, keyring: Keyring) -> Key:
+    """The shared name of a check: the image and the credentials that apply to it (those the kubelet would try
+    for its registry and repository), not the whole keyring, so clusters whose pods also hold secrets for other
+    registries still share the check. A reference that does not parse needs no credential."""
+    try:
+        ref = parse(image)
+    except InvalidReference:
+        return image, fingerprint(())
+    return image, fingerprint(keyring.match(ref.registry, ref.repository))
+
+
 def check_through(
     cache: SharedCache,
-    keys: list[Key],
+    requests: Mapping[Key, tuple[str, Keyring]],
     check: Callable[[list[Key]], Mapping[Key, Any]],
     ttl: Callable[[Key, Any], float],
     result_type: type,
     before: Callable[[], None] | None = None,
 ) -> tuple[dict[Key, Any], dict[Key, Any]]:
-    """Results of `keys` (the local cache's misses) through the store: (results checked here, results from
-    the store). `check(keys)` runs a round; `ttl(key, result)` is a result's lifetime; `before()` is called
-    once before anything is checked or waited for (not when the store answered everything).
+    """Results of `requests` (the local cache's misses, by the checker's key) through the store: (results
+    checked here, results from the store). `check(keys)` runs a round; `ttl(key, result)` is a result's
+    lifetime; `before()` is called once before anything is checked or waited for (not when the store answered
+    everything).
 
     One MGET and one pipeline of locks first; what is locked here is checked (locks kept alive meanwhile) and
     published with the locks dropped in one pipeline; what others check is waited for, then anything left.
     """
-    plan = cache.plan(keys)
-    from_store = {key: decode(record, result_type) for key, record in plan.found.items()}
+    members: dict[Key, list[Key]] = {}  # shared name -> the checker's keys it answers
+    for key, (image, keyring) in requests.items():
+        members.setdefault(scope(image, keyring), []).append(key)
+    plan = cache.plan(list(members))
     checked: dict[Key, Any] = {}
+    from_store: dict[Key, Any] = {}
+
+    def answer(target: dict, name: Key, result: Any) -> None:
+        for key in members[name]:
+            target[key] = result
+
+    for name, record in plan.found.items():
+        answer(from_store, name, decode(record, result_type))
     if before is not None and (plan.mine or plan.waiting):
         before()
 
-    def run(batch: list[Key]) -> None:
-        if not batch:
+    def run(names: list[Key]) -> None:
+        if not names:
             return
-        with cache.holding(batch):
-            got = dict(check(batch))
-        checked.update(got)
+        with cache.holding(names):
+            got = check([members[name][0] for name in names])
         records = {}
-        for key, result in got.items():
-            life = ttl(key, result)
-            records[key] = (encode(result, result.checked_at + life), life)
-        cache.publish(records, release=batch)
+        for name in names:
+            result = got[members[name][0]]
+            answer(checked, name, result)
+            life = ttl(members[name][0], result)
+            records[name] = (encode(result, result.checked_at + life), life)
+        cache.publish(records, release=names)
 
     run(plan.mine)
     if plan.waiting:
         arrived, left = cache.settle(plan.waiting)
-        from_store.update({key: decode(record, result_type) for key, record in arrived.items()})
+        for name, record in arrived.items():
+            answer(from_store, name, decode(record, result_type))
         run(left)
     return checked, from_store

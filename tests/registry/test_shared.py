@@ -258,3 +258,13 @@ def test_slow_store_is_given_up_on_after_its_timeout(front, store):
     assert {r.status for r in results.values()} == {Status.AVAILABLE} and front.total() == 3
     assert checker.shared.counts.failures == 1 and checker.shared.counts.round_trips == 1  # then the breaker held
     assert not checker.shared.up
+
+
+def test_only_the_credentials_that_apply_name_a_shared_check(front, store):
+    image = f"{front.host}/team/app4:1.0"
+    plain = keyring(front.host)
+    more = Keyring.of(plain.credentials + (Credential("quay.io", "bob", "other", source="secret x/quay"),))
+    assert plain.fingerprint != more.fingerprint  # two clusters' pods hold different secrets...
+    exporter_checker(front, store).check_many([(image, plain)])
+    [result] = exporter_checker(front, store).check_many([(image, more)]).values()
+    assert result.status == Status.AVAILABLE and front.total() == 1  # ...but the same one applies to this image
