@@ -116,8 +116,8 @@ def run(args) -> int:
         signal.signal(sig, lambda *_: done.set())
     done.wait()
     log.info("shutting down")
+    if shared is not None:
+        shared.close()  # first: a cycle waiting for other exporters' results stops waiting
     exporter.stop()
     server.stop()
-    if shared is not None:
-        shared.close()
     return 0

@@ -173,6 +173,7 @@ class SharedCache:
         self._clock = clock
         self._up = False
         self._warned = False
+        self._closed = threading.Event()
         self._redis = redis.Redis.from_url(
             url, password=password, socket_timeout=timeout, socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0), retry_on_error=[], health_check_interval=0, max_connections=8)
@@ -190,12 +191,14 @@ class SharedCache:
         return self.up
 
     def close(self) -> None:
+        """Stop using the store: a round waiting for other exporters stops waiting (the process is leaving)."""
+        self._closed.set()
         self._redis.close()
 
     def _call(self, work: Callable[[redis.Redis], Any], commands: int) -> Any | None:
         """`work(client)` in one round trip, or None when the breaker is open or the call fails (logged once
         per outage, without a traceback or the password)."""
-        if not self.breaker.allow():
+        if self._closed.is_set() or not self.breaker.allow():
             return None
         self.counts.round_trips += 1
         self.counts.commands += commands
@@ -350,11 +353,12 @@ class SharedCache:
         """A context that extends `keys`' locks every third of their lifetime while a round checks them."""
         return _Holding(self, keys)
 
-    def settle(self, waiting: list[Key], sleep: Callable[[float], None] = time.sleep) -> tuple[dict[Key, dict], list[Key]]:
+    def settle(self, waiting: list[Key]) -> tuple[dict[Key, dict], list[Key]]:
         """Wait for the results other exporters are getting: (records that arrived, keys to check here).
 
         A key whose lock is gone without a result (its holder died) is claimed and checked here; after
-        `wait` seconds, or when the store stops answering, whatever is left is checked here too.
+        `wait` seconds, or when the store stops answering, whatever is left is checked here too; after `close`,
+        nothing (the process is stopping).
         """
         found: dict[Key, dict] = {}
         mine: list[Key] = []
@@ -362,7 +366,8 @@ class SharedCache:
         pause = 0.05
         while waiting:
             self.counts.waited += 1
-            sleep(pause)
+            if self._closed.wait(pause):
+                return found, []
             pause = min(pause * 2, 1.0)
             fresh, _ = self.lookup(waiting)
             found.update(fresh)

@@ -268,3 +268,17 @@ def test_only_the_credentials_that_apply_name_a_shared_check(front, store):
     exporter_checker(front, store).check_many([(image, plain)])
     [result] = exporter_checker(front, store).check_many([(image, more)]).values()
     assert result.status == Status.AVAILABLE and front.total() == 1  # ...but the same one applies to this image
+
+
+def test_closing_stops_a_wait_for_other_exporters(front, store):
+    creds = keyring(front.host)
+    image = f"{front.host}/team/app5:1.0"
+    SharedCache(store.url, lock_ttl=60).claim([(image, creds.fingerprint)])  # a peer checks it for a long time
+    waiter = exporter_checker(front, store)
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(waiter.check_many([(image, creds)])))
+    thread.start()
+    assert eventually(lambda: waiter.shared.counts.waited >= 1)
+    waiter.shared.close()  # SIGTERM: the process leaves without waiting out the peer
+    thread.join(timeout=10)
+    assert not thread.is_alive() and answers == [{}] and front.total() == 0
