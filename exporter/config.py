@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     rollback_images: StrList = []  # namespaces whose Helm release revisions are checked (reads their Secrets)
     # fleet (REFERENCE.md §12): results shared through Redis; one cluster split between replicas
     cache_url: str | None = None  # redis://HOST:PORT/DB or rediss://; its password may be in it (never logged)
-    cache_password_file: Path | None = None  # else KUBE_IMAGE_EXPORTER_CACHE_PASSWORD, else the URL's
+    cache_password_file: Path | None = None  # when the URL has none; else KUBE_IMAGE_EXPORTER_CACHE_PASSWORD
     shard: int = Field(default=0, ge=0)  # a number, or a StatefulSet pod name whose ordinal is the shard
     total_shards: int = Field(default=1, ge=1)
     log_level: str = "info"

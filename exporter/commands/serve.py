@@ -51,7 +51,7 @@ def register(subparsers) -> None:
     p.add_argument("--cache-url", metavar="URL",
                    help="share check results with other exporters: redis://HOST:PORT/DB or rediss:// (Redis, Valkey)")
     p.add_argument("--cache-password-file", metavar="PATH",
-                   help="the cache's password (else $KUBE_IMAGE_EXPORTER_CACHE_PASSWORD, else the URL's)")
+                   help="the cache's password when the URL has none (else $KUBE_IMAGE_EXPORTER_CACHE_PASSWORD)")
     p.add_argument("--shard", metavar="N", help="this replica's shard (0-based), or a StatefulSet pod name")
     p.add_argument("--total-shards", type=int, metavar="M", help="replicas splitting the cluster (default 1)")
     p.add_argument("--watch-down-threshold", type=float, metavar="SECONDS",

@@ -80,7 +80,8 @@ def check_url(url: str) -> str:
 
 
 def read_password(password_file: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
-    """The password from `password_file`, else from the environment; None when neither sets one."""
+    """The password from `password_file`, else from the environment; None when neither sets one. A password
+    in the URL itself wins over both."""
     if password_file:
         try:
             return Path(password_file).read_text(encoding="utf-8").strip() or None
@@ -90,9 +91,9 @@ def read_password(password_file: str | None, environ: Mapping[str, str] = os.env
 
 
 @lru_cache(maxsize=4096)
-def credentials_key(fingerprint: str) -> str:
-    """What names a keyring in the store: the same in every exporter, costly to reverse (PBKDF2)."""
-    return hashlib.pbkdf2_hmac("sha256", fingerprint.encode(), b"kube-image-exporter/shared-cache", 50_000).hex()[:24]
+def credentials_key(credentials: str) -> str:
+    """What names a credential set (its fingerprint) in the store: the same in every exporter, costly to reverse."""
+    return hashlib.pbkdf2_hmac("sha256", credentials.encode(), b"kube-image-exporter/shared-cache", 50_000).hex()[:24]
 
 
 class Breaker:
