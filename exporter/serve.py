@@ -184,7 +184,8 @@ class Exporter:
             cluster.selected = frozenset()  # nothing counts until the selected namespaces are known
             cluster.namespaces = Reflector(client, "v1", "Namespace", trim=lambda obj: obj["metadata"]["name"],
                                            label_selector=self.filters.namespace_selector, watch_timeout=watch_timeout)
-        cluster.pulls = PullTracker(keep_namespace=lambda ns: self.filters.keep_namespace(ns, cluster.selected))
+        cluster.pulls = PullTracker(keep_namespace=lambda ns: self.filters.keep_namespace(ns, cluster.selected)
+                                    and self.filters.shard.keeps(ns))  # pulls: by namespace, on one shard each
         cluster.events = Reflector(client, "v1", "Event", trim=lambda obj: True, watch_timeout=watch_timeout,
                                    on_event=cluster.pulls.apply)  # keeps only UIDs: the tracker holds what matters
         # Helm keeps revisions in Secrets (default) or ConfigMaps; only their images are kept once decoded

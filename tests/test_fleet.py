@@ -175,7 +175,12 @@ def test_shards_split_references_with_none_lost_or_doubled_and_check_each_image_
     objects = objects[1:]
     pods = [make_pod(f"w{i}", ("shop", "team-a", "team-b")[i % 3], f"{host}/team/app{i % (IMAGES + 1)}:1.0",
                      imagePullSecrets=[{"name": "regcred"}]) for i in range(40)]
-    emulator, kubeconfig = cluster(tmp_path, "big", objects + pods)
+    pulled = [{"apiVersion": "v1", "kind": "Event", "reason": "Pulled", "count": 1,
+               "message": f'Successfully pulled image "{host}/team/app0:1.0" in 1.5s (1.5s including waiting)',
+               "metadata": {"name": f"pulled-{ns}", "namespace": ns}, "source": {"host": "node-1"},
+               "involvedObject": {"kind": "Pod", "namespace": ns, "name": "w0"}}
+              for ns in ("shop", "team-a", "team-b", "team-c", "team-d")]
+    emulator, kubeconfig = cluster(tmp_path, "big", objects + pods + pulled)
     shards = []
     try:
         for n in range(2):
@@ -193,6 +198,13 @@ def test_shards_split_references_with_none_lost_or_doubled_and_check_each_image_
         assert {line.split('workload="')[1].split('"')[0] for line in missing} == \
                {p["metadata"]["name"] for p in expected_missing}
         assert front.total() == IMAGES + 1  # each image once for both shards
+
+        def pulls():
+            return sorted(l.split('namespace="')[1].split('"')[0] for shard in shards
+                          for l in shard.metrics().splitlines() if l.startswith("kube_image_pull_duration_seconds{"))
+
+        assert eventually(lambda: len(pulls()) >= 5, timeout=20)
+        assert pulls() == ["shop", "team-a", "team-b", "team-c", "team-d"]  # each pull event on one shard only
     finally:
         for shard in shards:
             shard.stop()
