@@ -169,10 +169,8 @@ def test_shards_split_references_with_none_lost_or_doubled_and_check_each_image_
     reg, front, store = fleet
     host = front.host
     # 40 workloads over the six images (and one absent), in three namespaces
-    objects = [pull_secret(host, "wonderland")]
-    for ns in ("shop", "team-a", "team-b"):
-        objects.append({**pull_secret(host, "wonderland"), "metadata": {"name": "regcred", "namespace": ns}})
-    objects = objects[1:]
+    objects = [{**pull_secret(host, "wonderland"), "metadata": {"name": "regcred", "namespace": ns}}
+               for ns in ("shop", "team-a", "team-b")]
     pods = [make_pod(f"w{i}", ("shop", "team-a", "team-b")[i % 3], f"{host}/team/app{i % (IMAGES + 1)}:1.0",
                      imagePullSecrets=[{"name": "regcred"}]) for i in range(40)]
     pulled = [{"apiVersion": "v1", "kind": "Event", "reason": "Pulled", "count": 1,

@@ -1,8 +1,8 @@
 """Sharding one cluster: every reference on exactly one shard, all rows of a workload on the same one."""
 
 import subprocess
-from collections import Counter
 import sys
+from collections import Counter
 
 import pytest
 

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 
+import orjson
 import pytest
 
 from exporter.model import Status
@@ -15,7 +16,7 @@ from exporter.registry.checker import Checker, CheckResult
 from exporter.registry.credentials import Credential, Keyring
 from exporter.registry.settings import from_options
 from exporter.registry.shared import (
-    Breaker, SharedCache, SharedCacheError, check_url, credentials_key, read_password, redact,
+    Breaker, SharedCache, SharedCacheError, check_url, credentials_key, encode, read_password, redact,
 )
 from tests.support import counting, eventually
 from tests.support import redis as real_redis
@@ -84,7 +85,7 @@ def test_a_result_with_one_credential_set_never_answers_for_another(front, store
     [available] = right_cluster.check_many([(image, good)]).values()
     [refused] = wrong_cluster.check_many([(image, wrong)]).values()
     assert (available.status, refused.status) == (Status.AVAILABLE, Status.UNAUTHORIZED)
-    assert front.manifests[f"team/app1:1.0"] == 2  # the second asked with its own credentials
+    assert front.manifests["team/app1:1.0"] == 2  # the second asked with its own credentials
     anonymous = exporter_checker(front, store).check_many([(image, Keyring())])
     assert [r.status for r in anonymous.values()] == [Status.UNAUTHORIZED]
     keys = [k.decode() for k in store.client().keys("kie:1:r:*")]
@@ -93,8 +94,6 @@ def test_a_result_with_one_credential_set_never_answers_for_another(front, store
 
 
 def test_stored_result_carries_status_digest_media_type_and_expiry(front, store, basic_registry):
-    import orjson
-
     creds = keyring(front.host)
     checker = exporter_checker(front, store)
     [result] = checker.check_many([(f"{front.host}/team/multi:1", creds)]).values()
@@ -162,7 +161,6 @@ def test_answers_with_the_stale_result_while_another_rechecks(front, store):
     key = (f"{front.host}/team/app3:1.0", creds.fingerprint)
     peer = SharedCache(store.url)
     old = CheckResult(Status.ABSENT, None, front.host, "old", time.time() - 7200)
-    from exporter.registry.shared import encode
     peer.publish({key: (encode(old, old.checked_at + 600), 600)})  # expired an hour ago, still in the store
     assert peer.claim([key]) == {key}  # the peer re-checks it now
     [result] = exporter_checker(front, store).check_many([(key[0], creds)]).values()
