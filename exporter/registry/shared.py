@@ -159,7 +159,7 @@ class SharedCache:
         password: str | None = None,
         timeout: float = 0.5,
         lock_ttl: float = 30.0,
-        wait: float = 120.0,
+        wait: float = 600.0,  # a peer checking thousands of images at 50/s takes minutes; its locks tell it is alive
         stale_for: float = 3600.0,
         breaker: Breaker | None = None,
         clock: Callable[[], float] = time.time,
