@@ -340,7 +340,15 @@ class SharedCache:
         if held is None:
             plan.mine = rest
             return plan
+        if held:  # a peer may have published and unlocked between our MGET and our locks: look once more
+            landed, _ = self.lookup([k for k in rest if k in held])
+            if landed:
+                plan.found.update(landed)
+                held -= set(landed)
+                self.publish({}, release=landed)
         for key in rest:
+            if key in plan.found:
+                continue
             if key in held:
                 plan.mine.append(key)
             elif key in stale:
