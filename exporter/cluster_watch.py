@@ -105,7 +105,7 @@ class ClusterWatch:
 
 
 def watch(client: ClusterClient, label_keys: frozenset[str], node_keyring: Keyring, watch_timeout: int,
-          namespace_selector: str | None, keep_namespace: KeepNamespace,
+          namespace_selector: str | None, keep_pulls: KeepNamespace,
           rollback_namespaces: list[str], service_account_tokens: bool = False) -> ClusterWatch:
     """The reflectors, keyrings and trackers of one cluster, not started yet.
 
@@ -131,7 +131,7 @@ def watch(client: ClusterClient, label_keys: frozenset[str], node_keyring: Keyri
         cluster.selected = frozenset()  # nothing counts until the selected namespaces are known
         cluster.namespaces = Reflector(client, "v1", "Namespace", trim=lambda obj: obj["metadata"]["name"],
                                        label_selector=namespace_selector, watch_timeout=watch_timeout)
-    cluster.pulls = PullTracker(keep_namespace=lambda ns: keep_namespace(ns, cluster.selected))
+    cluster.pulls = PullTracker(keep_namespace=lambda ns: keep_pulls(ns, cluster.selected))
     cluster.events = Reflector(client, "v1", "Event", trim=lambda obj: True, watch_timeout=watch_timeout,
                                on_event=cluster.pulls.apply)  # keeps only UIDs: the tracker holds what matters
     # Helm keeps revisions in Secrets (default) or ConfigMaps; only their images are kept once decoded

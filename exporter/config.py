@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema,
+                      field_validator, model_validator)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError
 from typing_extensions import Annotated
@@ -126,6 +127,11 @@ class Settings(BaseSettings):
     watch_down_threshold: Duration = Field(default=300.0, description="failing list/watch time before not ready")
     rollback_images: StrList = []  # namespaces whose Helm release revisions are checked (reads their Secrets)
     web_ui: bool = True  # the status page at `/`; off: `/` answers with the plain list of endpoints
+    # fleet (REFERENCE.md §12): results shared through Redis; one cluster split between replicas
+    cache_url: str | None = None  # redis://HOST:PORT/DB or rediss://; its password may be in it (never logged)
+    cache_password_file: Path | None = None  # when the URL has none; else KUBE_IMAGE_EXPORTER_CACHE_PASSWORD
+    shard: int = Field(default=0, ge=0)  # a number, or a StatefulSet pod name whose ordinal is the shard
+    total_shards: int = Field(default=1, ge=1)
     log_level: str = "info"
     log_format: str = "text"
 
@@ -137,6 +143,25 @@ class Settings(BaseSettings):
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split(value)
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _shard(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip().isdigit():
+            match = re.search(r"-(\d+)$", value.strip())
+            if match is None:
+                raise ValueError(f"expected a shard number or a StatefulSet pod name ending in -N, got {value!r}")
+            return int(match.group(1))
+        return value
+
+    @model_validator(mode="after")
+    def _sharding(self) -> "Settings":
+        if self.shard >= self.total_shards:
+            raise ValueError(f"shard {self.shard} is not below total_shards {self.total_shards}")
+        if self.total_shards > 1 and self.expected:
+            raise ValueError("expected lists are compared with the whole cluster: give them to an unsharded "
+                             "exporter, not to shards (total_shards > 1)")
+        return self
 
     @field_validator("listen")
     @classmethod

@@ -171,6 +171,13 @@ FAMILIES: tuple[Family, ...] = (
         'kube_image_build_info',
     ),
     Family(
+        "kube_image_shared_cache_up",
+        "gauge",
+        "1 while the shared result cache (--cache-url) answers; absent when none is set.",
+        (),
+        'kube_image_shared_cache_up == 0',
+    ),
+    Family(
         "kube_image_digest_drift",
         "gauge",
         "1 when the tag a container runs now resolves to another digest in the registry.",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 
 from exporter import __version__
 from exporter.join import Snapshot
+from exporter.redact import redact
 
 Labels = tuple[str, ...]
 Rows = tuple[tuple[Labels, float], ...]
@@ -63,13 +63,6 @@ HEADERS = (
 CONTENT_TYPE = "text/html; charset=utf-8"
 _STATUS_CLASS = {"available": "ok", "unchecked": "muted"}
 
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
-_SECRET_PARAM = re.compile(r"(?i)([?&](?:access_)?(?:token|password|passwd|secret|apikey|api_key|key)=)[^&#\s]+")
-
-
-def redact(text: str) -> str:
-    """`text` with the user info of any URL in it and secret-looking query values replaced by `***`."""
-    return _SECRET_PARAM.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
 
 
 def _e(value: object) -> str:

@@ -31,6 +31,7 @@ from exporter.model import PodChain, Reference
 from exporter.registry.checker import Checker, CheckResult
 from exporter.registry.client import INDEX_TYPES
 from exporter.registry.credentials import Keyring
+from exporter.shards import Shard
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Filters:
     exclude_namespaces: frozenset[str] = frozenset()
     ignore: tuple[re.Pattern, ...] = ()
     namespace_selector: str | None = None
+    shard: Shard = Shard()  # --shard N --total-shards M: the workloads this replica holds
 
     def keep_namespace(self, namespace: str, selected: frozenset[str] | None = None) -> bool:
         if self.namespaces and namespace not in self.namespaces:
@@ -55,8 +57,13 @@ class Filters:
             return False
         return namespace not in self.exclude_namespaces
 
+    def keep_pulls(self, namespace: str, selected: frozenset[str] | None = None) -> bool:
+        """Kubelet pull events count by namespace, each on one shard."""
+        return self.keep_namespace(namespace, selected) and self.shard.keeps(namespace)
+
     def keep(self, ref: Reference, selected: frozenset[str] | None = None) -> bool:
-        return self.keep_namespace(ref.namespace, selected) and not any(p.search(ref.image) for p in self.ignore)
+        return (self.keep_namespace(ref.namespace, selected) and not any(p.search(ref.image) for p in self.ignore)
+                and self.shard.keeps_reference(ref))
 
 
 @dataclass
@@ -111,7 +118,7 @@ class Exporter:
         self.cycles = 0
         self.clusters = [
             watch(client, self._keys, node_keyring, watch_timeout, self.filters.namespace_selector,
-                  lambda ns, selected: self.filters.keep_namespace(ns, selected), self.rollback_namespaces,
+                  self.filters.keep_pulls, self.rollback_namespaces,
                   service_account_tokens)
             for client in clusters]
         self.health = CycleHealth(interval, cycle_stale_after)
@@ -225,7 +232,10 @@ class Exporter:
         cluster.keyrings.new_cycle()
         keyed = [(ref, cluster.keyrings.keyring(ref.namespace, ref.pull_secrets, ref.service_account))
                  for ref in found.references]
-        return keyed, found.chains, rollback.images(cluster.client.name, cluster.releases_now(), cluster.keyrings.keyring)
+        rollback_rows = [row for row in rollback.images(cluster.client.name, cluster.releases_now(),
+                                                        cluster.keyrings.keyring)
+                         if self.filters.shard.keeps(f"{row[0].cluster}/{row[0].namespace}/{row[0].release}")]
+        return keyed, found.chains, rollback_rows  # a release belongs to one shard
 
     def _digest_facts(self, refs: list[tuple[Reference, Keyring]]) -> dict[tuple[str, str], DigestFacts]:
         """For running digests that differ from what their tag serves now: the index's manifests (when the tag
@@ -264,6 +274,8 @@ class Exporter:
             inventory_errors=tuple(((c.client.name,), c.inventory_errors) for c in self.clusters),
             cycle_failures=self.health.failures,
             cycle_seconds=time.monotonic() - started,
+            # --cache-url: whether the shared cache answers (probed once a cycle)
+            shared_cache_up=self.checker.shared.probe() if self.checker.shared is not None else None,
         )
 
     def _readiness(self) -> str:

@@ -349,6 +349,10 @@ def table(results: dict) -> str:
              f"{h['baseline_p50_ms']} ms, {h['baseline_p99_ms']} ms, {h['baseline_max_ms']} ms, "
              f"{h['baseline_failed']} failed", ""),
         ]
+    if "fleet" in results:
+        import bench_fleet
+
+        rows += bench_fleet.rows(results["fleet"])
     width = max(len(name) for name, _, _ in rows)
     value_width = max(len(value) for _, value, _ in rows)
     lines = [f"{'measure'.ljust(width)}  {'value'.ljust(value_width)}  target", "-" * (width + value_width + 12)]
@@ -392,10 +396,12 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=5000, help="images in the registry")
     parser.add_argument("--interval", type=float, default=5.0, help="the exporter's --interval")
     parser.add_argument("--json", default="bench-results.json", help="where to write the figures")
-    parser.add_argument("--sections", default="load,registry,serve,http",
+    parser.add_argument("--sections", default="load,registry,serve,http,fleet",
                         help="which parts to run, comma-separated: load (check and report as whole processes beside "
-                             "their baselines), registry (with serve), http")
+                             "their baselines), registry (with serve), http, fleet")
     parser.add_argument("--runs", type=int, default=3, help="runs of each whole-process load row (medians printed)")
+    parser.add_argument("--fleet", type=int, default=3, metavar="N",
+                        help="the fleet section: N exporters sharing a Redis over 2,000 images (scripts/bench_fleet.py)")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -412,6 +418,12 @@ def main() -> int:
         results["http"] = http_round()
     if sections & {"registry", "serve"}:
         results.update(registry_and_serve(args, sizes))
+    if "fleet" in sections and args.fleet:
+        import bench_fleet
+
+        print(f"fleet of {args.fleet} exporters ...", file=sys.stderr)
+        with tempfile.TemporaryDirectory() as tmp:
+            results["fleet"] = bench_fleet.run(args.fleet, 2000, Path(tmp), args.interval)
     print(table(results))
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nfigures written to {args.json}")

@@ -68,6 +68,12 @@ def schema() -> dict:
                 "registriesConf": STRING,
                 "serviceAccountTokens": {"type": "boolean"},
             }),
+            "cache": obj({
+                "url": {"type": "string", "pattern": "^(rediss?://.+)?$"},
+                "existingSecret": STRING,
+                "existingSecretKey": {"type": "string", "minLength": 1},
+            }),
+            "sharding": obj({"totalShards": {"type": "integer", "minimum": 1}}),
             "serviceAccount": obj({"create": {"type": "boolean"}, "name": STRING, "annotations": STRING_MAP}),
             "rbac": obj({
                 "create": {"type": "boolean"},

@@ -29,6 +29,12 @@ def register(subparsers) -> None:
                    help="not ready when a list/watch fails this long (default 5m)")
     p.add_argument("--web-ui", nargs="?", const="true", metavar="true|false",
                    help="the HTML status page at / (default true; false: / lists the endpoints only)")
+    p.add_argument("--cache-url", metavar="URL",
+                   help="share check results with other exporters: redis://HOST:PORT/DB or rediss:// (Redis, Valkey)")
+    p.add_argument("--cache-password-file", metavar="PATH",
+                   help="the cache's password when the URL has none (else $KUBE_IMAGE_EXPORTER_CACHE_PASSWORD)")
+    p.add_argument("--shard", metavar="N", help="this replica's shard (0-based), or a StatefulSet pod name")
+    p.add_argument("--total-shards", metavar="M", help="replicas splitting the cluster (default 1)")
     options.add_registry(p)
     p.add_argument("--service-account-tokens", action="store_true", default=None,
                    help="request workloads' ServiceAccount tokens for credential providers with tokenAttributes")
@@ -38,7 +44,8 @@ def register(subparsers) -> None:
 
 FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interval", "namespaces",
          "exclude_namespaces", "namespace_selector", "ignore", "unit_sources", "watch_down_threshold",
-         "rollback_images", "web_ui", "service_account_tokens",
+         "rollback_images", "web_ui", "service_account_tokens", "cache_url", "cache_password_file", "shard",
+         "total_shards",
          *options.REGISTRY_KEYS)
 
 
@@ -52,6 +59,7 @@ def run(args) -> int:
     from exporter.kube.clusters import KubeConfigError, load_clusters
     from exporter.registry.checker import Checker
     from exporter.serve import Exporter, Filters
+    from exporter.shards import Shard
 
     settings = options.settings(args, FLAGS)
     for source in settings.expected:
@@ -60,6 +68,15 @@ def run(args) -> int:
         except SourceError as exc:
             raise UsageError(str(exc)) from None
     registry_settings, node_keyring = options.registry(settings)
+    shared = None
+    if settings.cache_url:
+        from exporter.registry.shared import SharedCache, SharedCacheError, read_password
+
+        try:
+            password = read_password(str(settings.cache_password_file) if settings.cache_password_file else None)
+            shared = SharedCache(settings.cache_url, password=password)
+        except SharedCacheError as exc:
+            raise UsageError(str(exc)) from None
     try:
         clusters = load_clusters(settings.kubeconfig, settings.contexts, settings.cluster_name)
     except KubeConfigError as exc:
@@ -71,20 +88,25 @@ def run(args) -> int:
     except OSError as exc:
         raise CommandError(f"cannot listen on {settings.listen}: {exc.strerror}") from None
     exporter = Exporter(
-        clusters, Checker(registry_settings), published, expected=settings.expected,
+        clusters, Checker(registry_settings, shared=shared), published, expected=settings.expected,
         unit_sources=tuple(settings.unit_sources),
         filters=Filters(frozenset(settings.namespaces), frozenset(settings.exclude_namespaces),
-                        tuple(re.compile(p) for p in settings.ignore), settings.namespace_selector),
+                        tuple(re.compile(p) for p in settings.ignore), settings.namespace_selector,
+                        Shard(settings.shard, settings.total_shards)),
         node_keyring=node_keyring, interval=settings.interval, watch_down_threshold=settings.watch_down_threshold,
         rollback_namespaces=settings.rollback_images, web_ui=settings.web_ui,
         service_account_tokens=settings.service_account_tokens,
     ).start()
-    log.info("serving on http://%s/metrics for %s", settings.listen, ", ".join(c.name for c in clusters))
+    log.info("serving on http://%s/metrics for %s%s%s", settings.listen, ", ".join(c.name for c in clusters),
+             f" (shard {settings.shard} of {settings.total_shards})" if settings.total_shards > 1 else "",
+             f", sharing results through {shared.url}" if shared else "")
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     done.wait()
     log.info("shutting down")
+    if shared is not None:
+        shared.close()  # first: a cycle waiting for other exporters' results stops waiting
     exporter.stop()
     server.stop()
     return 0

@@ -22,6 +22,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 from cachetools import LRUCache, TLRUCache
@@ -35,6 +36,9 @@ from exporter.registry.limits import AdaptiveLimit, Gate, HostPauses, HostState,
 from exporter.registry.node.providers import FailedCredential
 from exporter.registry.settings import RegistrySettings
 from exporter.registry.stats import RequestStats
+
+if TYPE_CHECKING:
+    from exporter.registry.shared import SharedCache
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +87,10 @@ class Checker:
         transport: httpx.AsyncBaseTransport | None = None,
         clock=time.time,
         rng: random.Random | None = None,
+        shared: SharedCache | None = None,
     ) -> None:
         self.settings = settings or RegistrySettings()
+        self.shared = shared  # --cache-url: results shared with other exporters
         self.stats = stats or RequestStats()
         self._transport = transport
         self._clock = clock
@@ -105,7 +111,7 @@ class Checker:
             ttl = self.settings.digest_ttl
         else:
             ttl = self.settings.ttl.get(result.status, 120)
-        return now + ttl * self._rng.uniform(0.9, 1.1)
+        return min(now, result.checked_at) + ttl * self._rng.uniform(0.9, 1.1)  # a shared result ages from its check
 
     def cached(self, image: str, keyring: Keyring = ANONYMOUS) -> CheckResult | None:
         return self._recall([(image, keyring.fingerprint)]).get((image, keyring.fingerprint))
@@ -187,14 +193,29 @@ class Checker:
             unique.setdefault((image, keyring.fingerprint), (image, keyring))
         results = self._recall(unique)
         todo = [(key, request) for key, request in unique.items() if key not in results]
-        if todo:
+        if todo and self.shared is not None:  # --cache-url: the fleet's results first, single-flight for the rest
+            from exporter.registry import shared as fleet  # only with a shared cache: redis is not loaded otherwise
+
+            pending = dict(todo)
+            checked, stored = fleet.check_through(
+                self.shared, pending, lambda keys: self._check([(k, pending[k]) for k in keys], progress, deadline),
+                lambda key, result: self._expiry(key, result, result.checked_at) - result.checked_at,
+                CheckResult, before=before_round)
+            for found in (checked, stored):
+                self._remember(found)
+                results.update(found)
+        elif todo:
             if before_round is not None:
                 before_round()
-            jobs, known = self.plan(todo)
-            checked = {**known, **asyncio.run(self._round(jobs, progress, deadline=deadline))}
+            checked = self._check(todo, progress, deadline)
             self._remember(checked)
             results.update(checked)
         return results
+
+    def _check(self, todo: list[tuple[ResultKey, CheckRequest]], progress, deadline) -> dict[ResultKey, CheckResult]:
+        """A round over what no cache answered: planned, then asked of the registries."""
+        jobs, known = self.plan(todo)
+        return {**known, **asyncio.run(self._round(jobs, progress, deadline=deadline))}
 
     def index_children(self, requests: Iterable[CheckRequest]) -> dict[str, frozenset[str]]:
         """The manifests listed by each index (`name@digest` requests), read with one GET each.
@@ -211,14 +232,21 @@ class Checker:
                 answers[image] = known
             elif known is None or known < now:  # never read, or a failure whose retry time has come
                 todo.append(((image, keyring.fingerprint), (image, keyring)))
+        if todo and self.shared is not None:  # --cache-url: indexes other exporters already read
+            for image, known in self.shared.children([image for (image, _), _ in todo]).items():
+                self._children[image] = answers[image] = known
+            todo = [item for item in todo if item[0][0] not in answers]
         if todo:
+            read = {}
             jobs, known = self.plan(todo)
             fetched = {**known, **asyncio.run(self._round(jobs, fetch=True))}
             for (image, _), result in fetched.items():  # kept here, not as statuses
                 if result.children is not None:
-                    self._children[image] = answers[image] = result.children
+                    self._children[image] = answers[image] = read[image] = result.children
                 else:
                     self._children[image] = now + self.settings.ttl.get(result.status, 120)
+            if self.shared is not None:
+                self.shared.put_children(read)
         return answers
 
     # -- step 1: plan --

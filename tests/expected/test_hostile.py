@@ -46,7 +46,7 @@ def test_devices_and_fifos_are_refused_without_blocking(tmp_path):
     for path in ("/dev/zero", fifo):
         with pytest.raises(ReadError, match="not a regular file"):
             read_list_file(path)
-    lists = ExpectedLists.of([f"zero=/dev/zero", str(fifo)])
+    lists = ExpectedLists.of(["zero=/dev/zero", str(fifo)])
     lists.refresh()
     assert {s.name: (s.up, s.last_error) for s in lists.states.values()} == {
         "zero": (False, "not a regular file (FIFOs, devices and sockets are never read)"),

@@ -129,3 +129,21 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   readOnly: true
 {{- end }}
 {{- end -}}
+
+{{/* Environment of the fleet settings: the shared cache (its password from a Secret, never in the ConfigMap)
+and, for a sharded StatefulSet, the shard from the pod's own name. */}}
+{{- define "kie.fleetEnv" -}}
+{{- $env := list -}}
+{{- if .Values.cache.url }}
+{{- $env = append $env (dict "name" "KUBE_IMAGE_EXPORTER_CACHE_URL" "value" .Values.cache.url) -}}
+{{- end }}
+{{- if .Values.cache.existingSecret }}
+{{- $ref := dict "name" .Values.cache.existingSecret "key" .Values.cache.existingSecretKey -}}
+{{- $env = append $env (dict "name" "KUBE_IMAGE_EXPORTER_CACHE_PASSWORD" "valueFrom" (dict "secretKeyRef" $ref)) -}}
+{{- end }}
+{{- if gt (int .Values.sharding.totalShards) 1 }}
+{{- $env = append $env (dict "name" "KUBE_IMAGE_EXPORTER_SHARD" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.name"))) -}}
+{{- $env = append $env (dict "name" "KUBE_IMAGE_EXPORTER_TOTAL_SHARDS" "value" (printf "%d" (int .Values.sharding.totalShards))) -}}
+{{- end }}
+{{- toYaml $env -}}
+{{- end -}}
