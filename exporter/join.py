@@ -39,14 +39,14 @@ class Snapshot:
 
     `series` maps a family name (exporter.families) to its rows: label values in the family's label order,
     and the sample value. Families with no rows are still declared, so HELP and TYPE always appear.
-    The rest is the cycle's plain input kept for views: each reference with its image's state, the expected
-    lists ({list: {image: units}}), each listed cluster's pod chains (the Sylva report), the sources' health.
+    The rest is the cycle's plain input kept for views: each reference with its image's state (the report's
+    `registry_status`), each listed cluster's pod chains (the Sylva report), the sources' health. The expected
+    lists are not kept: their series say all a view shows of them.
     """
 
     created_at: float
     series: Mapping[str, tuple[tuple[Labels, float], ...]]
     references: tuple[tuple[Reference, ImageState], ...] = ()
-    expected: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
     chains: Mapping[str, tuple[PodChain, ...]] = field(default_factory=dict)
     health: Health = field(default_factory=Health)
 
@@ -157,7 +157,7 @@ def join(
             (key, value) for key, value in sorted(checked.items())
         ),
     }
-    return Snapshot(created_at=now, series=series, references=pairs, expected=expected, chains=dict(chains or {}),
+    return Snapshot(created_at=now, series=series, references=pairs, chains=dict(chains or {}),
                     health=health or Health())
 
 

@@ -53,3 +53,16 @@ def test_one_import_where_it_does_not_belong_breaks_a_contract(tmp_path, module,
     result = lint(tmp_path, module, line)
     assert result.returncode != 0, f"{line!r} in {module} passed lint-imports"
     assert "BROKEN" in result.stdout
+
+
+def test_every_field_of_the_snapshot_is_read_by_a_view():
+    """The Snapshot carries what the views show and nothing else: a field no view reads is dead weight."""
+    import dataclasses
+    import re
+
+    from exporter.join import Snapshot
+
+    views = ("series.py", "report.py", "page.py", "exposition.py", "endpoints.py")
+    source = "\n".join((ROOT / "exporter" / name).read_text() for name in views)
+    unread = [f.name for f in dataclasses.fields(Snapshot) if not re.search(rf"\bsnapshot\.{f.name}\b", source)]
+    assert unread == []
