@@ -1,6 +1,7 @@
 """Durations as Kubernetes and Prometheus tools write them: Go syntax (`500ms`, `30s`, `5m`, `1h30m`).
 
-One definition for the kubelet's event messages (`pulled in 1m0.809s`) and for every duration setting (flags,
+One definition for the kubelet's event messages (`pulled in 1m0.809s`), its own config files (a credential
+provider's `defaultCacheDuration`, read as Go's `time.ParseDuration` reads it) and every duration setting (flags,
 environment, config file, chart values), where a bare number still means seconds.
 """
 
@@ -23,6 +24,19 @@ def parse_go_duration(text: str) -> float | None:
         return None
     seconds = sum(float(number) * _GO_UNIT[unit] for number, unit in _GO_PART.findall(text))
     return round(seconds, 9)  # Go's precision is the nanosecond; `830ms` is 0.83, not 0.8300000000000001
+
+
+def go_duration(text: object) -> float:
+    """Seconds of a duration as Go's `time.ParseDuration` reads it: a sign and a bare `0` allowed (`6h`, `1m30s`,
+    `-5s`, `0`); ValueError otherwise. What the kubelet's config files and plugins write."""
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not a duration")
+    value = text.strip()
+    body = value[1:] if value.startswith(("+", "-")) else value
+    seconds = 0.0 if body == "0" else parse_go_duration(body) if body == body.lstrip() else None
+    if seconds is None:
+        raise ValueError(f"{text!r} is not a duration (like 6h, 1m30s, 0)")
+    return -seconds if value.startswith("-") and seconds else seconds
 
 
 def parse_setting(value: object) -> float:

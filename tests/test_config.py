@@ -101,10 +101,12 @@ def test_durations_in_the_file_and_the_environment(tmp_path, monkeypatch):
 
 
 def test_a_go_duration_has_one_definition():
-    from exporter.durations import parse_go_duration
+    from exporter.durations import go_duration, parse_go_duration
     from exporter.events import messages
+    from exporter.registry.node import providers
 
     assert messages.parse_go_duration is parse_go_duration
+    assert providers.go_duration is go_duration  # the kubelet's config files
     assert messages.parse_pulled('Successfully pulled image "a" in 1h30m').pull_seconds == 5400
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from exporter.durations import go_duration
 from exporter.registry.credentials import Credential
 from exporter.registry.node import patterns
 from exporter.registry.node.plugin import PluginError
@@ -35,32 +35,10 @@ log = logging.getLogger(__name__)
 CONFIG_VERSIONS = {f"kubelet.config.k8s.io/{v}" for v in ("v1", "v1beta1", "v1alpha1")}
 PLUGIN_VERSIONS = {f"credentialprovider.kubelet.k8s.io/{v}" for v in ("v1", "v1beta1", "v1alpha1")}
 CACHE_KEY_TYPES = ("Image", "Registry", "Global")
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class ProviderConfigError(ValueError):
     """A CredentialProviderConfig the kubelet would refuse; the message names the file and the field."""
-
-
-def parse_duration(text: Any) -> float:
-    """Seconds of a Go duration (`6h`, `1m30s`, `0`, `500ms`); ValueError otherwise."""
-    if not isinstance(text, str):
-        raise ValueError(f"{text!r} is not a duration")
-    value = text.strip()
-    if value in ("0", "-0", "+0"):
-        return 0.0
-    sign = -1.0 if value.startswith("-") else 1.0
-    body = value.lstrip("+-")
-    total, position = 0.0, 0
-    for match in _DURATION.finditer(body):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        position = match.end()
-    if not body or position != len(body):
-        raise ValueError(f"{text!r} is not a duration (like 6h, 1m30s, 0)")
-    return sign * total
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +95,7 @@ def _provider(raw: Any, where: str, config_version: str) -> ProviderSpec:
     if raw.get("defaultCacheDuration") is None:
         raise ProviderConfigError(f"{where}.defaultCacheDuration: required")
     try:
-        default_cache = parse_duration(raw["defaultCacheDuration"])
+        default_cache = go_duration(raw["defaultCacheDuration"])
     except ValueError as exc:
         raise ProviderConfigError(f"{where}.defaultCacheDuration: {exc}") from None
     if default_cache < 0:
@@ -243,7 +221,7 @@ def parse_response(raw: bytes, spec: ProviderSpec) -> Answer:
     duration = None
     if data.get("cacheDuration") not in (None, ""):
         try:
-            duration = parse_duration(data["cacheDuration"])
+            duration = go_duration(data["cacheDuration"])
         except ValueError:
             raise PluginError("answered a cacheDuration that is not a duration") from None
         if duration < 0:
@@ -305,7 +283,7 @@ class CredentialProviders:
                 continue
             entries, failure = self._provide(spec, image, account if spec.token_attributes is not None else None)
             if failure:
-                failed.append(FailedCredential(key=image.split("/", 1)[0], source=f"credential provider {spec.name}: {failure}"))
+                failed.append(FailedCredential(key=patterns.registry_of(image), source=f"credential provider {spec.name}: {failure}"))
                 continue
             for credential in lookup(entries, image):
                 if credential.key not in seen:  # an earlier provider's entry for the same key wins

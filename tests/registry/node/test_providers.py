@@ -5,9 +5,10 @@ import os
 
 import pytest
 
+from exporter.durations import go_duration
 from exporter.registry.node import plugin, providers
 from exporter.registry.node.providers import (
-    CredentialProviders, FailedCredential, ProviderConfigError, load_config, parse_config, parse_duration,
+    CredentialProviders, FailedCredential, ProviderConfigError, load_config, parse_config,
 )
 from tests.registry.node.conftest import provider_config
 
@@ -38,15 +39,20 @@ def runner(bin_dir, timeout=10.0):
 
 
 @pytest.mark.parametrize("text, seconds", [("6h", 21600), ("1m30s", 90), ("0", 0), ("0s", 0), ("500ms", 0.5),
-                                           ("1h30m", 5400), ("1.5h", 5400)])
+                                           ("1h30m", 5400), ("1.5h", 5400), ("-5s", -5), ("+1m", 60), ("-0", 0)])
 def test_go_durations(text, seconds):
-    assert parse_duration(text) == seconds
+    assert go_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "6", "h", "6x", "1h 30m", "six hours"])
+@pytest.mark.parametrize("text", ["", "6", "h", "6x", "1h 30m", "six hours", "--5s", "- 5s", "+", 6])
 def test_bad_durations(text):
     with pytest.raises(ValueError):
-        parse_duration(text)
+        go_duration(text)
+
+
+def test_a_negative_default_cache_duration_is_refused():
+    with pytest.raises(ProviderConfigError, match="defaultCacheDuration: must not be negative"):
+        parse_config(config(provider(defaultCacheDuration="-1h")), "f")
 
 
 @pytest.mark.parametrize("version", ["kubelet.config.k8s.io/v1", "kubelet.config.k8s.io/v1beta1",
