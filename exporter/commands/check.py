@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from exporter.commands import UsageError, options
 
-MAX_LIST_BYTES = 16 * 1024 * 1024  # a release list of 100,000 references is about 8 MiB
 DEFAULT_TIMEOUT = "5m"
 
 
@@ -53,7 +52,7 @@ def read_lists(paths: list[str]) -> tuple[list[str], list[Row]]:
     """Images of the lists, and an `invalid_reference` row per entry that is no reference; UsageError when a
     file cannot be read or is no list at all."""
     from exporter.expected.formats import ListFormatError, parse_list
-    from exporter.files import FileProblem, read_bounded
+    from exporter.files import MAX_LIST_BYTES, FileProblem, read_bounded
 
     images: list[str] = []
     invalid: list[Row] = []

@@ -9,7 +9,7 @@ inode changed, a URL with a conditional GET, a ConfigMap only when its resourceV
 that fails — unreadable, unparseable, of the wrong shape, empty, too large, too slow — keeps its last good
 content, is marked down with its reason and counts an error: a broken list never empties the expectations
 (which would silence `expected_missing` alarms and raise `unexpected` ones for everything), and never
-stops the cycle. Every read is bounded: regular files only, `MAX_BYTES` at most, a URL within `timeout`
+stops the cycle. Every read is bounded: regular files only, `MAX_LIST_BYTES` at most, a URL within `timeout`
 seconds in all.
 """
 
@@ -28,13 +28,12 @@ from typing import Any
 import httpx
 
 from exporter.expected.formats import ListFormatError, ParsedList, parse_list
-from exporter.expected.reading import MAX_LIST_BYTES, ReadError, read_file
+from exporter.files import MAX_LIST_BYTES, ReadError, read_file
 from exporter.redact import redact, redact_url, split_userinfo
 
 log = logging.getLogger(__name__)
 
 LIST_SUFFIXES = (".txt", ".list", ".json")
-MAX_BYTES = MAX_LIST_BYTES  # a release list is kilobytes; this bounds what a wrong file or URL can cost
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 Images = dict[str, frozenset[str]]
@@ -216,8 +215,8 @@ class ExpectedLists:
                 body = bytearray()
                 for chunk in response.iter_bytes():
                     body += chunk
-                    if len(body) > MAX_BYTES:
-                        raise SourceError(f"larger than {MAX_BYTES // (1024 * 1024)} MiB")
+                    if len(body) > MAX_LIST_BYTES:
+                        raise SourceError(f"larger than {MAX_LIST_BYTES // (1024 * 1024)} MiB")
                     if time.monotonic() > deadline:
                         raise SourceError(f"not read within {self.timeout:g}s")
                 new_version = (response.headers.get("ETag"), response.headers.get("Last-Modified"))
@@ -253,7 +252,7 @@ def _read_file(path: Path, version: Any) -> tuple[Any, list[tuple[bytes, str]]] 
     if (stat.st_mtime_ns, stat.st_size, stat.st_ino) == version:
         return None
     try:
-        stat, content = read_file(path, MAX_BYTES)
+        stat, content = read_file(path, MAX_LIST_BYTES, regular_only=True)
     except ReadError as exc:
         raise SourceError(str(exc)) from None
     return (stat.st_mtime_ns, stat.st_size, stat.st_ino), [(content, str(path))]

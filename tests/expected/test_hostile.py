@@ -10,8 +10,8 @@ from werkzeug import Response
 
 from exporter.expected import sources
 from exporter.expected.formats import ListFormatError, parse_list
-from exporter.expected.reading import ReadError, read_list_file
 from exporter.expected.sources import ExpectedLists
+from exporter.files import MAX_LIST_BYTES, ReadError, read_file
 from exporter.logs import configure
 
 NGINX = "docker.io/library/nginx:1"
@@ -45,7 +45,7 @@ def test_devices_and_fifos_are_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     for path in ("/dev/zero", fifo):
         with pytest.raises(ReadError, match="not a regular file"):
-            read_list_file(path)
+            read_file(path, MAX_LIST_BYTES, regular_only=True)
     lists = ExpectedLists.of(["zero=/dev/zero", str(fifo)])
     lists.refresh()
     assert {s.name: (s.up, s.last_error) for s in lists.states.values()} == {
@@ -58,7 +58,7 @@ def test_file_over_the_size_cap_is_refused(tmp_path):
     path = tmp_path / "big.txt"
     path.write_text("nginx:1\n" * 200)
     with pytest.raises(ReadError, match="larger than 1000 bytes"):
-        read_list_file(path, max_bytes=1000)
+        read_file(path, 1000, regular_only=True)
 
 
 def test_list_edited_into_a_bad_shape_keeps_its_last_good_content(tmp_path):

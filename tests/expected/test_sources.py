@@ -126,7 +126,7 @@ def test_url_conditional_get_and_failures(httpserver, caplog):
 
 
 def test_url_larger_than_the_limit_is_refused(httpserver, monkeypatch):
-    monkeypatch.setattr(sources, "MAX_BYTES", 1000)
+    monkeypatch.setattr(sources, "MAX_LIST_BYTES", 1000)
     httpserver.expect_request("/big").respond_with_data("nginx:1.27\n" * 1000)
     lists = ExpectedLists.of([httpserver.url_for("/big")])
     lists.refresh()
