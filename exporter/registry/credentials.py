@@ -88,17 +88,22 @@ def from_docker_config(data: Any, source: str) -> tuple[Credential, ...]:
     return parse_auths(data.get("auths", {}), source)
 
 
-def from_docker_config_file(path: str | Path) -> tuple[Credential, ...]:
+def from_docker_config_file(path: str | Path, source: str = "") -> tuple[Credential, ...]:
+    """Credentials of a docker config file: `config.json` (`{"auths": {...}}`) or the older `.dockercfg` (the
+    `auths` map alone). `source` names it in errors and details (`docker config PATH` by default)."""
     path = Path(path)
+    source = source or f"docker config {path}"
     try:
         data = json.loads(path.read_text())
     except OSError as exc:
-        raise CredentialError(f"docker config {path}: {exc.strerror}") from None
+        raise CredentialError(f"{source}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
-        raise CredentialError(f"docker config {path}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg})") from None
+        raise CredentialError(f"{source}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg})") from None
     except UnicodeDecodeError:
-        raise CredentialError(f"docker config {path}: not JSON") from None
-    return from_docker_config(data, f"docker config {path}")
+        raise CredentialError(f"{source}: not JSON") from None
+    if path.name == ".dockercfg":
+        return parse_auths(data, source)
+    return from_docker_config(data, source)
 
 
 def from_secret(secret: Mapping[str, Any]) -> tuple[Credential, ...]:

@@ -96,3 +96,13 @@ def test_docker_config_file(tmp_path):
         from_docker_config_file(tmp_path / "broken.json")
     with pytest.raises(CredentialError, match="absent.json"):
         from_docker_config_file(tmp_path / "absent.json")
+
+
+def test_a_dockercfg_file_is_read_in_its_older_format_under_the_name_given(tmp_path):
+    path = tmp_path / ".dockercfg"
+    path.write_text(json.dumps({"quay.io": {"auth": b64("q:p")}}))
+    [cred] = from_docker_config_file(path, "node docker config X")
+    assert (cred.host, cred.username, cred.source) == ("quay.io", "q", "node docker config X")
+    path.write_text("{")
+    with pytest.raises(CredentialError, match=r"^node docker config X:1:2: not JSON"):
+        from_docker_config_file(path, "node docker config X")
