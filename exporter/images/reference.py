@@ -15,6 +15,7 @@ from functools import lru_cache
 from docker_image import reference as _distribution
 
 DOCKER_HUB = "docker.io"
+DOCKER_HUB_API = "registry-1.docker.io"  # where Docker Hub's registry API answers
 
 _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 
@@ -70,6 +71,12 @@ def parse(text: str) -> ImageRef:
         raise InvalidReference(f"invalid image reference {text[:200]!r}: {exc}") from None
     registry, repository = parsed.split_hostname()
     return ImageRef(registry=registry, repository=repository, tag=parsed["tag"], digest=parsed["digest"])
+
+
+def api_host(registry: str) -> str:
+    """The host a registry's API answers on: the registry itself, but Docker Hub's `docker.io` is served at
+    `registry-1.docker.io` (what a node and `docker pull` contact)."""
+    return DOCKER_HUB_API if registry == DOCKER_HUB else registry
 
 
 def normalize(text: str) -> str:

@@ -134,11 +134,13 @@ def fingerprint(credentials: Iterable[Credential | None]) -> str:
     present = [c for c in credentials if c is not None]
     if not present:
         return "anonymous"
-    digest = hashlib.sha256()
-    for c in present:
-        for part in (c.key, c.username, c.password, c.identity_token):
-            digest.update(part.encode() + b"\0")
-    return digest.hexdigest()[:16]
+    return short_hash("".join(part + "\0" for c in present
+                              for part in (c.key, c.username, c.password, c.identity_token)))
+
+
+def short_hash(text: str) -> str:
+    """16 hex digits of the text's SHA-256: how every credential set and node configuration is named."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

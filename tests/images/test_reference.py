@@ -107,3 +107,10 @@ REFS = st.builds(
 def test_normalizing_is_a_fixed_point(text):
     once = normalize(text)
     assert normalize(once) == once
+
+
+def test_docker_hub_is_asked_at_its_api_host_every_other_registry_at_itself():
+    from exporter.images import api_host
+
+    assert api_host(parse("nginx").registry) == "registry-1.docker.io"
+    assert (api_host("quay.io"), api_host("localhost:5000")) == ("quay.io", "localhost:5000")

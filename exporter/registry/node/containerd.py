@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from exporter.images import api_host
+
 ALL_CAPABILITIES = frozenset({"pull", "resolve", "push"})
 DEFAULT = "_default"
 
@@ -57,13 +59,9 @@ class HostsConfig:
         server = self.server
         if server is None:
             ca, skip_verify = self.server_tls
-            netloc = urlsplit(_default_server(registry)).netloc
+            netloc = api_host(registry)
             server = Host(netloc, f"https://{netloc}", ALL_CAPABILITIES, ca, skip_verify)
         return [*self.mirrors, server]
-
-
-def _default_server(registry: str) -> str:
-    return "https://registry-1.docker.io" if registry == "docker.io" else f"https://{registry}"
 
 
 def _ca_files(value: Any, directory: Path, where: str) -> tuple[Path, ...]:

@@ -13,11 +13,10 @@ are cached per credential set, and an ECR token renewed every 12 h is the same n
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from exporter.registry.credentials import Credential, Keyring, fingerprint
+from exporter.registry.credentials import Credential, Keyring, fingerprint, short_hash
 from exporter.registry.node.providers import ServiceAccount
 
 
@@ -42,7 +41,7 @@ class NodeKeyring(Keyring):
             return own
         if self.account is not None and self.node.uses_service_accounts:  # answers differ by ServiceAccount
             node += f"\0{self.account.namespace}/{self.account.name}"
-        return hashlib.sha256(f"{own}\0{node}".encode()).hexdigest()[:16]
+        return short_hash(f"{own}\0{node}")
 
     def match(self, registry: str, repository: str) -> list[Credential]:
         own = Keyring.match(self, registry, repository)

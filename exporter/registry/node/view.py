@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporter.images import ImageRef
-from exporter.registry.credentials import Credential, Keyring
+from exporter.images import ImageRef, api_host
+from exporter.registry.credentials import Credential, Keyring, short_hash
 from exporter.registry.node import containerd, docker_config, plugin, providers, registries_conf
 from exporter.registry.node.files import Reloading
 from exporter.registry.node.keyring import NodeKeyring
@@ -28,7 +28,6 @@ from exporter.registry.settings import HostOptions
 
 log = logging.getLogger(__name__)
 
-DOCKER_HUB_API = "registry-1.docker.io"
 PLUGIN_TIMEOUT = 10.0  # seconds a plugin may take; the kubelet's own bound is wider, but a check must not stall
 
 
@@ -144,7 +143,7 @@ class NodeView:
         self._seen = seen
         self._hosts = self._host_options(hosts, crio)
         node = repr(specs) + "\0" + (Keyring(docker).fingerprint if docker else "")
-        self.fingerprint = hashlib.sha256(node.encode()).hexdigest()[:16] if (specs or docker) else ""
+        self.fingerprint = short_hash(node) if (specs or docker) else ""
         self.uses_service_accounts = any(spec.token_attributes is not None for spec in specs)
 
     # -- where to pull from --
@@ -171,7 +170,7 @@ class NodeView:
                 endpoints = []
                 for location, insecure in registries_conf.locations(entry, name, by_digest):
                     host, _, repository = location.partition("/")
-                    api = DOCKER_HUB_API if host == "docker.io" else host
+                    api = api_host(host)
                     endpoints.append(Endpoint(api, f"{'http' if insecure else 'https'}://{api}", repository))
                 return Route(tuple(endpoints), entry.source)
         return None
@@ -191,7 +190,7 @@ class NodeView:
                 out.setdefault(host.host, HostOptions(host.insecure, host.skip_verify, self._bundle(host.ca_files)))
             ca, skip_verify = config.server_tls
             if config.server is None and (ca or skip_verify):
-                server = namespace if namespace != "docker.io" else DOCKER_HUB_API
+                server = api_host(namespace)
                 out.setdefault(server, HostOptions(False, skip_verify, self._bundle(ca)))
         for entry in crio:
             for location in (*entry.mirrors, registries_conf.Location(entry.location, entry.insecure)):
