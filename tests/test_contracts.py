@@ -48,6 +48,24 @@ def test_the_package_as_it_is_keeps_every_contract(tmp_path):
     ("exporter/endpoints.py", "from exporter import serve"),
     ("exporter/join.py", "from exporter.expected import sources"),
     ("exporter/kube/owners.py", "from exporter import join"),  # a source importing upwards
+    ("exporter/serve.py", "import h11"),  # the HTTP/1.1 library only in exporter/endpoints
+    ("exporter/page.py", "import h11"),
+    ("exporter/registry/checker.py", "import redis"),  # the Redis client only in exporter/registry/shared
+    ("exporter/serve.py", "import redis"),
+    ("exporter/commands/serve.py", "from redis import Redis"),
+    ("exporter/commands/options.py", "import pydantic"),  # pydantic only in exporter/config, expected/formats
+    ("exporter/expected/sources.py", "from pydantic import TypeAdapter"),
+    ("exporter/kube/clusters.py", "import pydantic_settings"),
+    ("exporter/series.py", "import prometheus_client"),  # the exposition library only in the metrics view
+    ("exporter/cli.py", "import pythonjsonlogger"),  # JSON logging only in exporter/logs
+    ("exporter/page.py", "from exporter.registry import shared"),  # the status page is a view like the others
+    ("exporter/page.py", "from exporter import serve"),
+    ("exporter/registry/node/view.py", "from exporter.registry import checker"),  # the node's view never calls back
+    ("exporter/health.py", "from exporter.registry import stats"),  # plain data importing a source
+    ("exporter/drift.py", "from exporter import join"),
+    ("exporter/durations.py", "from exporter import config"),
+    ("exporter/shards.py", "from exporter import serve"),
+    ("exporter/files.py", "from exporter.kube import clusters"),
 ])
 def test_one_import_where_it_does_not_belong_breaks_a_contract(tmp_path, module, line):
     result = lint(tmp_path, module, line)
