@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from exporter.kube.objects import WORKLOAD_KINDS, Pod, Trimmed, Workload, trim
+from exporter.kube.objects import CONTAINER_KEYS, Pod, Trimmed, Workload, pod_spec_path, trim
 from exporter.kube.owners import Lookup, meta_of
 
 
@@ -86,22 +86,13 @@ def load(path: str | Path, label_keys: Iterable[str] = ()) -> "ObjectIndex":
     return ObjectIndex(objects, skipped)
 
 
-_CONTAINER_KEYS = ("initContainers", "containers", "ephemeralContainers")
-
-
 def _malformed(item: dict) -> str | None:
     """Why an object cannot be read as the kind it says it is (None when it can): a pod spec whose containers are
     not a list of objects with string images would otherwise vanish from the report without a word."""
     if not isinstance(item.get("metadata"), dict):
         return "metadata is not an object"
-    kind = item.get("kind")
-    if kind == "Pod":
-        path = ("spec",)
-    elif kind == "CronJob":
-        path = ("spec", "jobTemplate", "spec", "template", "spec")
-    elif kind in WORKLOAD_KINDS:
-        path = ("spec", "template", "spec")
-    else:
+    path = pod_spec_path(item.get("kind"))
+    if path is None:
         return None
     spec: Any = item
     for depth, key in enumerate(path):
@@ -111,7 +102,7 @@ def _malformed(item: dict) -> str | None:
         if not isinstance(spec, dict):
             return f"{'.'.join(path[:depth + 1])} is a {type(spec).__name__}, not an object"
     where = ".".join(path)
-    for key in _CONTAINER_KEYS:
+    for key, _ in CONTAINER_KEYS:
         containers = spec.get(key)
         if containers is None:
             continue

@@ -223,12 +223,23 @@ def trim_pod(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Pod:
     )
 
 
+def pod_spec_path(kind: Any) -> tuple[str, ...] | None:
+    """Where an object of this kind holds its pod spec (a Pod's own, a workload's template, a CronJob's job
+    template's); None for a kind without one."""
+    if kind == "Pod":
+        return ("spec",)
+    if kind == "CronJob":
+        return ("spec", "jobTemplate", "spec", "template", "spec")
+    if kind in WORKLOAD_KINDS:
+        return ("spec", "template", "spec")
+    return None
+
+
 def trim_workload(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Workload:
     spec = _dict(obj.get("spec"))
-    if obj.get("kind") == "CronJob":
-        template_spec = _dict(_dict(_dict(_dict(spec.get("jobTemplate")).get("spec")).get("template")).get("spec"))
-    else:
-        template_spec = _dict(_dict(spec.get("template")).get("spec"))
+    template_spec: Any = obj
+    for key in pod_spec_path(obj.get("kind")) or ("spec", "template", "spec"):
+        template_spec = _dict(_dict(template_spec).get(key))
     replicas = spec.get("replicas")
     if obj.get("kind") == "DaemonSet":
         replicas = None  # a DaemonSet's size is its nodes'
