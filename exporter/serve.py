@@ -232,9 +232,9 @@ class Exporter:
         cluster.keyrings.new_cycle()
         keyed = [(ref, cluster.keyrings.keyring(ref.namespace, ref.pull_secrets, ref.service_account))
                  for ref in found.references]
-        rollback_rows = [row for row in rollback.images(cluster.client.name, cluster.releases_now(),
-                                                        cluster.keyrings.keyring)
-                         if self.filters.shard.keeps(f"{row[0].cluster}/{row[0].namespace}/{row[0].release}")]
+        rollback_rows = [(image, keyring) for image, keyring in rollback.images(
+                             cluster.client.name, cluster.releases_now(), cluster.keyrings.keyring)
+                         if self.filters.shard.keeps(f"{image.cluster}/{image.namespace}/{image.release}")]
         return keyed, found.chains, rollback_rows  # a release belongs to one shard
 
     def _digest_facts(self, refs: list[tuple[Reference, Keyring]]) -> dict[tuple[str, str], DigestFacts]:
