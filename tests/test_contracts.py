@@ -84,3 +84,21 @@ def test_every_field_of_the_snapshot_is_read_by_a_view():
     source = "\n".join((ROOT / "exporter" / name).read_text() for name in views)
     unread = [f.name for f in dataclasses.fields(Snapshot) if not re.search(rf"\bsnapshot\.{f.name}\b", source)]
     assert unread == []
+
+
+def test_every_module_has_a_layer_and_a_room_in_the_architecture_doc():
+    """A module added without a place in the layers, or without a line in docs/architecture.md, fails here."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    layers = " | ".join(contracts[0]["layers"])
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    package = ROOT / "exporter"
+    top = sorted(p.stem for p in package.glob("*.py") if p.stem not in ("__init__", "__main__"))
+    top += sorted(p.name for p in package.iterdir() if (p / "__init__.py").is_file())
+    assert [name for name in top if f"exporter.{name}" not in layers.split(" | ")] == []
+    assert [name for name in top if f"`{name}.py`" not in doc and f"`{name}/`" not in doc] == []
+    inner = [p for folder in ("commands", "kube", "registry", "expected", "events", "images")
+             for p in (package / folder).glob("*.py") if p.stem != "__init__"]
+    unnamed = [p for p in inner if f"`{p.stem}`" not in doc and f"`{p.stem}.py`" not in doc]
+    assert sorted(f"{p.parent.name}/{p.stem}" for p in unnamed) == []
