@@ -1,4 +1,5 @@
-"""Reading a user's file (a config, a kubeconfig, a list, a report) with a size bound: the one bounded read.
+"""Reading a user's file (a config, a kubeconfig, a list, a report, a docker config, a node's registry config)
+with a size bound: the one bounded read.
 
 What and where: `kubeconfig /x/config:3:7: not valid YAML (found '-')`, not a parser's five-line report; and a
 file far larger than its kind ever is (or a device that never ends) is refused, not read into memory. The serve
@@ -60,6 +61,15 @@ def read_file(path: str | Path, limit: int, regular_only: bool = False) -> tuple
         raise ReadError(exc.strerror or str(exc)) from None
     finally:
         os.close(fd)
+
+
+def read_text(path: str | Path, limit: int = MAX_BYTES) -> str:
+    """The UTF-8 text of a small file (a docker config, a node's registry config), bounded as `read_file`;
+    ReadError otherwise, `not text` for binary content."""
+    try:
+        return read_file(path, limit)[1].decode()
+    except UnicodeDecodeError:
+        raise ReadError("not text (binary content)") from None
 
 
 def read_bounded(path: str | Path, what: str, limit: int = MAX_BYTES) -> bytes:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exporter.files import ReadError, read_text
+
 DOCKER_HUB_KEYS = {"index.docker.io", "docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 
 
@@ -94,13 +96,11 @@ def from_docker_config_file(path: str | Path, source: str = "") -> tuple[Credent
     path = Path(path)
     source = source or f"docker config {path}"
     try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise CredentialError(f"{source}: {exc.strerror}") from None
+        data = json.loads(read_text(path))
+    except ReadError as exc:
+        raise CredentialError(f"{source}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise CredentialError(f"{source}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg})") from None
-    except UnicodeDecodeError:
-        raise CredentialError(f"{source}: not JSON") from None
     if path.name == ".dockercfg":
         return parse_auths(data, source)
     return from_docker_config(data, source)

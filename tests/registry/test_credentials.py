@@ -106,3 +106,8 @@ def test_a_dockercfg_file_is_read_in_its_older_format_under_the_name_given(tmp_p
     path.write_text("{")
     with pytest.raises(CredentialError, match=r"^node docker config X:1:2: not JSON"):
         from_docker_config_file(path, "node docker config X")
+
+
+def test_a_docker_config_is_read_bounded():
+    with pytest.raises(CredentialError, match=r"^docker config /dev/zero: larger than 8 MiB$"):
+        from_docker_config_file("/dev/zero")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from exporter.files import ReadError, read_text
 from exporter.images import api_host
 
 ALL_CAPABILITIES = frozenset({"pull", "resolve", "push"})
@@ -157,10 +158,10 @@ def load(root: Path) -> tuple[dict[str, HostsConfig], list[str]]:
         hosts_toml = directory / "hosts.toml"
         try:
             if hosts_toml.is_file():
-                config = parse_hosts(hosts_toml.read_text(), str(hosts_toml), directory)
+                config = parse_hosts(read_text(hosts_toml), str(hosts_toml), directory)
             else:
                 config = certs_layout(directory, [p.name for p in directory.iterdir() if p.is_file()])
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, ReadError) as exc:
             problems.append(f"{hosts_toml}: cannot read ({getattr(exc, 'strerror', None) or exc})")
             continue
         except HostsError as exc:

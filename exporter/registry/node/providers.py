@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from exporter.durations import go_duration
+from exporter.files import ReadError, read_text
 from exporter.registry.credentials import Credential
 from exporter.registry.node import patterns
 from exporter.registry.node.plugin import PluginError
@@ -150,10 +151,10 @@ def load_config(path: str | Path) -> tuple[ProviderSpec, ...]:
     """Providers of a config file (YAML or JSON, as the kubelet reads it)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ProviderConfigError(f"credential provider config {path}: {exc.strerror}") from None
-    except (yaml.YAMLError, UnicodeDecodeError):
+        data = yaml.safe_load(read_text(path))
+    except ReadError as exc:
+        raise ProviderConfigError(f"credential provider config {path}: {exc}") from None
+    except yaml.YAMLError:
         raise ProviderConfigError(f"credential provider config {path}: not YAML or JSON") from None
     return parse_config(data, f"credential provider config {path}")
 

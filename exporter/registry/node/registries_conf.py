@@ -17,6 +17,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from exporter.files import ReadError, read_text
+
 PULL_FROM_MIRROR = ("all", "digest-only", "tag-only")
 
 
@@ -142,11 +144,9 @@ def load(path: Path) -> tuple[tuple[Registry, ...], list[str]]:
     files = [path] + (sorted(dropins.glob("*.conf")) if dropins.is_dir() else [])
     for file in files:
         try:
-            found.append(parse(file.read_text(), str(file)))
-        except OSError as exc:
-            problems.append(f"registries.conf {file}: {exc.strerror}")
-        except UnicodeDecodeError:
-            problems.append(f"registries.conf {file}: not text")
+            found.append(parse(read_text(file), str(file)))
+        except ReadError as exc:
+            problems.append(f"registries.conf {file}: {exc}")
         except RegistriesConfError as exc:
             problems.append(str(exc))
     return merge(*found), problems
