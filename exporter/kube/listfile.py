@@ -14,8 +14,14 @@ from typing import Any
 
 import orjson
 
+from exporter.files import ReadError, TooLarge, read_file
 from exporter.kube.objects import CONTAINER_KEYS, Pod, Trimmed, Workload, pod_spec_path, trim
 from exporter.kube.owners import Lookup, meta_of
+
+
+# `kubectl get pods -A -o json` prints a few KB a pod: 1 GiB holds far more than the largest clusters; a larger
+# file (or a device that never ends) is refused unread rather than read into memory
+MAX_BYTES = 1024 * 1024 * 1024
 
 
 class ListFileError(ValueError):
@@ -68,9 +74,11 @@ def load(path: str | Path, label_keys: Iterable[str] = ()) -> "ObjectIndex":
     """Read and trim every object of the file; ListFileError when it cannot be used."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ListFileError(f"cannot read {path}: {exc.strerror}") from None
+        text = read_file(path, MAX_BYTES)[1].decode()
+    except TooLarge as exc:
+        raise ListFileError(f"{path}: {exc}, the most a pod list may hold") from None
+    except ReadError as exc:
+        raise ListFileError(f"cannot read {path}: {exc}") from None
     except UnicodeDecodeError:
         raise ListFileError(f"{path} is not text (expected kubectl JSON output)") from None
     keys = tuple(label_keys)

@@ -24,6 +24,18 @@ def test_malformed_list_files(tmp_path, capsys, content, message):
     assert message in err and "Traceback" not in err and err.count("\n") == 1
 
 
+def test_a_pod_list_over_the_cap_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    from exporter.kube import listfile
+
+    monkeypatch.setattr(listfile, "MAX_BYTES", 1000)
+    path = tmp_path / "pods.json"
+    path.write_text(json.dumps({"kind": "List", "items": [{"kind": "Pod", "metadata": {"name": f"p{i}"}}
+                                                          for i in range(100)]}))
+    assert main(["report", "--from-file", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "the most a pod list may hold" in err and err.count("\n") == 1
+
+
 def test_missing_file(tmp_path, capsys):
     assert main(["report", "--from-file", str(tmp_path / "absent.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
