@@ -103,6 +103,11 @@ def tracked_keys(series: Mapping[str, Rows]) -> list[Labels]:
     return [(family, *labels[:-1]) for family in TRACKED for labels, _ in series.get(family, ())]
 
 
+def tracked_cluster(key: Labels) -> str | None:
+    """The cluster a tracked problem belongs to; None for an expected list's, which no one cluster holds."""
+    return None if key[0] == "kube_image_expected_missing" else key[1]
+
+
 def render(data: PageInput) -> bytes:
     """The whole page, UTF-8."""
     out: list[str] = []

@@ -108,6 +108,16 @@ def test_first_seen_is_kept_while_seen_and_forgotten_when_cleared():
     assert back[report_key] == 400.0  # cleared, then back: a new problem
 
 
+def test_first_seen_merges_with_a_store_and_writes_only_what_changed():
+    memory, stored = {"a": 50.0, "b": 300.0}, {"b": 200.0, "c": 100.0}
+    assert firstseen.earliest(memory, stored) == {"a": 50.0, "b": 200.0, "c": 100.0}  # the earlier sighting wins
+    assert firstseen.changes(stored, {"b": 200.0, "d": 400.0}) == ({"d": 400.0}, ["c"])
+    assert firstseen.changes(stored, stored) == ({}, [])
+    assert firstseen.group(["x1", "y1", "x2"], lambda key: key[0]) == {"x": ["x1", "x2"], "y": ["y1"]}
+    assert [page.tracked_cluster(key) for key in page.tracked_keys(SERIES)] == \
+           ["prod"] * 4 + ["staging", None, "prod"]  # an expected list's problem belongs to no one cluster
+
+
 def test_expected_lists_drift_and_rollback_sections():
     body = render()
     expected = Text(section(body, "expected").encode()).text
