@@ -266,7 +266,7 @@ class Exporter:
             pull_durations += histograms
             pull_failures += failures
         return Health(
-            registry_requests=requests, registry_durations=durations,
+            registry_requests=requests, registry_durations=durations, registry_limits=self.checker.host_limits(),
             pulls=tuple(pulls), pull_durations=tuple(pull_durations), pull_failures=tuple(pull_failures),
             watches=tuple(w for cluster in self.clusters for w in cluster.watch_health()),
             lists=tuple(ListHealth(s.name, s.up, s.errors, frozenset(s.images or ()), s.source)
