@@ -273,6 +273,44 @@ def test_shards_split_references_with_none_lost_or_doubled_and_check_each_image_
         emulator.stop()
 
 
+def run_check(tmp_path, host, *args):
+    config = tmp_path / "docker-config.json"
+    config.write_text(json.dumps({"auths": {host: {"username": "alice", "password": "wonderland"}}}))
+    return subprocess.run([sys.executable, "-m", "exporter", "check", "--insecure-registry", host,
+                           "--docker-config", str(config), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_check_shares_verdicts_with_a_fleet_and_goes_on_without_its_cache(fleet, tmp_path):
+    reg, front, store = fleet
+    host = front.host
+    first = run_check(tmp_path, host, "--cache-url", store.url, *(f"{host}/team/app{i}:1.0" for i in range(3)))
+    assert first.returncode == 0 and front.total() == 3, first.stderr
+    # a second CI job: what the first checked is answered by the store
+    second = run_check(tmp_path, host, "--cache-url", store.url, "--json",
+                       *(f"{host}/team/app{i}:1.0" for i in range(4)))
+    assert second.returncode == 0 and front.total() == 4, second.stderr
+    assert {row["status"] for row in json.loads(second.stdout)} == {"available"}
+    # an exporter whose pods pull with the same credentials asks the registry only for what no check asked
+    emulator, kubeconfig = cluster(tmp_path, "one", shop(host))
+    exporter = Serve(tmp_path, "after-check", kubeconfig, host, "--cache-url", store.url)
+    try:
+        exporter.wait_ready()
+        assert set(statuses(exporter.metrics()).values()) == {"available"}
+        assert front.total() == IMAGES
+        assert all(front.manifests[f"team/app{i}:1.0"] == 1 for i in range(IMAGES))
+    finally:
+        exporter.stop()
+        emulator.stop()
+    # the store away: the verdicts are the same, checked here, with one line saying so and no traceback
+    store.kill()
+    alone = run_check(tmp_path, host, "--cache-url", store.url, f"{host}/team/app0:1.0", f"{host}/team/nope:1")
+    assert alone.returncode == 1 and "Traceback" not in alone.stderr
+    assert alone.stdout.splitlines()[0].startswith("available") and alone.stdout.splitlines()[1].startswith("absent")
+    assert alone.stderr.count("unavailable") == 1 and "wonderland" not in alone.stderr + alone.stdout
+    bad = run_check(tmp_path, host, "--cache-url", "http://:hunter2@cache:6379/0", f"{host}/team/app0:1.0")
+    assert bad.returncode == 2 and "expected redis://HOST:PORT/DB" in bad.stderr and "hunter2" not in bad.stderr
+
+
 def test_no_shared_cache_gauge_without_a_cache(emulator, kubeconfig):
     from exporter.endpoints import Published
     from exporter.kube.clusters import load_clusters
