@@ -320,7 +320,8 @@ class Exporter:
         shared = self.checker.shared
         if shared is not None:
             self._load_first_seen(shared)
-        previous = firstseen.earliest(self.first_seen, self._first_seen_restored)
+        previous = (firstseen.earliest(self.first_seen, self._first_seen_restored) if self._first_seen_restored
+                    else self.first_seen)
         self.first_seen = firstseen.advance(previous, page.tracked_keys(rows), snapshot.created_at)
         if shared is not None and round_done:  # a partial inventory would forget the problems of what is missing
             self._store_first_seen(shared)
