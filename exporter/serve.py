@@ -340,7 +340,8 @@ class Exporter:
         return self._first_seen_scope(page.tracked_cluster(key) or self._home)
 
     def _first_seen_scopes(self) -> list[str]:
-        return [self._first_seen_scope(name) for name in dict.fromkeys([self._home, *(c.client.name for c in self.clusters)])]
+        names = dict.fromkeys([self._home, *(c.client.name for c in self.clusters)])
+        return [self._first_seen_scope(name) for name in names]
 
     def _load_first_seen(self, shared) -> None:
         """What the store holds, read when it is not known (at start, after the store was away): it is merged
@@ -363,7 +364,7 @@ class Exporter:
         if shared.save_first_seen(self._first_seen_scopes(),
                                   {scope: {key: upserts[key] for key in keys} for scope, keys in grouped.items()},
                                   firstseen.group(deletes, self._problem_scope)):
-            self._first_seen_stored = dict(self.first_seen)
+            self._first_seen_stored = self.first_seen  # replaced, never changed in place, by each advance
             self._first_seen_restored = {}
         else:
             self._first_seen_stored = None

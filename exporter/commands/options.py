@@ -66,8 +66,8 @@ def add_registry(parser: argparse.ArgumentParser) -> None:
 
 def add_cache(parser: argparse.ArgumentParser) -> None:
     """The shared cache options of `serve` and `check`."""
-    parser.add_argument("--cache-url", metavar="URL",
-                        help="share check results with other exporters: redis://HOST:PORT/DB or rediss:// (Redis, Valkey)")
+    parser.add_argument("--cache-url", metavar="URL", help="share check results with other exporters: "
+                        "redis://HOST:PORT/DB or rediss:// (Redis, Valkey)")
     parser.add_argument("--cache-password-file", metavar="PATH",
                         help="the cache's password when the URL has none (else $KUBE_IMAGE_EXPORTER_CACHE_PASSWORD)")
 
