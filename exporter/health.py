@@ -49,6 +49,17 @@ class ListHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryLimit:
+    """One registry host's limits as of the cycle: a pause running now, and a rate its 429s taught."""
+
+    host: str
+    paused_until: float = 0.0  # Unix time no request goes before; 0 when it is not paused
+    reason: str = ""  # what caused the pause (redacted and escaped by views like any outside text)
+    rate_limited: bool = False  # the registry asked for the pause (429, Retry-After); else a backoff after failures
+    learned_rate: float | None = None  # requests a second the exporter slowed to after 429s; None: not slowed
+
+
+@dataclass(frozen=True, slots=True)
 class LastPull:
     """The last pull the kubelet reported of one image on one node."""
 
@@ -66,6 +77,7 @@ class Health:
 
     registry_requests: Counts = ()  # (host, method, code)
     registry_durations: tuple[Histogram, ...] = ()  # labels (host,)
+    registry_limits: tuple[RegistryLimit, ...] = ()  # hosts paused or slowed now, by host
     pulls: tuple[LastPull, ...] = ()
     pull_durations: tuple[Histogram, ...] = ()  # labels (cluster, registry)
     pull_failures: Counts = ()  # (cluster, registry, reason)

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from exporter import __version__
+from exporter.health import RegistryLimit
 from exporter.join import Snapshot
 from exporter.redact import redact
 
@@ -81,6 +82,7 @@ class PageInput:
     not_ready_reason: str = ""
     watch_errors: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (cluster, kind) -> last error
     list_sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # list name -> where it is read
+    registry_limits: Mapping[str, RegistryLimit] = field(default_factory=dict)  # host -> paused or slowed now
     refresh_seconds: int = 60  # the browser reloads the page this often (0: never)
     max_rows: int = 1000  # per table; the rest is counted and left to /metrics
 
@@ -95,12 +97,18 @@ def of(snapshot: Snapshot, rows: Mapping[str, Rows], first_seen: Mapping[Labels,
     return PageInput({family: rows.get(family, ()) for family in READS}, snapshot.created_at, __version__,
                      first_seen, not_ready_reason,
                      {(w.cluster, w.kind): w.last_error for w in health.watches if w.last_error},
-                     list_sources, refresh_seconds=refresh_seconds)
+                     list_sources, {limit.host: limit for limit in health.registry_limits},
+                     refresh_seconds=refresh_seconds)
 
 
 def tracked_keys(series: Mapping[str, Rows]) -> list[Labels]:
     """The problems whose first-seen time the page shows: (family, labels without the reason)."""
     return [(family, *labels[:-1]) for family in TRACKED for labels, _ in series.get(family, ())]
+
+
+def tracked_cluster(key: Labels) -> str | None:
+    """The cluster a tracked problem belongs to; None for an expected list's, which no one cluster holds."""
+    return None if key[0] == "kube_image_expected_missing" else key[1]
 
 
 def render(data: PageInput) -> bytes:
@@ -293,7 +301,7 @@ def _sources(out: list[str], data: PageInput) -> None:
     else:
         out.append('<p class="muted">None configured.</p>')
 
-    _registries(out, s)
+    _registries(out, data)
 
     secrets = [labels for labels, _ in s.get("kube_image_pull_secret_unusable", ())]
     out.append("<h3>Pull secrets</h3>")
@@ -337,8 +345,9 @@ def _sources(out: list[str], data: PageInput) -> None:
     out.append("</section>")
 
 
-def _registries(out: list[str], s: Mapping[str, Rows]) -> None:
+def _registries(out: list[str], data: PageInput) -> None:
     """Per registry host: its images by current status, the answers it gave, and whether it is limiting us."""
+    s = data.series
     statuses: dict[str, Counter] = {}
     for (_, _, registry, status), _ in s.get("kube_image_status", ()):
         if registry:  # an image not checked yet has no registry
@@ -347,12 +356,12 @@ def _registries(out: list[str], s: Mapping[str, Rows]) -> None:
     for (registry, _, code), n in s.get("kube_image_registry_requests_total", ()):
         codes.setdefault(registry, Counter())[code] += int(n)
     out.append("<h3>Registries</h3>")
-    if not statuses and not codes:
+    if not statuses and not codes and not data.registry_limits:
         out.append('<p class="muted">No registry has been asked yet.</p>')
         return
     out.append("<table><tr><th>registry</th><th>images by status</th><th>answers (HTTP code: requests)</th>"
                "<th>rate limit</th></tr>")
-    for registry in sorted(statuses.keys() | codes.keys()):
+    for registry in sorted(statuses.keys() | codes.keys() | data.registry_limits.keys()):
         by_status = statuses.get(registry, Counter())
         by_code = codes.get(registry, Counter())
         shown = ", ".join(f'<span class="{_STATUS_CLASS.get(st, "bad")}">{n} {_e(st)}</span>'
@@ -364,8 +373,24 @@ def _registries(out: list[str], s: Mapping[str, Rows]) -> None:
             limit = f'<span class="warn">{by_code["429"]} refusals (429) so far, none now</span>'
         else:
             limit = '<span class="ok">never refused</span>'
-        out.append(f"<tr><td>{_e(registry)}</td><td>{shown}</td><td>{answers}</td><td>{limit}</td></tr>")
+        out.append(f"<tr><td>{_e(registry)}</td><td>{shown}</td><td>{answers}</td>"
+                   f"<td>{limit}{_pause(data, data.registry_limits.get(registry))}</td></tr>")
     out.append("</table>")
+
+
+def _pause(data: PageInput, limit: RegistryLimit | None) -> str:
+    """What the exporter itself holds back for a host now: a pause, and a rate its 429s taught it."""
+    if limit is None:
+        return ""
+    parts = []
+    if limit.paused_until > data.created_at:
+        what = ('<span class="bad">paused by the registry' if limit.rate_limited
+                else '<span class="warn">backing off after failures')
+        why = f" ({_e(limit.reason)})" if limit.reason else ""
+        parts.append(f"{what} until {_when(limit.paused_until)}</span>{why}")
+    if limit.learned_rate is not None:
+        parts.append(f'<span class="warn">slowed to {limit.learned_rate:.1f} requests/s after 429s</span>')
+    return "".join(f"<br>{part}" for part in parts)
 
 
 # -- small helpers --

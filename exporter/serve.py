@@ -108,6 +108,9 @@ class Exporter:
         self.rollback_namespaces = list(rollback_namespaces or [])
         self.web_ui = web_ui
         self.first_seen: dict[tuple[str, ...], float] = {}  # problem -> Unix time first seen (exporter.firstseen)
+        # --cache-url: first-seen times kept in the shared cache too, so a restart keeps the page's "missing since"
+        self._first_seen_stored: dict[tuple[str, ...], float] | None = None  # what the store holds; None: unknown
+        self._first_seen_restored: dict[tuple[str, ...], float] = {}  # loaded, until this process has written back
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -125,6 +128,7 @@ class Exporter:
         published.stale = self.health.stale  # asked at each /readyz: a hung cycle publishes nothing
         self._snapshot: Snapshot | None = None  # the last published one
         # ConfigMap lists are read from the first cluster (the one the exporter runs in, usually)
+        self._home = clusters[0].name if clusters else ""  # holds the expected lists' problems in the store
         self.expected = ExpectedLists.of(expected or [], read_configmap=configmap_reader(clusters[0]) if clusters else None)
 
     # -- lifecycle --
@@ -262,7 +266,7 @@ class Exporter:
             pull_durations += histograms
             pull_failures += failures
         return Health(
-            registry_requests=requests, registry_durations=durations,
+            registry_requests=requests, registry_durations=durations, registry_limits=self.checker.host_limits(),
             pulls=tuple(pulls), pull_durations=tuple(pull_durations), pull_failures=tuple(pull_failures),
             watches=tuple(w for cluster in self.clusters for w in cluster.watch_health()),
             lists=tuple(ListHealth(s.name, s.up, s.errors, frozenset(s.images or ()), s.source)
@@ -306,13 +310,61 @@ class Exporter:
             self._first_round_done = True
         reason = self._readiness()
         if self.web_ui:
-            self.published.page = self._status_page(rows, snapshot, reason)
+            self.published.page = self._status_page(rows, snapshot, reason, round_done)
         self.published.not_ready_reason = reason
         self.published.ready = not reason
         return snapshot
 
-    def _status_page(self, rows: dict, snapshot: Snapshot, not_ready_reason: str) -> LazyPage:
+    def _status_page(self, rows: dict, snapshot: Snapshot, not_ready_reason: str, round_done: bool) -> LazyPage:
         """The status page of this snapshot: first-seen times advanced now, its HTML built if and when `/` is opened."""
-        self.first_seen = firstseen.advance(self.first_seen, page.tracked_keys(rows), snapshot.created_at)
+        shared = self.checker.shared
+        if shared is not None:
+            self._load_first_seen(shared)
+        previous = (firstseen.earliest(self.first_seen, self._first_seen_restored) if self._first_seen_restored
+                    else self.first_seen)
+        self.first_seen = firstseen.advance(previous, page.tracked_keys(rows), snapshot.created_at)
+        if shared is not None and round_done:  # a partial inventory would forget the problems of what is missing
+            self._store_first_seen(shared)
         data = page.of(snapshot, rows, self.first_seen, not_ready_reason, refresh_seconds=max(5, round(self.interval)))
         return LazyPage(lambda: (page.render(data), page.CONTENT_TYPE))
+
+    # -- first-seen times in the shared cache --
+
+    def _first_seen_scope(self, cluster: str) -> str:
+        """Where the first-seen times of a cluster's problems are stored: one hash per cluster and shard, so a
+        replica never deletes what another holds."""
+        return f"{self.filters.shard.index}/{self.filters.shard.total}:{cluster}"
+
+    def _problem_scope(self, key: tuple[str, ...]) -> str:
+        """The scope of one problem: its cluster's; the first cluster's for an expected list's (no cluster holds it)."""
+        return self._first_seen_scope(page.tracked_cluster(key) or self._home)
+
+    def _first_seen_scopes(self) -> list[str]:
+        names = dict.fromkeys([self._home, *(c.client.name for c in self.clusters)])
+        return [self._first_seen_scope(name) for name in names]
+
+    def _load_first_seen(self, shared) -> None:
+        """What the store holds, read when it is not known (at start, after the store was away): it is merged
+        into what this process has seen until this process has written back."""
+        if not shared.up:
+            self._first_seen_stored = None  # away, perhaps wiped: read again and write the difference when back
+        if self._first_seen_stored is not None:
+            return
+        loaded = shared.load_first_seen(self._first_seen_scopes())
+        if loaded is not None:
+            self._first_seen_stored = loaded
+            self._first_seen_restored = loaded
+
+    def _store_first_seen(self, shared) -> None:
+        """What changed since the last write, in one pipeline; forgotten problems deleted."""
+        if self._first_seen_stored is None:
+            return
+        upserts, deletes = firstseen.changes(self._first_seen_stored, self.first_seen)
+        grouped = firstseen.group(upserts, self._problem_scope)
+        if shared.save_first_seen(self._first_seen_scopes(),
+                                  {scope: {key: upserts[key] for key in keys} for scope, keys in grouped.items()},
+                                  firstseen.group(deletes, self._problem_scope)):
+            self._first_seen_stored = self.first_seen  # replaced, never changed in place, by each advance
+            self._first_seen_restored = {}
+        else:
+            self._first_seen_stored = None

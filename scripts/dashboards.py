@@ -28,6 +28,7 @@ TAGS = ["kube-image-exporter", "kubernetes", "container-images"]
 GREEN_RED = [{"color": "green", "value": None}, {"color": "red", "value": 1}]
 GREEN_ORANGE = [{"color": "green", "value": None}, {"color": "orange", "value": 1}]
 NEUTRAL = [{"color": "text", "value": None}]
+RED_GREEN = [{"color": "red", "value": None}, {"color": "green", "value": 1}]
 FRESHNESS = [{"color": "green", "value": None}, {"color": "orange", "value": 300}, {"color": "red", "value": 600}]
 
 
@@ -137,6 +138,16 @@ def heatmap(title, description, targets, w=12, h=8):
                "tooltip": {"mode": "single", "showColorScale": False, "yHistogram": True},
                "yAxis": {"axisPlacement": "left", "reverse": False, "unit": "s"}}
     return _panel("heatmap", title, description, targets, w, h, "short", options=options)
+
+
+def shared_cache(panel: dict) -> dict:
+    """The shared cache's up gauge read as words; no series (no --cache-url) reads "not configured"."""
+    defaults = panel["fieldConfig"]["defaults"]
+    defaults["mappings"] = [{"type": "value", "options": {
+        "0": {"text": "not answering", "color": "red", "index": 0},
+        "1": {"text": "answering", "color": "green", "index": 1}}}]
+    defaults["noValue"] = "not configured"
+    return panel
 
 
 def row(title: str) -> dict:
@@ -396,8 +407,12 @@ def health() -> dict:
               w=12),
         stat("Helm releases not decodable", "Helm release revisions skipped because they could not be decoded "
              "(corrupt, or over the size limit).",
-             [target(f"sum({s('kube_image_rollback_release_errors_total')}) or vector(0)")], w=12,
+             [target(f"sum({s('kube_image_rollback_release_errors_total')}) or vector(0)")],
              thresholds=GREEN_ORANGE),
+        shared_cache(stat("Shared cache", "Whether each exporter's shared cache (--cache-url, Redis or Valkey) "
+                          "answers. While it does not, the exporter checks every image on its own: nothing is "
+                          "missed, the registries get more requests. No value: no shared cache configured.",
+                          [target(s("kube_image_shared_cache_up"), "{{instance}}")], thresholds=RED_GREEN)),
         row("Registries"),
         timeseries("Registry requests by registry and code", "Requests sent to registries per second, by HTTP "
                    "status code (error: no answer).",

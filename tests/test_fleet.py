@@ -5,9 +5,11 @@ one real redis-server: what one exporter checked, the others never ask the regis
 import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -17,6 +19,7 @@ from tests.emulator.server import Emulator
 from tests.support import counting, eventually, free_port, http_get
 from tests.support import redis as real_redis
 from tests.support import registry as real
+from tests.support.browser import Text
 
 pytestmark = [
     pytest.mark.slow,
@@ -80,6 +83,10 @@ class Serve:
 
     def metrics(self) -> str:
         return http_get(f"http://127.0.0.1:{self.port}/metrics")[1]
+
+    def page(self) -> str:
+        """The status page as a person reads it."""
+        return Text(http_get(f"http://127.0.0.1:{self.port}/")[1]).text
 
     def ready(self) -> bool:
         return http_get(f"http://127.0.0.1:{self.port}/readyz")[0] == 200
@@ -166,6 +173,62 @@ def test_two_exporters_share_checks_keep_credentials_apart_and_survive_restart_a
         assert "Traceback" not in log and "wonderland" not in log
 
 
+def missing_since(page_text: str, image: str) -> str | None:
+    """The "missing since" time the status page shows for an image that is absent."""
+    found = re.search(re.escape(image) + r" absent (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC)", page_text)
+    return found.group(1) if found else None
+
+
+def test_restarted_exporter_keeps_missing_since_and_the_page_shows_the_shared_cache(fleet, tmp_path):
+    reg, front, store = fleet
+    host = front.host
+    gone = f"{host}/team/gone:1.0"  # never pushed
+    emulator, kubeconfig = cluster(tmp_path, "one", shop(host, images=range(2)) + [
+        make_pod("gone", "shop", gone, imagePullSecrets=[{"name": "regcred"}])])
+    field = json.dumps(["kube_image_missing", "one", "shop", "Pod", "gone", "main", "container", gone, ""],
+                       separators=(",", ":")).encode()
+    raw = store.client()
+
+    def stored() -> float | None:
+        value = raw.hget("kie:1:f:0/1:one", field)
+        return float(value) if value is not None else None
+
+    exporter = Serve(tmp_path, "page", kubeconfig, host, "--cache-url", store.url)
+    try:
+        exporter.wait_ready()
+        assert eventually(lambda: missing_since(exporter.page(), gone) and stored(), timeout=30)
+        since = missing_since(exporter.page(), gone)
+        assert since == time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stored()))
+        assert "Shared cache answering" in exporter.page()
+        assert 0 < raw.ttl("kie:1:f:0/1:one") <= 7 * 24 * 3600
+
+        # restarted later than a first sighting would be shown: the page keeps the stored time
+        exporter.stop()
+        assert eventually(lambda: time.time() > stored() + 2, timeout=5)
+        exporter.start()
+        exporter.wait_ready()
+        assert missing_since(exporter.page(), gone) == since
+
+        # the store lost: the page says so and memory carries on; back empty, the time is written again
+        first = stored()
+        store.kill()
+        assert eventually(lambda: "Shared cache not answering" in exporter.page(), timeout=20)
+        assert missing_since(exporter.page(), gone) == since and exporter.ready()
+        store.start()
+        raw = store.client()
+        assert eventually(lambda: stored() == first, timeout=90)
+        assert eventually(lambda: "Shared cache answering" in exporter.page(), timeout=90)
+
+        # cleared: forgotten on the page and in the store
+        emulator.delete("Pod", "shop", "gone")
+        assert eventually(lambda: stored() is None and missing_since(exporter.page(), gone) is None, timeout=30)
+    finally:
+        exporter.stop()
+        emulator.stop()
+    log = exporter.log.read_text()
+    assert "Traceback" not in log and "wonderland" not in log
+
+
 def test_shards_split_references_with_none_lost_or_doubled_and_check_each_image_once(fleet, tmp_path):
     reg, front, store = fleet
     host = front.host
@@ -208,6 +271,44 @@ def test_shards_split_references_with_none_lost_or_doubled_and_check_each_image_
         for shard in shards:
             shard.stop()
         emulator.stop()
+
+
+def run_check(tmp_path, host, *args):
+    config = tmp_path / "docker-config.json"
+    config.write_text(json.dumps({"auths": {host: {"username": "alice", "password": "wonderland"}}}))
+    return subprocess.run([sys.executable, "-m", "exporter", "check", "--insecure-registry", host,
+                           "--docker-config", str(config), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_check_shares_verdicts_with_a_fleet_and_goes_on_without_its_cache(fleet, tmp_path):
+    reg, front, store = fleet
+    host = front.host
+    first = run_check(tmp_path, host, "--cache-url", store.url, *(f"{host}/team/app{i}:1.0" for i in range(3)))
+    assert first.returncode == 0 and front.total() == 3, first.stderr
+    # a second CI job: what the first checked is answered by the store
+    second = run_check(tmp_path, host, "--cache-url", store.url, "--json",
+                       *(f"{host}/team/app{i}:1.0" for i in range(4)))
+    assert second.returncode == 0 and front.total() == 4, second.stderr
+    assert {row["status"] for row in json.loads(second.stdout)} == {"available"}
+    # an exporter whose pods pull with the same credentials asks the registry only for what no check asked
+    emulator, kubeconfig = cluster(tmp_path, "one", shop(host))
+    exporter = Serve(tmp_path, "after-check", kubeconfig, host, "--cache-url", store.url)
+    try:
+        exporter.wait_ready()
+        assert set(statuses(exporter.metrics()).values()) == {"available"}
+        assert front.total() == IMAGES
+        assert all(front.manifests[f"team/app{i}:1.0"] == 1 for i in range(IMAGES))
+    finally:
+        exporter.stop()
+        emulator.stop()
+    # the store away: the verdicts are the same, checked here, with one line saying so and no traceback
+    store.kill()
+    alone = run_check(tmp_path, host, "--cache-url", store.url, f"{host}/team/app0:1.0", f"{host}/team/nope:1")
+    assert alone.returncode == 1 and "Traceback" not in alone.stderr
+    assert alone.stdout.splitlines()[0].startswith("available") and alone.stdout.splitlines()[1].startswith("absent")
+    assert alone.stderr.count("unavailable") == 1 and "wonderland" not in alone.stderr + alone.stdout
+    bad = run_check(tmp_path, host, "--cache-url", "http://:hunter2@cache:6379/0", f"{host}/team/app0:1.0")
+    assert bad.returncode == 2 and "expected redis://HOST:PORT/DB" in bad.stderr and "hunter2" not in bad.stderr
 
 
 def test_no_shared_cache_gauge_without_a_cache(emulator, kubeconfig):

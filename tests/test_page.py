@@ -12,6 +12,7 @@ import pytest
 from exporter import firstseen, page
 from exporter.endpoints import LazyPage, Page, Published, Server
 from exporter.families import BY_NAME
+from exporter.health import RegistryLimit
 from exporter.kube.clusters import load_clusters
 from exporter.redact import redact
 from exporter.registry.checker import Checker
@@ -108,6 +109,16 @@ def test_first_seen_is_kept_while_seen_and_forgotten_when_cleared():
     assert back[report_key] == 400.0  # cleared, then back: a new problem
 
 
+def test_first_seen_merges_with_a_store_and_writes_only_what_changed():
+    memory, stored = {"a": 50.0, "b": 300.0}, {"b": 200.0, "c": 100.0}
+    assert firstseen.earliest(memory, stored) == {"a": 50.0, "b": 200.0, "c": 100.0}  # the earlier sighting wins
+    assert firstseen.changes(stored, {"b": 200.0, "d": 400.0}) == ({"d": 400.0}, ["c"])
+    assert firstseen.changes(stored, stored) == ({}, [])
+    assert firstseen.group(["x1", "y1", "x2"], lambda key: key[0]) == {"x": ["x1", "x2"], "y": ["y1"]}
+    assert [page.tracked_cluster(key) for key in page.tracked_keys(SERIES)] == \
+           ["prod"] * 4 + ["staging", None, "prod"]  # an expected list's problem belongs to no one cluster
+
+
 def test_expected_lists_drift_and_rollback_sections():
     body = render()
     expected = Text(section(body, "expected").encode()).text
@@ -134,6 +145,48 @@ def test_source_health_watches_lists_registries_secrets_cache():
     assert "Shared cache None configured" in sources
     cached = Text(section(render(dict(SERIES, kube_image_shared_cache_up=(((), 0.0),))), "sources").encode()).text
     assert "Shared cache not answering" in cached
+
+
+def test_registry_pauses_and_learned_rates_are_shown_with_their_reason():
+    limits = {
+        "docker.io": RegistryLimit("docker.io", NOW + 90, "429 Too Many Requests", True, 4.25),
+        "reg.example": RegistryLimit("reg.example", NOW - 1, "old pause", False),  # over: not shown
+        "down.example": RegistryLimit("down.example", NOW + 30, "cannot connect to https://u:s3cret@down.example/v2/"),
+    }
+    body = render(registry_limits=limits)
+    sources = Text(section(body, "sources").encode()).text
+    assert ("docker.io 1 rate_limited 429: 7 limited now (1 images waiting) paused by the registry until "
+            "2027-01-15 08:01:30 UTC (429 Too Many Requests) slowed to 4.2 requests/s after 429s") in sources
+    assert "reg.example 1 absent, 1 available 200: 5, 404: 2 never refused Registries" not in sources
+    assert "old pause" not in sources
+    # a host known only by its pause (nothing checked there this cycle) still has its row
+    assert ("down.example never refused backing off after failures until 2027-01-15 08:00:30 UTC "
+            "(cannot connect to https://down.example/v2/)") in sources
+    assert "s3cret" not in body.decode()
+
+
+def test_serve_shows_a_registry_pause_on_the_page(emulator, kubeconfig, httpserver):
+    from werkzeug import Response
+
+    from exporter.registry.settings import from_options
+
+    host = f"127.0.0.1:{httpserver.port}"
+    httpserver.expect_request("/v2/").respond_with_data("{}")
+    httpserver.expect_request("/v2/shop/web/manifests/1", method="HEAD").respond_with_response(
+        Response(status=429, headers={"Retry-After": "600"}))
+    emulator.create(make_pod("web", "shop", f"{host}/shop/web:1"))
+    published = Published()
+    exporter = Exporter(load_clusters(kubeconfig), Checker(from_options(insecure=[host])), published,
+                        interval=0.3, watch_timeout=5).start()
+    try:
+        assert eventually(lambda: published.ready and "paused by the registry" in Text(published.page.get().body).text,
+                          timeout=30)
+        text = Text(published.page.get().body).text
+        assert (f"{host} 1 rate_limited 200: 1, 429: 1 limited now (1 images waiting) paused by the registry until "
+                f"{page._when(exporter.checker.host_limits()[0].paused_until)} ({host}/shop/web:1: rate limited) "
+                "slowed to 1.0 requests/s after 429s") in text
+    finally:
+        exporter.stop()
 
 
 def test_header_links_version_cycle_time_and_readiness():

@@ -32,6 +32,7 @@ def register(subparsers) -> None:
                         help=f"for the whole run (default {DEFAULT_TIMEOUT}): a 429 or 503 is asked again until then, "
                              "what is still limited is rate_limited")
     options.add_registry(parser)
+    options.add_cache(parser)
     options.add_global(parser, argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
@@ -89,21 +90,28 @@ def run(args) -> int:
     import time
 
     deadline = time.time() + timeout(args.timeout)
-    settings = options.settings(args, options.REGISTRY_KEYS)
+    settings = options.settings(args, (*options.REGISTRY_KEYS, *options.CACHE_KEYS))
     from_lists, invalid = read_lists(args.file)
     images = list(dict.fromkeys([*args.images, *from_lists]))
     if not images and not invalid:
         raise UsageError("nothing to check: give IMAGE arguments or --file LIST")
     registry_settings, keyring = options.registry(settings)
-    rows = check(images, keyring, registry_settings, progress=sys.stderr.isatty() and len(images) > 20,
-                 deadline=deadline)
+    # --cache-url: verdicts a fleet already has are used, and what is checked here is shared with it;
+    # waiting for an exporter that checks an image now never outlasts --timeout
+    shared = options.shared_cache(settings, wait=max(0.0, deadline - time.time()))
+    try:
+        rows = check(images, keyring, registry_settings, progress=sys.stderr.isatty() and len(images) > 20,
+                     deadline=deadline, shared=shared)
+    finally:
+        if shared is not None:
+            shared.close()
     rows += invalid
     print_rows(rows, args.json)
     return 0 if all(row.status == "available" for row in rows) else 1
 
 
 def check(images: list[str], keyring, registry_settings, progress: bool = False,
-          deadline: float | None = None) -> list[Row]:
+          deadline: float | None = None, shared=None) -> list[Row]:
     """A row per image, in the given order; a 429 or 503 is asked again while `deadline` allows."""
     import dataclasses
 
@@ -115,7 +123,8 @@ def check(images: list[str], keyring, registry_settings, progress: bool = False,
         if progress:
             print(f"\rchecked {done}/{total}", end="", file=sys.stderr, flush=True)
 
-    checker = Checker(dataclasses.replace(registry_settings, ceiling=CHECK_CEILING))  # one-shot: a higher ceiling
+    checker = Checker(dataclasses.replace(registry_settings, ceiling=CHECK_CEILING),  # one-shot: a higher ceiling
+                      shared=shared)
     results = checker.check_many(((image, keyring) for image in images), show, deadline=deadline)
     if progress:
         print(file=sys.stderr)

@@ -17,6 +17,7 @@ NODE_KEYS = ("image_credential_provider_config", "image_credential_provider_bin_
              "containerd_hosts_dir", "registries_conf")
 REGISTRY_KEYS = ("docker_config", "ca_file", "insecure_registries", "skip_verify", "registry_mirrors", "concurrency",
                  "rate", *NODE_KEYS)
+CACHE_KEYS = ("cache_url", "cache_password_file")
 
 
 def add_global(parser: argparse.ArgumentParser, default: Any = None) -> None:
@@ -61,6 +62,28 @@ def add_registry(parser: argparse.ArgumentParser) -> None:
     node.add_argument("--kubelet-root-dir", metavar="DIR", help="node docker config (config.json, .dockercfg)")
     node.add_argument("--containerd-hosts-dir", metavar="DIR", help="containerd config_path (certs.d with hosts.toml)")
     node.add_argument("--registries-conf", metavar="FILE", help="CRI-O registries.conf (and its .conf.d drop-ins)")
+
+
+def add_cache(parser: argparse.ArgumentParser) -> None:
+    """The shared cache options of `serve` and `check`."""
+    parser.add_argument("--cache-url", metavar="URL", help="share check results with other exporters: "
+                        "redis://HOST:PORT/DB or rediss:// (Redis, Valkey)")
+    parser.add_argument("--cache-password-file", metavar="PATH",
+                        help="the cache's password when the URL has none (else $KUBE_IMAGE_EXPORTER_CACHE_PASSWORD)")
+
+
+def shared_cache(loaded, **options):
+    """The shared cache the settings name (`cache_url`), or None; UsageError for a bad URL or password file.
+    `options` go to SharedCache. redis is imported only when a cache is set."""
+    if not loaded.cache_url:
+        return None
+    from exporter.registry.shared import SharedCache, SharedCacheError, read_password
+
+    try:
+        password = read_password(str(loaded.cache_password_file) if loaded.cache_password_file else None)
+        return SharedCache(loaded.cache_url, password=password, **options)
+    except SharedCacheError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def settings(args: argparse.Namespace, keys: tuple[str, ...]):

@@ -29,10 +29,7 @@ def register(subparsers) -> None:
                    help="not ready when a list/watch fails this long (default 5m)")
     p.add_argument("--web-ui", nargs="?", const="true", metavar="true|false",
                    help="the HTML status page at / (default true; false: / lists the endpoints only)")
-    p.add_argument("--cache-url", metavar="URL",
-                   help="share check results with other exporters: redis://HOST:PORT/DB or rediss:// (Redis, Valkey)")
-    p.add_argument("--cache-password-file", metavar="PATH",
-                   help="the cache's password when the URL has none (else $KUBE_IMAGE_EXPORTER_CACHE_PASSWORD)")
+    options.add_cache(p)
     p.add_argument("--shard", metavar="N", help="this replica's shard (0-based), or a StatefulSet pod name")
     p.add_argument("--total-shards", metavar="M", help="replicas splitting the cluster (default 1)")
     options.add_registry(p)
@@ -44,9 +41,8 @@ def register(subparsers) -> None:
 
 FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interval", "namespaces",
          "exclude_namespaces", "namespace_selector", "ignore", "unit_sources", "watch_down_threshold",
-         "rollback_images", "web_ui", "service_account_tokens", "cache_url", "cache_password_file", "shard",
-         "total_shards",
-         *options.REGISTRY_KEYS)
+         "rollback_images", "web_ui", "service_account_tokens", "shard", "total_shards",
+         *options.CACHE_KEYS, *options.REGISTRY_KEYS)
 
 
 def run(args) -> int:
@@ -68,15 +64,7 @@ def run(args) -> int:
         except SourceError as exc:
             raise UsageError(str(exc)) from None
     registry_settings, node_keyring = options.registry(settings)
-    shared = None
-    if settings.cache_url:
-        from exporter.registry.shared import SharedCache, SharedCacheError, read_password
-
-        try:
-            password = read_password(str(settings.cache_password_file) if settings.cache_password_file else None)
-            shared = SharedCache(settings.cache_url, password=password)
-        except SharedCacheError as exc:
-            raise UsageError(str(exc)) from None
+    shared = options.shared_cache(settings)
     try:
         clusters = load_clusters(settings.kubeconfig, settings.contexts, settings.cluster_name)
     except KubeConfigError as exc:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import httpx
 from cachetools import LRUCache, TLRUCache
 
+from exporter.health import RegistryLimit
 from exporter.images import InvalidReference, ImageRef, parse
 from exporter.model import Status
 from exporter.registry.auth import TokenCache
@@ -160,6 +161,15 @@ class Checker:
             ceiling = options.concurrency or self.settings.concurrency or self.settings.ceiling
             self._control[host] = AdaptiveLimit(ceiling, options.rate or self.settings.rate)
         return self._control[host]
+
+    def host_limits(self) -> tuple[RegistryLimit, ...]:
+        """The hosts paused or slowed now, as plain data (the status page's rate-limit state); changes nothing."""
+        paused = self._pauses.all_paused()
+        learned = {host: control.learned_rate for host, control in list(self._control.items())
+                   if control.learned_rate is not None}
+        return tuple(RegistryLimit(host, state.paused_until if state else 0.0, state.reason if state else "",
+                                   bool(state and state.rate_limited), learned.get(host))
+                     for host in sorted(paused.keys() | learned.keys()) for state in [paused.get(host)])
 
     def _verify(self, host: str) -> ssl.SSLContext | bool:
         options = self.settings.host(host)

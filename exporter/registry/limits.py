@@ -19,7 +19,7 @@ import email.utils
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Adaptive control. A window starts small and doubles per round trip until the first cut (slow start),
 # then grows by one per window of answers; a pushback halves it, a latency jump takes a quarter off.
@@ -82,6 +82,11 @@ class HostPauses:
 
     def is_paused(self, host: str) -> bool:
         return self.paused(host) is not None
+
+    def all_paused(self) -> dict[str, HostState]:
+        """Every host paused now, each with a copy of its state (for health figures)."""
+        now = self._clock()
+        return {host: replace(state) for host, state in list(self._hosts.items()) if state.paused_until > now}
 
     def admit(self, host: str) -> HostState | None:
         """None when a request may go now; the pause that answers instead otherwise.

@@ -12,6 +12,10 @@ Keys (one prefix, so a shared Redis can hold other things):
                                    exporter re-checks it
   `kie:1:l:<credentials>:<image>`  single-flight lock (`SET NX PX`), extended while its holder checks
   `kie:1:c:<name@digest>`          an index's manifests (content-addressed: the same for every reader)
+  `kie:1:f:<N>/<M>:<cluster>`      a hash: when each problem of that cluster (shard N of M) was first seen,
+                                   field the problem's labels as a JSON array, value a Unix time; the status
+                                   page's "missing since" survives a restart. Expires `first_seen_ttl` after
+                                   its exporter last wrote or refreshed it
 `<credentials>` is a slow salted hash of the fingerprint of the credentials that apply to the image (`scope`):
 a result obtained with one credential set never answers for another, and the store holds nothing a password
 could be recovered from cheaply.
@@ -46,9 +50,12 @@ log = logging.getLogger(__name__)
 
 PREFIX = "kie:1:"
 CHILDREN_TTL = 7 * 24 * 3600  # a digest's manifests never change; bound the memory of digests no one uses
+FIRST_SEEN_TTL = 7 * 24 * 3600  # a cluster whose exporter is gone this long has its first-seen times forgotten
+FIRST_SEEN_REFRESH = 3600.0  # a scope nothing changed in has its TTL set again this often
 PASSWORD_ENV = "KUBE_IMAGE_EXPORTER_CACHE_PASSWORD"
 
 Key = tuple[str, str]  # (image, credentials fingerprint)
+Problem = tuple[str, ...]  # a problem's key on the status page (exporter.page.tracked_keys)
 # extend every lock given, in one command (a round of thousands of images holds thousands of locks)
 _EXTEND = "for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[1]) end return #KEYS"
 
@@ -156,6 +163,7 @@ class SharedCache:
         lock_ttl: float = 30.0,
         wait: float = 600.0,  # a peer checking thousands of images at 50/s takes minutes; its locks tell it is alive
         stale_for: float = 3600.0,
+        first_seen_ttl: float = FIRST_SEEN_TTL,
         breaker: Breaker | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -164,6 +172,8 @@ class SharedCache:
         self.lock_ttl = lock_ttl
         self.wait = wait
         self.stale_for = stale_for
+        self.first_seen_ttl = first_seen_ttl
+        self._first_seen_refreshed: dict[str, float] = {}  # scope -> when its TTL was last set (monotonic)
         self.breaker = breaker or Breaker()
         self.counts = Counts()
         self._clock = clock
@@ -319,6 +329,72 @@ class SharedCache:
 
         if children:
             self._call(work, commands=len(children))
+
+    # -- when problems were first seen (the status page's "missing since") --
+
+    @staticmethod
+    def _first_seen_key(scope: str) -> str:
+        return f"{PREFIX}f:{scope}"
+
+    def load_first_seen(self, scopes: Iterable[str]) -> dict[Problem, float] | None:
+        """Every first-seen time stored under these scopes (one HGETALL each, in one pipeline); None when the
+        store does not answer. A field another version wrote in another form is left out."""
+        scopes = list(scopes)
+        if not scopes:
+            return {}
+
+        def work(r):
+            pipe = r.pipeline(transaction=False)
+            for scope in scopes:
+                pipe.hgetall(self._first_seen_key(scope))
+            return pipe.execute()
+
+        answers = self._call(work, commands=len(scopes))
+        if answers is None:
+            return None
+        found: dict[Problem, float] = {}
+        for fields in answers:
+            for raw, value in fields.items():
+                try:
+                    labels = orjson.loads(raw)
+                    seen = float(value)
+                except (orjson.JSONDecodeError, TypeError, ValueError):
+                    continue
+                if isinstance(labels, list) and labels and all(isinstance(label, str) for label in labels):
+                    found[tuple(labels)] = seen
+        return found
+
+    def save_first_seen(self, scopes: Iterable[str], upserts: Mapping[str, Mapping[Problem, float]],
+                        deletes: Mapping[str, Iterable[Problem]]) -> bool:
+        """Write what changed under each scope (HSET, HDEL) and keep every scope of `scopes` alive (EXPIRE when it
+        was written or its TTL was last set `FIRST_SEEN_REFRESH` ago), in one pipeline; False when the store
+        did not take it."""
+        now = time.monotonic()
+        ttl = max(1, int(self.first_seen_ttl))
+        writes = [(scope, dict(upserts.get(scope) or {}), list(deletes.get(scope) or ()))
+                  for scope in dict.fromkeys([*scopes, *upserts, *deletes])]
+        writes = [(scope, up, down) for scope, up, down in writes
+                  if up or down or now - self._first_seen_refreshed.get(scope, float("-inf")) >= FIRST_SEEN_REFRESH]
+        if not writes:
+            return True
+
+        def work(r):
+            pipe = r.pipeline(transaction=False)
+            for scope, up, down in writes:
+                name = self._first_seen_key(scope)
+                if up:
+                    pipe.hset(name, mapping={orjson.dumps(list(k)): repr(float(v)) for k, v in up.items()})
+                if down:
+                    pipe.hdel(name, *(orjson.dumps(list(k)) for k in down))
+                pipe.expire(name, ttl)
+            return pipe.execute()
+
+        commands = sum(bool(up) + bool(down) + 1 for _, up, down in writes)
+        if self._call(work, commands=commands) is None:
+            return False
+        for scope, _, _ in writes:
+            self._first_seen_refreshed[scope] = now
+        return True
 
     # -- a round through the store --
 

@@ -17,10 +17,12 @@ from exporter.kube.clusters import load_clusters
 from exporter.model import Status
 from exporter.registry.checker import Checker
 from exporter.registry.settings import RegistrySettings, from_options
+from exporter.registry.shared import SharedCache
 from exporter.serve import Exporter
 from tests.conftest import make_pod
 from tests.kube.test_releases import DEPLOYMENT, helm_object
 from tests.support import prometheus
+from tests.support import redis as real_redis
 from tests.support import registry as real
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
@@ -244,11 +246,14 @@ def kubelet_event(name, reason, message, pod):
 @pytest.fixture
 def scenario(emulator, kubeconfig, tmp_path):
     """A registry missing one image in use, a cluster with a unit and a bare pod, pulls seen and failed, an
-    expected list with an image nobody runs and one the registry lacks; the exporter and Prometheus on it."""
+    expected list with an image nobody runs and one the registry lacks; the exporter, with a shared cache, and
+    Prometheus on it."""
     (tmp_path / "registry").mkdir()
     reg = real.Registry(tmp_path / "registry", "none")
     started = []
     try:
+        store = real_redis.RedisServer(tmp_path)
+        started.append(store)
         web, api, batch, gone = (f"{reg.host}/shop/{i}" for i in ("web:1.0", "api:2.0", "batch:3.0", "gone:1.0"))
         reg.delete("shop/web", reg.push_image("shop/web", "1.0"))
         before = reg.push_image("shop/api", "2.0", seed="first build")
@@ -274,7 +279,8 @@ def scenario(emulator, kubeconfig, tmp_path):
         published = Published()
         server = Server(published, "127.0.0.1", 0).start()
         started.append(server)
-        exporter = Exporter(load_clusters(kubeconfig), Checker(settings), published,
+        shared = SharedCache(store.url)
+        exporter = Exporter(load_clusters(kubeconfig), Checker(settings, shared=shared), published,
                             expected=[f"release={expected}"], interval=0.5, watch_timeout=5,
                             rollback_namespaces=["shop"]).start()
         started.append(exporter)
@@ -283,7 +289,8 @@ def scenario(emulator, kubeconfig, tmp_path):
         for series in ("kube_image_missing", "kube_image_unknown_unit", "kube_image_expected_missing",
                        "kube_image_expected_not_running", "kube_image_unexpected", "kube_image_pull_duration_seconds",
                        "kube_image_pull_failures_total", 'kube_image_registry_requests_total{code="404"}',
-                       "kube_image_digest_drift", "kube_image_rollback_missing", "kube_image_pull_secret_unusable"):
+                       "kube_image_digest_drift", "kube_image_rollback_missing", "kube_image_pull_secret_unusable",
+                       "kube_image_shared_cache_up == 1"):
             prom.wait_for(lambda: prom.query(series), series, timeout=60)
         yield prom
     finally:
@@ -293,7 +300,8 @@ def scenario(emulator, kubeconfig, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (real.available() and prometheus.available()), reason="needs docker-registry and prometheus")
+@pytest.mark.skipif(not (real.available() and prometheus.available() and real_redis.available()),
+                    reason="needs docker-registry, prometheus and redis-server (scripts/setup installs them)")
 def test_every_query_runs_and_shows_data_on_a_real_prometheus(scenario):
     prom = scenario
     for name in FILES:
@@ -352,3 +360,12 @@ def test_the_health_dashboard_shows_the_exporters_memory_and_cpu():
     assert any("process_resident_memory_bytes" in e for e in exprs["Resident memory"])
     assert any("rate(process_cpu_seconds_total" in e for e in exprs["CPU"])
     assert all("kube_image_build_info" in e for e in exprs["Resident memory"] + exprs["CPU"])  # not other targets'
+
+
+def test_the_health_dashboard_reads_the_shared_cache_gauge_as_words():
+    panel = next(p for p in load("kube-image-exporter-health.json")["panels"] if p["title"] == "Shared cache")
+    assert [t["expr"] for t in panel["targets"]] == ['kube_image_shared_cache_up{instance=~"$instance"}']
+    defaults = panel["fieldConfig"]["defaults"]
+    words = {value: (m["text"], m["color"]) for value, m in defaults["mappings"][0]["options"].items()}
+    assert words == {"0": ("not answering", "red"), "1": ("answering", "green")}
+    assert defaults["noValue"] == "not configured"  # the gauge is absent without --cache-url

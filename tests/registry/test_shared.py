@@ -298,3 +298,54 @@ def test_a_result_published_between_the_lookup_and_the_lock_is_not_checked_again
     plan = me.plan([key])
     assert plan.mine == [] and plan.waiting == [] and plan.found[key]["digest"] == result.digest
     assert not store.client().keys("kie:1:l:*")  # the lock taken meanwhile is given back
+
+
+# -- first-seen times of the status page's problems --
+
+ONE = ("kube_image_missing", "one", "shop", "Deployment", "web", "web", "container", "reg/shop/web:1", "")
+TWO = ("kube_image_missing", "one", "shop", "Deployment", "api", "api", "container", "reg/shop/api:1", "shop")
+LIST = ("kube_image_expected_missing", "release-1.4", "reg/shop/web:1", "")
+
+
+def test_first_seen_times_are_stored_per_scope_with_a_ttl_and_read_back(store):
+    cache = SharedCache(store.url, first_seen_ttl=3600)
+    assert cache.load_first_seen(["0/1:one"]) == {}
+    assert cache.save_first_seen(["0/1:one"], {"0/1:one": {ONE: 100.5, LIST: 120.0}, "0/1:two": {TWO: 99.0}}, {})
+    assert SharedCache(store.url).load_first_seen(["0/1:one"]) == {ONE: 100.5, LIST: 120.0}  # another process
+    assert cache.load_first_seen(["0/1:one", "0/1:two", "0/1:three"]) == {ONE: 100.5, LIST: 120.0, TWO: 99.0}
+    raw = store.client()
+    assert 0 < raw.ttl("kie:1:f:0/1:one") <= 3600 and 0 < raw.ttl("kie:1:f:0/1:two") <= 3600
+    assert raw.hget("kie:1:f:0/1:one", orjson.dumps(list(ONE))) == b"100.5"
+    # a forgotten problem is deleted; the last one of a scope takes the scope with it
+    assert cache.save_first_seen(["0/1:one"], {}, {"0/1:two": [TWO], "0/1:one": [LIST]})
+    assert cache.load_first_seen(["0/1:one", "0/1:two"]) == {ONE: 100.5} and not raw.exists("kie:1:f:0/1:two")
+    # nothing changed and the TTL was just set: no round trip
+    trips = cache.counts.round_trips
+    assert cache.save_first_seen(["0/1:one"], {}, {}) and cache.counts.round_trips == trips
+    # a field written in another form is left out, not an error
+    raw.hset("kie:1:f:0/1:one", mapping={b"not json": b"1", orjson.dumps(["a"]): b"soon", orjson.dumps([1]): b"2"})
+    assert cache.load_first_seen(["0/1:one"]) == {ONE: 100.5}
+
+
+def test_first_seen_with_the_breaker_open_is_not_known_and_never_raises(store, caplog):
+    now = [0.0]
+    cache = SharedCache(store.url, breaker=Breaker(cooldown=10.0, clock=lambda: now[0]))
+    assert cache.save_first_seen(["0/1:one"], {"0/1:one": {ONE: 100.0}}, {})
+    cache.breaker.failed()  # as after a failed call
+    with caplog.at_level(logging.INFO, logger="exporter.registry.shared"):
+        assert cache.load_first_seen(["0/1:one"]) is None  # not known, unlike "nothing stored" ({})
+        assert cache.save_first_seen(["0/1:one"], {"0/1:one": {TWO: 200.0}}, {"0/1:one": [ONE]}) is False
+    assert cache.counts.round_trips == 1 and not caplog.records  # refused before reaching Redis, quietly
+    now[0] = 10.0  # half-open: the trial goes through and closes the breaker
+    assert cache.load_first_seen(["0/1:one"]) == {ONE: 100.0} and cache.breaker.state == "closed"
+
+
+def test_first_seen_with_redis_killed_is_not_known_logged_once_without_traceback(store, caplog):
+    cache = SharedCache(store.url, timeout=0.2)
+    store.kill()
+    with caplog.at_level(logging.INFO, logger="exporter.registry.shared"):
+        assert cache.save_first_seen(["0/1:one"], {"0/1:one": {ONE: 100.0}}, {}) is False
+        assert cache.load_first_seen(["0/1:one"]) is None
+    assert cache.breaker.state == "open" and not cache.up
+    assert sum("unavailable" in r.getMessage() for r in caplog.records) == 1
+    assert not any(r.exc_info for r in caplog.records)
