@@ -173,19 +173,17 @@ def _missing(out: list[str], data: PageInput) -> None:
         out.append(f"<h3>cluster {_e(cluster)}</h3>")
         for unit, workloads in units.items():
             out.append(f"<h4>unit {_e(unit)}</h4>" if unit else '<h4 class="muted">no unit resolved</h4>')
-            out.append("<table><tr><th>workload</th><th>container</th><th>image</th><th>reason</th>"
-                       "<th>missing since</th></tr>")
+            cells = []
             for (namespace, kind, workload), refs in workloads.items():
                 note = (' <span class="muted">(runs nothing now: scaled to zero or suspended)</span>'
                         if (cluster, namespace, kind, workload) in inactive else "")
                 for labels in refs:
-                    container, ctype = labels[4], labels[5]
+                    *_, container, ctype, image, _unit, reason = labels
                     kind_note = "" if ctype == "container" else f' <span class="muted">({_e(ctype)})</span>'
-                    out.append(f"<tr><td>{_e(kind)} {_e(namespace)}/{_e(workload)}{note}</td>"
-                               f"<td>{_e(container)}{kind_note}</td><td class=\"image\">{_e(labels[6])}</td>"
-                               f'<td class="bad">{_e(labels[8])}</td>'
-                               f"<td>{_since(data, ('kube_image_missing', *labels[:-1]))}</td></tr>")
-            out.append("</table>")
+                    cells.append((f"{_e(kind)} {_e(namespace)}/{_e(workload)}{note}", f"{_e(container)}{kind_note}",
+                                  ("image", _e(image)), ("bad", _e(reason)),
+                                  _since(data, ("kube_image_missing", *labels[:-1]))))
+            _table(out, ("workload", "container", "image", "reason", "missing since"), cells)
     _more(out, len(rows) - len(shown), "kube_image_missing")
     out.append("</section>")
 
@@ -209,20 +207,15 @@ def _expected(out: list[str], data: PageInput) -> None:
         count = f" {int(images[name])} images," if name in images else ""
         out.append(f"<h3>list {_e(name)}</h3><p>{state}{count} {len(missing)} missing from their registry, "
                    f"{len(not_running)} not running</p>")
-        if missing:
-            out.append("<table><tr><th>image</th><th>unit</th><th>reason</th><th>missing since</th></tr>")
-            for labels in missing[:data.max_rows]:
-                out.append(f'<tr><td class="image">{_e(labels[1])}</td><td>{_e(labels[2])}</td>'
-                           f'<td class="bad">{_e(labels[3])}</td>'
-                           f"<td>{_since(data, ('kube_image_expected_missing', *labels[:-1]))}</td></tr>")
-            out.append("</table>")
+        if missing:  # (list, image, unit, reason)
+            _table(out, ("image", "unit", "reason", "missing since"),
+                   [(("image", _e(image)), _e(unit), ("bad", _e(reason)),
+                     _since(data, ("kube_image_expected_missing", name, image, unit)))
+                    for _, image, unit, reason in missing[:data.max_rows]])
             _more(out, len(missing) - data.max_rows, "kube_image_expected_missing")
-        if not_running:
-            out.append("<table><tr><th>not running in cluster</th><th>image</th><th>unit</th></tr>")
-            for labels in not_running[:data.max_rows]:
-                out.append(f'<tr><td>{_e(labels[0])}</td><td class="image">{_e(labels[2])}</td>'
-                           f"<td>{_e(labels[3])}</td></tr>")
-            out.append("</table>")
+        if not_running:  # (cluster, list, image, unit)
+            _table(out, ("not running in cluster", "image", "unit"),
+                   [(_e(cluster), ("image", _e(image)), _e(unit)) for cluster, _, image, unit in not_running[:data.max_rows]])
             _more(out, len(not_running) - data.max_rows, "kube_image_expected_not_running")
     out.append("</section>")
 
@@ -233,14 +226,11 @@ def _drift(out: list[str], data: PageInput) -> None:
     if not rows:
         out.append('<p class="ok">Every running tag still resolves to the digest it runs.</p></section>')
         return
-    out.append('<p class="muted">The tag now names another image in the registry: a restart would run it.</p>'
-               "<table><tr><th>cluster</th><th>workload</th><th>container</th><th>image</th>"
-               "<th>running digest</th><th>registry digest</th></tr>")
-    for labels in rows[:data.max_rows]:
-        out.append(f"<tr><td>{_e(labels[0])}</td><td>{_e(labels[2])} {_e(labels[1])}/{_e(labels[3])}</td>"
-                   f'<td>{_e(labels[4])}</td><td class="image">{_e(labels[6])}</td>'
-                   f'<td class="mono">{_e(labels[8])}</td><td class="mono">{_e(labels[9])}</td></tr>')
-    out.append("</table>")
+    out.append('<p class="muted">The tag now names another image in the registry: a restart would run it.</p>')
+    _table(out, ("cluster", "workload", "container", "image", "running digest", "registry digest"),
+           [(_e(cluster), f"{_e(kind)} {_e(namespace)}/{_e(workload)}", _e(container), ("image", _e(image)),
+             ("mono", _e(running)), ("mono", _e(registry)))
+            for cluster, namespace, kind, workload, container, _, image, _, running, registry in rows[:data.max_rows]])
     _more(out, len(rows) - data.max_rows, "kube_image_digest_drift")
     out.append("</section>")
 
@@ -252,13 +242,10 @@ def _rollback(out: list[str], data: PageInput) -> None:
         out.append('<p class="muted">No kept Helm release revision names a missing image '
                    "(or <code>--rollback-images</code> is not set).</p></section>")
         return
-    out.append("<table><tr><th>cluster</th><th>release</th><th>revision</th><th>image</th><th>reason</th>"
-               "<th>missing since</th></tr>")
-    for labels in rows[:data.max_rows]:
-        out.append(f"<tr><td>{_e(labels[0])}</td><td>{_e(labels[1])}/{_e(labels[2])}</td><td>{_e(labels[3])}</td>"
-                   f'<td class="image">{_e(labels[4])}</td><td class="bad">{_e(labels[5])}</td>'
-                   f"<td>{_since(data, ('kube_image_rollback_missing', *labels[:-1]))}</td></tr>")
-    out.append("</table>")
+    _table(out, ("cluster", "release", "revision", "image", "reason", "missing since"),
+           [(_e(cluster), f"{_e(namespace)}/{_e(release)}", _e(revision), ("image", _e(image)), ("bad", _e(reason)),
+             _since(data, ("kube_image_rollback_missing", cluster, namespace, release, revision, image)))
+            for cluster, namespace, release, revision, image, reason in rows[:data.max_rows]])
     _more(out, len(rows) - data.max_rows, "kube_image_rollback_missing")
     out.append("</section>")
 
@@ -274,14 +261,10 @@ def _sources(out: list[str], data: PageInput) -> None:
     objects = dict(s.get("kube_image_watch_objects", ()))
     out.append("<h3>Kubernetes watches</h3>")
     if up:
-        out.append("<table><tr><th>cluster</th><th>kind</th><th>state</th><th>objects</th><th>errors</th>"
-                   "<th>skipped objects</th><th>last error</th></tr>")
-        for key in sorted(up):
-            state = '<span class="ok">up</span>' if up[key] else '<span class="bad">down</span>'
-            out.append(f"<tr><td>{_e(key[0])}</td><td>{_e(key[1])}</td><td>{state}</td>"
-                       f"<td>{int(objects.get(key, 0))}</td><td>{int(errors.get(key, 0))}</td>"
-                       f"<td>{int(skipped.get(key, 0))}</td><td>{_e(data.watch_errors.get(key, ''))}</td></tr>")
-        out.append("</table>")
+        _table(out, ("cluster", "kind", "state", "objects", "errors", "skipped objects", "last error"),
+               [(_e(key[0]), _e(key[1]), '<span class="ok">up</span>' if up[key] else '<span class="bad">down</span>',
+                 str(int(objects.get(key, 0))), str(int(errors.get(key, 0))), str(int(skipped.get(key, 0))),
+                 _e(data.watch_errors.get(key, ""))) for key in sorted(up)])
     else:
         out.append('<p class="muted">No watch has reported yet.</p>')
 
@@ -291,13 +274,11 @@ def _sources(out: list[str], data: PageInput) -> None:
     list_errors = {labels[0]: v for labels, v in s.get("kube_image_expected_list_load_errors_total", ())}
     out.append("<h3>Expected lists</h3>")
     if list_up:
-        out.append("<table><tr><th>list</th><th>state</th><th>images</th><th>load errors</th><th>source</th></tr>")
-        for name in sorted(list_up):
-            state = '<span class="ok">loaded</span>' if list_up[name] else '<span class="bad">failing</span>'
-            sources = "<br>".join(_e(source) for source in data.list_sources.get(name, ()))
-            out.append(f"<tr><td>{_e(name)}</td><td>{state}</td><td>{int(list_images.get(name, 0))}</td>"
-                       f'<td>{int(list_errors.get(name, 0))}</td><td class="mono">{sources}</td></tr>')
-        out.append("</table>")
+        _table(out, ("list", "state", "images", "load errors", "source"),
+               [(_e(name), '<span class="ok">loaded</span>' if list_up[name] else '<span class="bad">failing</span>',
+                 str(int(list_images.get(name, 0))), str(int(list_errors.get(name, 0))),
+                 ("mono", "<br>".join(_e(source) for source in data.list_sources.get(name, ()))))
+                for name in sorted(list_up)])
     else:
         out.append('<p class="muted">None configured.</p>')
 
@@ -306,34 +287,28 @@ def _sources(out: list[str], data: PageInput) -> None:
     secrets = [labels for labels, _ in s.get("kube_image_pull_secret_unusable", ())]
     out.append("<h3>Pull secrets</h3>")
     if secrets:
-        out.append("<table><tr><th>cluster</th><th>secret</th><th>problem</th></tr>")
-        for cluster, namespace, secret, reason in secrets[:data.max_rows]:
-            out.append(f"<tr><td>{_e(cluster)}</td><td>{_e(namespace)}/{_e(secret)}</td>"
-                       f'<td class="bad">{_e(reason)}</td></tr>')
-        out.append("</table>")
+        _table(out, ("cluster", "secret", "problem"),
+               [(_e(cluster), f"{_e(namespace)}/{_e(secret)}", ("bad", _e(reason)))
+                for cluster, namespace, secret, reason in secrets[:data.max_rows]])
     else:
         out.append('<p class="ok">Every pull secret named by a workload is usable.</p>')
 
     failures = [(labels, v) for labels, v in s.get("kube_image_pull_failures_total", ()) if v]
     out.append("<h3>Image pulls (kubelet events)</h3>")
     if failures:
-        out.append("<table><tr><th>cluster</th><th>registry</th><th>failure</th><th>seen</th></tr>")
-        for (cluster, registry, reason), n in failures[:data.max_rows]:
-            out.append(f"<tr><td>{_e(cluster)}</td><td>{_e(registry)}</td><td class=\"warn\">{_e(reason)}</td>"
-                       f"<td>{int(n)}</td></tr>")
-        out.append("</table>")
+        _table(out, ("cluster", "registry", "failure", "seen"),
+               [(_e(cluster), _e(registry), ("warn", _e(reason)), str(int(n)))
+                for (cluster, registry, reason), n in failures[:data.max_rows]])
     else:
         pulls = sum(1 for _ in s.get("kube_image_pull_duration_seconds", ()))
         out.append(f'<p class="ok">No pull failure seen ({pulls} images with a pull observed).</p>')
 
     releases = [(labels, v) for labels, v in s.get("kube_image_rollback_release_errors_total", ()) if v]
     if releases:
-        out.append("<h3>Helm release storage</h3><table><tr><th>cluster</th><th>namespace</th><th>problem</th>"
-                   "<th>revisions skipped</th></tr>")
-        for (cluster, namespace, reason), n in releases:
-            out.append(f"<tr><td>{_e(cluster)}</td><td>{_e(namespace)}</td><td class=\"warn\">{_e(reason)}</td>"
-                       f"<td>{int(n)}</td></tr>")
-        out.append("</table>")
+        out.append("<h3>Helm release storage</h3>")
+        _table(out, ("cluster", "namespace", "problem", "revisions skipped"),
+               [(_e(cluster), _e(namespace), ("warn", _e(reason)), str(int(n)))
+                for (cluster, namespace, reason), n in releases])
 
     out.append("<h3>Shared cache</h3>")
     cache = s.get("kube_image_shared_cache_up", ())
@@ -359,8 +334,7 @@ def _registries(out: list[str], data: PageInput) -> None:
     if not statuses and not codes and not data.registry_limits:
         out.append('<p class="muted">No registry has been asked yet.</p>')
         return
-    out.append("<table><tr><th>registry</th><th>images by status</th><th>answers (HTTP code: requests)</th>"
-               "<th>rate limit</th></tr>")
+    cells = []
     for registry in sorted(statuses.keys() | codes.keys() | data.registry_limits.keys()):
         by_status = statuses.get(registry, Counter())
         by_code = codes.get(registry, Counter())
@@ -373,9 +347,8 @@ def _registries(out: list[str], data: PageInput) -> None:
             limit = f'<span class="warn">{by_code["429"]} refusals (429) so far, none now</span>'
         else:
             limit = '<span class="ok">never refused</span>'
-        out.append(f"<tr><td>{_e(registry)}</td><td>{shown}</td><td>{answers}</td>"
-                   f"<td>{limit}{_pause(data, data.registry_limits.get(registry))}</td></tr>")
-    out.append("</table>")
+        cells.append((_e(registry), shown, answers, limit + _pause(data, data.registry_limits.get(registry))))
+    _table(out, ("registry", "images by status", "answers (HTTP code: requests)", "rate limit"), cells)
 
 
 def _pause(data: PageInput, limit: RegistryLimit | None) -> str:
@@ -394,6 +367,18 @@ def _pause(data: PageInput, limit: RegistryLimit | None) -> str:
 
 
 # -- small helpers --
+
+Cell = str | tuple[str, str]  # HTML already escaped, or (CSS class, that HTML)
+
+
+def _table(out: list[str], headers: Iterable[str], rows: Iterable[Iterable[Cell]]) -> None:
+    """One table: a header of plain names, then a row of cells each."""
+    out.append("<table><tr>" + "".join(f"<th>{header}</th>" for header in headers) + "</tr>")
+    for row in rows:
+        out.append("<tr>" + "".join(f'<td class="{cell[0]}">{cell[1]}</td>' if isinstance(cell, tuple)
+                                    else f"<td>{cell}</td>" for cell in row) + "</tr>")
+    out.append("</table>")
+
 
 def _more(out: list[str], hidden: int, family: str) -> None:
     if hidden > 0:
