@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import socket
 import ssl
 from collections.abc import Iterable, Iterator
@@ -66,21 +67,21 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         return self
 
     def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":  # an idle connection with data or an end waiting is closed by the peer: unusable
-            return self._reader.at_eof() or self._writer.is_closing() or _has_data(self._writer)
+        if info == "is_readable":  # on an idle connection, bytes or an end waiting mean the server closed it
+            return (self._reader.at_eof() or bool(self._reader._buffer)  # read already (a 408's "last word")
+                    or self._writer.is_closing() or _readable(self._writer.get_extra_info("socket")))
         name = {"ssl_object": "ssl_object", "client_addr": "sockname", "server_addr": "peername",
                 "socket": "socket"}.get(info)
         return self._writer.get_extra_info(name) if name else None
 
 
-def _has_data(writer: asyncio.StreamWriter) -> bool:
-    """Whether the socket has bytes (or an end) not read yet: polled without blocking, as httpcore does."""
-    sock = writer.get_extra_info("socket")
-    if sock is None:
+def _readable(sock: socket.socket | None) -> bool:
+    """Whether the socket has bytes (or an end) the loop has not read yet: polled without waiting."""
+    if sock is None or sock.fileno() < 0:
         return True
-    from httpcore._utils import is_socket_readable
-
-    return is_socket_readable(sock)
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
