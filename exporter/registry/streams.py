@@ -54,9 +54,12 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 await self._writer.drain()
 
     async def aclose(self) -> None:
-        self._writer.close()
+        if self._writer.get_extra_info("ssl_object") is not None:
+            self._writer.transport.abort()  # as httpcore's anyio backend closes TLS: no wait for the peer's reply
+        else:
+            self._writer.close()
         with contextlib.suppress(OSError, ssl.SSLError, asyncio.TimeoutError):
-            async with asyncio.timeout(1.0):  # a TLS close waits for the peer's reply: not for long
+            async with asyncio.timeout(1.0):
                 await self._writer.wait_closed()
 
     async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
