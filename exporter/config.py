@@ -10,14 +10,13 @@ Durations take Go syntax (`500ms`, `30s`, `5m`, `1h30m`); a bare number is secon
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema,
                       field_validator, model_validator)
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from pydantic_settings import SettingsError
 from typing_extensions import Annotated
 
 from exporter.durations import SETTING_PATTERN, parse_setting
@@ -28,6 +27,9 @@ from exporter.registry.settings import RegistrySettings, from_options, parse_mir
 ENV_PREFIX = "KUBE_IMAGE_EXPORTER_"
 UNIT_SOURCES = ("flux", "helm", "argocd")  # and label:KEY
 MAX_DURATION = 30 * 24 * 3600.0  # a month: longer is a typo (and past what a thread can wait for)
+
+
+_JSON_SETTINGS = frozenset({"registries"})  # nested settings: JSON in the environment
 
 
 class ConfigError(ValueError):
@@ -67,7 +69,7 @@ def check_unit_source(source: str) -> str:
     raise ValueError(f"unknown unit source {source!r} (flux, helm, argocd or label:KEY)")
 
 
-StrList = Annotated[list[str], NoDecode]
+StrList = list[str]  # from the environment: JSON or comma-separated (`_split`)
 Duration = Annotated[
     float,
     BeforeValidator(_duration),
@@ -91,10 +93,10 @@ class RegistryOptions(BaseModel):
     mirrors: list[str] = []
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """All settings (documented in the README's configuration table)."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     listen: str = "0.0.0.0:9706"
     kubeconfig: Path | None = None
@@ -221,16 +223,38 @@ def load(config_file: str | Path | None = None, flags: dict[str, Any] | None = N
     file_values = _read_file(Path(config_file)) if config_file is not None else {}
     explicit = {k: v for k, v in (flags or {}).items() if v is not None and v != []}
     try:
-        from_env = Settings()  # environment (and defaults) only
-    except SettingsError as exc:
-        raise ConfigError(_env_problem(exc)) from None
+        from_env = Settings.model_validate(_environment())  # environment (and defaults) only
     except ValidationError as exc:
         raise ConfigError(_describe(exc, "environment: ", lambda key: ENV_PREFIX + key.upper())) from None
     merged = {**file_values, **from_env.model_dump(exclude_unset=True), **explicit}
     try:
-        return Settings.model_validate(merged)  # env is read again, so pass the merge as init kwargs
+        return Settings.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+
+
+def _environment() -> dict[str, Any]:
+    """The settings the environment holds: `KUBE_IMAGE_EXPORTER_<KEY>` in any case, as text, but JSON for a
+    nested setting (`registries`); lists are split by their validator. ConfigError naming a variable whose
+    JSON is broken.
+
+    Read here rather than through a settings library: this is all a command needs of one, and `check` starts
+    before its first request without importing one.
+    """
+    names = {ENV_PREFIX + key.upper(): key for key in Settings.model_fields}
+    values: dict[str, Any] = {}
+    for name, text in os.environ.items():
+        key = names.get(name.upper())
+        if key is None:
+            continue
+        if key in _JSON_SETTINGS:
+            try:
+                text = json.loads(text)
+            except ValueError:
+                raise ConfigError(f"invalid configuration: environment: {ENV_PREFIX}{key.upper()}: "
+                                  "not valid JSON") from None
+        values[key] = text
+    return values
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -243,12 +267,6 @@ def _read_file(path: Path) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise ConfigError(f"config file {path} must hold a mapping of settings, not {type(loaded).__name__}")
     return {str(k).replace("-", "_"): v for k, v in loaded.items()}
-
-
-def _env_problem(exc: SettingsError) -> str:
-    match = re.search(r'"(\w+)"', str(exc))
-    key = match.group(1) if match else "a setting"
-    return f"invalid configuration: environment: {ENV_PREFIX}{key.upper()}: not valid JSON"
 
 
 def _describe(exc: ValidationError, prefix: str = "", name=lambda key: key) -> str:

@@ -14,8 +14,6 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 MAX_BYTES = 8 * 1024 * 1024  # a kubeconfig or config file is kilobytes; more is not one
 MAX_LIST_BYTES = 16 * 1024 * 1024  # an expected list: 100,000 references are about 8 MiB
 _CHUNK = 1024 * 1024
@@ -84,6 +82,8 @@ def read_bounded(path: str | Path, what: str, limit: int = MAX_BYTES) -> bytes:
 
 def read_yaml(path: Path, what: str) -> Any:
     """The YAML document of `path` (None when empty); FileProblem naming `what` and `path` otherwise."""
+    import yaml  # here: a command that reads no YAML file (`check` of a plain list) does not load it
+
     content = read_bounded(path, what)
     try:
         text = content.decode()

@@ -424,7 +424,8 @@ def main() -> int:
         print(f"fleet of {args.fleet} exporters ...", file=sys.stderr)
         with tempfile.TemporaryDirectory() as tmp:
             results["fleet"] = bench_fleet.run(args.fleet, 2000, Path(tmp), args.interval)
-    print(table(results))
+    if sections - {"load"}:  # the load rows are printed above, in their own table
+        print(table(results))
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nfigures written to {args.json}")
     return 0

@@ -137,3 +137,13 @@ def test_a_yaml_error_says_file_line_and_column(tmp_path):
     with pytest.raises(ConfigError) as err:
         load(broken)
     assert str(err.value).startswith(f"config file {broken}:3:3: not valid YAML") and "\n" not in str(err.value)
+
+
+def test_the_environment_holds_nested_settings_as_json_and_names_in_any_case(monkeypatch):
+    monkeypatch.setenv("KUBE_IMAGE_EXPORTER_REGISTRIES", '{"quay.io": {"concurrency": 4, "insecure": true}}')
+    monkeypatch.setenv("kube_image_exporter_rate", "12.5")
+    monkeypatch.setenv("KUBE_IMAGE_EXPORTER_NOT_A_SETTING", "ignored, as any other variable")
+    loaded = load()
+    assert loaded.rate == 12.5
+    assert loaded.registry_settings().host("quay.io").concurrency == 4
+    assert loaded.registry_settings().host("quay.io").insecure

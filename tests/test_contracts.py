@@ -55,7 +55,6 @@ def test_the_package_as_it_is_keeps_every_contract(tmp_path):
     ("exporter/commands/serve.py", "from redis import Redis"),
     ("exporter/commands/options.py", "import pydantic"),  # pydantic only in exporter/config, expected/formats
     ("exporter/expected/sources.py", "from pydantic import TypeAdapter"),
-    ("exporter/kube/clusters.py", "import pydantic_settings"),
     ("exporter/series.py", "import prometheus_client"),  # the exposition library only in the metrics view
     ("exporter/cli.py", "import pythonjsonlogger"),  # JSON logging only in exporter/logs
     ("exporter/page.py", "from exporter.registry import shared"),  # the status page is a view like the others

@@ -121,12 +121,12 @@ def registry(loaded):
     from dataclasses import replace
     from pathlib import Path
 
+    registry_settings, node_keyring = loaded.registry_settings(), keyring(loaded)
+    if not any(getattr(loaded, key) for key in NODE_KEYS):  # the node's view is loaded only when asked for
+        return registry_settings, node_keyring
     from exporter.registry.node.view import NodeConfigError, NodeOptions, NodeView
 
-    registry_settings, node_keyring = loaded.registry_settings(), keyring(loaded)
     paths = NodeOptions(*(Path(p) if (p := getattr(loaded, key)) else None for key in NODE_KEYS))
-    if not paths:
-        return registry_settings, node_keyring
     try:
         view = NodeView(paths)
     except NodeConfigError as exc:

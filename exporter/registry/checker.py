@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.request import getproxies
 
 import httpx
 from cachetools import LRUCache, TLRUCache
@@ -32,11 +33,11 @@ from exporter.images import InvalidReference, ImageRef, parse
 from exporter.model import Status
 from exporter.registry.auth import TokenCache
 from exporter.registry.client import DOCKER_HUB_API, Answer, EndpointClient, credential_fingerprint
-from exporter.registry.credentials import ANONYMOUS, Keyring
+from exporter.registry.credentials import ANONYMOUS, FailedCredential, Keyring
 from exporter.registry.limits import AdaptiveLimit, Gate, HostPauses, HostState, Paused, parse_retry_after
-from exporter.registry.node.providers import FailedCredential
 from exporter.registry.settings import RegistrySettings
 from exporter.registry.stats import RequestStats
+from exporter.registry.streams import AsyncioTransport
 
 if TYPE_CHECKING:
     from exporter.registry.shared import SharedCache
@@ -432,13 +433,12 @@ class _Round:
         options = settings.host(host)
         key = (options.skip_verify, options.ca_file, settings.ca_file)
         if key not in self._clients:
-            http = httpx.AsyncClient(
-                verify=self.checker._verify(host),
-                timeout=settings.timeout,
-                transport=self.checker._transport,
-                follow_redirects=True,
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
-            )
+            verify, limits = self.checker._verify(host), httpx.Limits(max_connections=None, max_keepalive_connections=64)
+            transport = self.checker._transport
+            if transport is None and not getproxies():  # a proxy in the environment: httpx's transport honours it
+                transport = AsyncioTransport(verify, limits)
+            http = httpx.AsyncClient(verify=verify, timeout=settings.timeout, transport=transport,
+                                     follow_redirects=True, limits=limits)
             self._http.append(http)
             self._clients[key] = EndpointClient(http, self.checker._tokens, self.checker.stats,
                                                 self.checker._challenges, gates=self.gate_for)

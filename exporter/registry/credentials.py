@@ -43,6 +43,12 @@ class Credential:
         return _parse_key(self.key)[0]
 
 
+@dataclass(frozen=True, slots=True)
+class FailedCredential(Credential):
+    """A credential provider that gave no credentials: `source` says which and why (never the plugin's own
+    output). Made by the node's providers; here so that a check knows it without loading them."""
+
+
 def _parse_key(key: str) -> tuple[str, str]:
     """(host, path prefix) of an auths key such as `https://index.docker.io/v1/` or `registry.example.com/team`."""
     text = key.strip()

@@ -27,7 +27,7 @@ import yaml
 
 from exporter.durations import go_duration
 from exporter.files import ReadError, read_text
-from exporter.registry.credentials import Credential
+from exporter.registry.credentials import Credential, FailedCredential  # noqa: F401 (FailedCredential: made here)
 from exporter.registry.node import patterns
 from exporter.registry.node.plugin import PluginError
 
@@ -157,11 +157,6 @@ def load_config(path: str | Path) -> tuple[ProviderSpec, ...]:
     except yaml.YAMLError:
         raise ProviderConfigError(f"credential provider config {path}: not YAML or JSON") from None
     return parse_config(data, f"credential provider config {path}")
-
-
-@dataclass(frozen=True, slots=True)
-class FailedCredential(Credential):
-    """A provider that gave no credentials: `source` says which and why (never the plugin's own output)."""
 
 
 @dataclass(frozen=True, slots=True)
