@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TLRUCache
 
 from exporter.registry.credentials import ANONYMOUS, Credential, CredentialError, Keyring, from_secret
 from exporter.registry.node.keyring import NodeKeyring
@@ -23,6 +23,7 @@ from exporter.registry.node.providers import ServiceAccount
 log = logging.getLogger(__name__)
 
 Getter = Callable[[str, str], Mapping[str, Any] | None]  # (namespace, name) -> raw object or None
+RETRY = 30.0  # an object the API failed to give is asked for again this soon, not after the whole TTL
 TokenGetter = Callable[[str, str, str], str]  # (namespace, service account, audience) -> token
 
 
@@ -30,23 +31,31 @@ class KeyringSource:
     """Keyrings by (namespace, pull secrets, service account).
 
     Secrets and ServiceAccounts are read when first needed and again after `ttl` seconds (so a rotated
-    credential counts within minutes, and a steady cluster costs no reads per cycle). `new_cycle()` starts
+    credential counts within minutes, and a steady cluster costs no reads per cycle). A read the API fails
+    is tried again after `retry` seconds, and meanwhile the object's last good content stands in for it: an
+    API outage must not turn private images `unauthorized` for the length of a TTL. `new_cycle()` starts
     the per-cycle record of unusable secrets: those named by this cycle's workloads.
     """
 
     def __init__(self, get_secret: Getter, get_service_account: Getter, node_keyring: Keyring = ANONYMOUS,
                  ttl: float = 300.0, clock: Callable[[], float] = time.monotonic,
-                 get_token: TokenGetter | None = None) -> None:
+                 get_token: TokenGetter | None = None, retry: float = RETRY) -> None:
         self._get_secret = get_secret
         self._get_token = get_token  # set when node credential providers may get ServiceAccount tokens (opt-in)
         self._identities: dict[tuple[str, str], ServiceAccount] = {}
         self._get_service_account = get_service_account
         self._node = node_keyring
-        # (namespace, name) -> (credentials, why unusable or "")
-        self._secrets: TTLCache = TTLCache(maxsize=20_000, ttl=ttl, timer=clock)
-        self._accounts: TTLCache = TTLCache(maxsize=20_000, ttl=ttl, timer=clock)
+        self._ttl, self._retry = ttl, min(retry, ttl)
+        # (namespace, name) -> (credentials, why unusable or "", problem text, whether the read failed)
+        self._secrets: TLRUCache = TLRUCache(maxsize=20_000, ttu=self._until, timer=clock)
+        # (namespace, name) -> (names of its pull secrets, whether the read failed)
+        self._accounts: TLRUCache = TLRUCache(maxsize=20_000, ttu=self._until, timer=clock)
+        self._last_good: LRUCache = LRUCache(maxsize=40_000)  # ("secret"|"account", namespace, name) -> content
         self.problems: list[str] = []
         self.unusable: dict[tuple[str, str], str] = {}  # (namespace, secret) -> unreadable | invalid | api_error
+
+    def _until(self, key, entry: tuple, now: float) -> float:
+        return now + (self._retry if entry[-1] else self._ttl)  # entry[-1]: the API failed to give it
 
     def new_cycle(self) -> None:
         self.problems = []
@@ -70,10 +79,19 @@ class KeyringSource:
         entry = self._secrets.get(key)
         if entry is None:
             credentials, reason, problem = self._read_secret(namespace, name)
-            if problem:
+            failed = reason == "api_error"
+            last = self._last_good.get(("secret", *key))
+            if failed and last is not None:
+                log.warning("%s; its last good content stands in until it is read again", problem)
+                credentials, reason, problem = last, "", ""
+            elif problem:
                 log.warning("%s", problem)  # once per read, not once per cycle
-            entry = self._secrets[key] = (credentials, reason, problem)
-        credentials, reason, problem = entry
+            if not reason:
+                self._last_good[("secret", *key)] = credentials
+            elif not failed:  # the API says it is gone or garbage: nothing stands in for it any more
+                self._last_good.pop(("secret", *key), None)
+            entry = self._secrets[key] = (credentials, reason, problem, failed)
+        credentials, reason, problem, _ = entry
         if reason:
             self.unusable[key] = reason
             if problem not in self.problems:
@@ -82,20 +100,24 @@ class KeyringSource:
 
     def _account_secrets(self, namespace: str, name: str) -> tuple[str, ...]:
         key = (namespace, name)
-        names = self._accounts.get(key)
-        if names is None:
-            names = ()
+        entry = self._accounts.get(key)
+        if entry is None:
+            names, failed = (), False
             try:
                 account = self._get_service_account(namespace, name)
             except Exception as exc:
-                account = None
-                log.warning("service account %s/%s: cannot read (%s)", namespace, name, exc)
+                account, failed = None, True
+                names = self._last_good.get(("account", *key), ())
+                log.warning("service account %s/%s: cannot read (%s)%s", namespace, name, exc,
+                            "; its last good content stands in until it is read again" if names else "")
             if account is not None:
                 names = tuple(
                     str(s["name"]) for s in account.get("imagePullSecrets") or [] if isinstance(s, dict) and s.get("name")
                 )
-            self._accounts[key] = names
-        return names
+            if not failed:
+                self._last_good[("account", *key)] = names
+            entry = self._accounts[key] = (names, failed)
+        return entry[0]
 
     def keyring(self, namespace: str, pull_secrets: tuple[str, ...], service_account: str = "default") -> Keyring:
         """The Keyring the kubelet would use for a pod of `namespace` with these pull secrets."""

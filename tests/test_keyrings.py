@@ -93,3 +93,58 @@ def test_secrets_and_accounts_are_read_once_per_ttl_not_per_cycle(emulator, kube
     clock.now += 301
     source.keyring("shop", ("regcred",))
     assert emulator.requests[("get", "secrets")] == 2
+
+
+class FlakyApi:
+    """A getter over the emulator that fails while `down` is set, as an API server does during an outage."""
+
+    def __init__(self, get):
+        self.get, self.down, self.calls = get, False, 0
+
+    def __call__(self, namespace, name):
+        self.calls += 1
+        if self.down:
+            raise ConnectionError("connection refused")
+        return self.get(namespace, name)
+
+
+def test_an_api_outage_keeps_the_last_good_secrets_and_asks_again_soon(emulator, kubeconfig):
+    """A private image must not turn `unauthorized` because the API was down when its credentials were due to
+    be read again: the last good content stands in, and the object is asked for again after `retry`, not a TTL."""
+    emulator.create(pull_secret("shop", "sa-secret", "sa"))
+    emulator.create({"kind": "ServiceAccount", "metadata": {"namespace": "shop", "name": "builder"},
+                     "imagePullSecrets": [{"name": "sa-secret"}]})
+    [client] = load_clusters(kubeconfig)
+    secrets = FlakyApi(lambda ns, name: client.get("v1", "Secret", ns, name))
+    accounts = FlakyApi(lambda ns, name: client.get("v1", "ServiceAccount", ns, name))
+    clock = Clock()
+    source = KeyringSource(secrets, accounts, ttl=300, retry=30, clock=clock)
+    assert users(source.keyring("shop", (), "builder")) == ["sa"]
+
+    secrets.down = accounts.down = True
+    clock.now = 301  # both are due to be read again, and the API is down
+    source.new_cycle()
+    assert users(source.keyring("shop", (), "builder")) == ["sa"]  # not anonymous
+    assert source.unusable == {}
+
+    secrets.down = accounts.down = False
+    emulator.create(pull_secret("shop", "sa-secret-2", "sa2"))
+    emulator.update({"kind": "ServiceAccount", "metadata": {"namespace": "shop", "name": "builder"},
+                     "imagePullSecrets": [{"name": "sa-secret-2"}]})
+    clock.now = 301 + 31  # the failed reads are tried again after `retry`, not after another TTL
+    assert users(source.keyring("shop", (), "builder")) == ["sa2"]
+
+
+def test_a_secret_never_read_while_the_api_is_down_is_reported_and_asked_again_soon(emulator, kubeconfig):
+    emulator.create(pull_secret("shop", "regcred", "alice"))
+    [client] = load_clusters(kubeconfig)
+    secrets = FlakyApi(lambda ns, name: client.get("v1", "Secret", ns, name))
+    clock = Clock()
+    source = KeyringSource(secrets, lambda ns, name: None, ttl=300, retry=30, clock=clock)
+    secrets.down = True
+    assert users(source.keyring("shop", ("regcred",))) == []
+    assert source.unusable == {("shop", "regcred"): "api_error"}
+    secrets.down = False
+    clock.now = 31
+    source.new_cycle()
+    assert users(source.keyring("shop", ("regcred",))) == ["alice"] and source.unusable == {}
