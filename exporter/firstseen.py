@@ -41,3 +41,40 @@ def group(keys: Iterable[K], scope: Callable[[K], str]) -> dict[str, list[K]]:
     for key in keys:
         grouped.setdefault(scope(key), []).append(key)
     return grouped
+
+
+class Persisted:
+    """First-seen times kept in a store as well, so a restart keeps "missing since".
+
+    The store is injected (the shared cache: `up`, `load_first_seen(scopes)` returning None when it cannot
+    answer, `save_first_seen(scopes, upserts, deletes)` returning whether it took them); this class holds only
+    what the store is known to hold. That is read when unknown (at start, after the store was away: it may have
+    been wiped), merged in until this process has written back, and written as the difference since the last
+    write. A failed write makes it unknown again, so the difference is written once the store answers.
+    """
+
+    def __init__(self, store, scopes: list[str], scope_of: Callable[[K], str]) -> None:
+        self._store, self._scopes, self._scope_of = store, scopes, scope_of
+        self._stored: Mapping[K, float] | None = None  # what the store holds; None: not known
+        self._restored: Mapping[K, float] = {}  # loaded, until this process has written back
+
+    def merged(self, seen: Mapping[K, float]) -> Mapping[K, float]:
+        """`seen` with what the store holds merged in (the earlier time wins)."""
+        if not self._store.up:
+            self._stored = None
+        if self._stored is None:
+            loaded = self._store.load_first_seen(self._scopes)
+            if loaded is not None:
+                self._stored = self._restored = loaded
+        return earliest(seen, self._restored) if self._restored else seen
+
+    def save(self, seen: Mapping[K, float]) -> None:
+        """Write what changed since the last write, in one call; forgotten problems are deleted."""
+        if self._stored is None:
+            return
+        upserts, deletes = changes(self._stored, seen)
+        by_scope = {scope: {key: upserts[key] for key in keys} for scope, keys in group(upserts, self._scope_of).items()}
+        if self._store.save_first_seen(self._scopes, by_scope, group(deletes, self._scope_of)):
+            self._stored, self._restored = seen, {}  # `seen` is replaced, never changed in place, by `advance`
+        else:
+            self._stored = None

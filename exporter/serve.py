@@ -98,7 +98,6 @@ class Exporter:
         cycle_stale_after: float | None = None,
     ) -> None:
         self.checker = checker
-        self.service_account_tokens = service_account_tokens  # node credential providers may get workloads' tokens
         self._node_keyring = node_keyring  # expected images are checked as a node would pull them
         self.published = published
         self.unit_sources = tuple(unit_sources)
@@ -108,9 +107,6 @@ class Exporter:
         self.rollback_namespaces = list(rollback_namespaces or [])
         self.web_ui = web_ui
         self.first_seen: dict[tuple[str, ...], float] = {}  # problem -> Unix time first seen (exporter.firstseen)
-        # --cache-url: first-seen times kept in the shared cache too, so a restart keeps the page's "missing since"
-        self._first_seen_stored: dict[tuple[str, ...], float] | None = None  # what the store holds; None: unknown
-        self._first_seen_restored: dict[tuple[str, ...], float] = {}  # loaded, until this process has written back
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -130,6 +126,9 @@ class Exporter:
         # ConfigMap lists are read from the first cluster (the one the exporter runs in, usually)
         self._home = clusters[0].name if clusters else ""  # holds the expected lists' problems in the store
         self.expected = ExpectedLists.of(expected or [], read_configmap=configmap_reader(clusters[0]) if clusters else None)
+        # --cache-url: first-seen times kept in the shared cache too, so a restart keeps the page's "missing since"
+        self._persisted = (firstseen.Persisted(checker.shared, self._first_seen_scopes(), self._problem_scope)
+                           if checker.shared is not None else None)
 
     # -- lifecycle --
 
@@ -317,14 +316,11 @@ class Exporter:
 
     def _status_page(self, rows: dict, snapshot: Snapshot, not_ready_reason: str, round_done: bool) -> LazyPage:
         """The status page of this snapshot: first-seen times advanced now, its HTML built if and when `/` is opened."""
-        shared = self.checker.shared
-        if shared is not None:
-            self._load_first_seen(shared)
-        previous = (firstseen.earliest(self.first_seen, self._first_seen_restored) if self._first_seen_restored
-                    else self.first_seen)
+        persisted = self._persisted
+        previous = persisted.merged(self.first_seen) if persisted is not None else self.first_seen
         self.first_seen = firstseen.advance(previous, page.tracked_keys(rows), snapshot.created_at)
-        if shared is not None and round_done:  # a partial inventory would forget the problems of what is missing
-            self._store_first_seen(shared)
+        if persisted is not None and round_done:  # a partial inventory would forget the problems of what is missing
+            persisted.save(self.first_seen)
         data = page.of(snapshot, rows, self.first_seen, not_ready_reason, refresh_seconds=max(5, round(self.interval)))
         return LazyPage(lambda: (page.render(data), page.CONTENT_TYPE))
 
@@ -342,29 +338,3 @@ class Exporter:
     def _first_seen_scopes(self) -> list[str]:
         names = dict.fromkeys([self._home, *(c.client.name for c in self.clusters)])
         return [self._first_seen_scope(name) for name in names]
-
-    def _load_first_seen(self, shared) -> None:
-        """What the store holds, read when it is not known (at start, after the store was away): it is merged
-        into what this process has seen until this process has written back."""
-        if not shared.up:
-            self._first_seen_stored = None  # away, perhaps wiped: read again and write the difference when back
-        if self._first_seen_stored is not None:
-            return
-        loaded = shared.load_first_seen(self._first_seen_scopes())
-        if loaded is not None:
-            self._first_seen_stored = loaded
-            self._first_seen_restored = loaded
-
-    def _store_first_seen(self, shared) -> None:
-        """What changed since the last write, in one pipeline; forgotten problems deleted."""
-        if self._first_seen_stored is None:
-            return
-        upserts, deletes = firstseen.changes(self._first_seen_stored, self.first_seen)
-        grouped = firstseen.group(upserts, self._problem_scope)
-        if shared.save_first_seen(self._first_seen_scopes(),
-                                  {scope: {key: upserts[key] for key in keys} for scope, keys in grouped.items()},
-                                  firstseen.group(deletes, self._problem_scope)):
-            self._first_seen_stored = self.first_seen  # replaced, never changed in place, by each advance
-            self._first_seen_restored = {}
-        else:
-            self._first_seen_stored = None

@@ -119,6 +119,51 @@ def test_first_seen_merges_with_a_store_and_writes_only_what_changed():
            ["prod"] * 4 + ["staging", None, "prod"]  # an expected list's problem belongs to no one cluster
 
 
+class MemoryStore:
+    """What `firstseen.Persisted` asks of the shared cache, in memory, with an outage that loses the data."""
+
+    def __init__(self):
+        self.up, self.data, self.writes = True, {}, []
+
+    def load_first_seen(self, scopes):
+        return {key: seen for scope in scopes for key, seen in self.data.get(scope, {}).items()} if self.up else None
+
+    def save_first_seen(self, scopes, upserts, deletes):
+        if not self.up:
+            return False
+        if upserts or deletes:
+            self.writes.append((upserts, deletes))
+        for scope, times in upserts.items():
+            self.data.setdefault(scope, {}).update(times)
+        for scope, keys in deletes.items():
+            for key in keys:
+                self.data.get(scope, {}).pop(key, None)
+        return True
+
+
+def test_persisted_first_seen_survives_a_restart_and_a_wiped_store():
+    store = MemoryStore()
+    one = firstseen.Persisted(store, ["s"], lambda key: "s")
+    seen = firstseen.advance(one.merged({}), ["a", "b"], 100.0)
+    one.save(seen)
+    one.save(seen)
+    assert store.writes == [({"s": {"a": 100.0, "b": 100.0}}, {})]  # an unchanged cycle writes nothing
+
+    restarted = firstseen.Persisted(store, ["s"], lambda key: "s")  # a new process
+    seen = firstseen.advance(restarted.merged({}), ["a"], 500.0)
+    assert seen == {"a": 100.0}  # "missing since" kept across the restart
+    restarted.save(seen)
+    assert store.data == {"s": {"a": 100.0}}  # "b" cleared: deleted
+
+    store.up, store.data = False, {}  # away, and wiped
+    seen = firstseen.advance(restarted.merged(seen), ["a"], 600.0)
+    restarted.save(seen)
+    assert seen == {"a": 100.0} and store.data == {}  # memory carries on
+    store.up = True
+    restarted.save(firstseen.advance(restarted.merged(seen), ["a"], 700.0))
+    assert store.data == {"s": {"a": 100.0}}  # written back once the store answers
+
+
 def test_expected_lists_drift_and_rollback_sections():
     body = render()
     expected = Text(section(body, "expected").encode()).text
