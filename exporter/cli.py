@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from exporter import __version__, logs
-from exporter.commands import COMMANDS, CommandError, UsageError
+from exporter import __version__
+from exporter.commands import check, merge, report, serve
+from exporter.commands.errors import CommandError, UsageError
 from exporter.commands.options import add_global
+from exporter.common import logs
 
 PROG = "kube-image-exporter"
 
@@ -31,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_global(parser)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
-    for module in COMMANDS:
+    for module in (serve, report, merge, check):
         module.register(subparsers)
     return parser
 

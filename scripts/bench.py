@@ -45,11 +45,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from exporter.registry.checker import Checker  # noqa: E402
-from exporter.registry.client import ACCEPT  # noqa: E402
-from exporter.registry.credentials import ANONYMOUS  # noqa: E402
-from exporter.registry.settings import RegistrySettings, from_options  # noqa: E402
 from gen_cluster import big, image_names  # noqa: E402
+
+from exporter.sources.registry.checker import Checker  # noqa: E402
+from exporter.sources.registry.client import ACCEPT  # noqa: E402
+from exporter.sources.registry.credentials import ANONYMOUS  # noqa: E402
+from exporter.sources.registry.settings import RegistrySettings, from_options  # noqa: E402
 from tests.emulator.server import Emulator  # noqa: E402
 from tests.support import free_port, stop_process  # noqa: E402
 from tests.support.registry import OCI_MANIFEST, Registry, digest_of  # noqa: E402

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench import push_all, ready, sample, scrape  # noqa: E402
 from gen_cluster import image_names  # noqa: E402
+
 from tests.emulator.server import Emulator  # noqa: E402
 from tests.support import free_port, stop_process  # noqa: E402
 from tests.support.counting import CountingFront  # noqa: E402

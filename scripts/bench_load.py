@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from gen_cluster import big  # noqa: E402
+
 from tests.emulator.server import Emulator  # noqa: E402
 from tests.support.fronts import DelayProxy, RateFront  # noqa: E402
 from tests.support.registry import OCI_MANIFEST, Registry  # noqa: E402

@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exporter.registry.checker import Checker  # noqa: E402
-from exporter.registry.credentials import Credential, Keyring  # noqa: E402
-from exporter.registry.node.view import NodeOptions, NodeView  # noqa: E402
-from exporter.registry.settings import from_options  # noqa: E402
+from exporter.sources.registry.checker import Checker  # noqa: E402
+from exporter.sources.registry.credentials import Credential, Keyring  # noqa: E402
+from exporter.sources.registry.node.view import NodeOptions, NodeView  # noqa: E402
+from exporter.sources.registry.settings import from_options  # noqa: E402
 from tests.registry.node.conftest import Plugin, provider_config  # noqa: E402
 from tests.support import registry as real  # noqa: E402
 

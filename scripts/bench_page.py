@@ -20,8 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exporter import firstseen, page  # noqa: E402
-from exporter.endpoints import LazyPage, Published, Server  # noqa: E402
+from exporter.serve import firstseen  # noqa: E402
+from exporter.serve.endpoints import LazyPage, Published, Server  # noqa: E402
+from exporter.views import page
 from tests.support import redis as real_redis  # noqa: E402
 
 
@@ -45,7 +46,7 @@ def shared_cache(seen: dict) -> None:
     where nothing changed, one where 1% cleared and 1% appeared, and a restart's read; time, round trips, memory."""
     import tempfile
 
-    from exporter.registry.shared import SharedCache
+    from exporter.sources.registry.shared import SharedCache
 
     if not real_redis.available():
         print("  shared cache: skipped (no redis-server; scripts/setup installs it)")

@@ -34,8 +34,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=50000)
     args = parser.parse_args()
-    from tests.emulator.server import Emulator
     import yaml
+
+    from tests.emulator.server import Emulator
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)

@@ -24,12 +24,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench import push_all  # noqa: E402
-from exporter.endpoints import Published  # noqa: E402
-from exporter.kube.clusters import load_clusters  # noqa: E402
-from exporter.kube.releases import Decoder  # noqa: E402
-from exporter.registry.checker import Checker  # noqa: E402
-from exporter.registry.settings import from_options  # noqa: E402
-from exporter.serve import Exporter  # noqa: E402
+
+from exporter.serve.endpoints import Published  # noqa: E402
+from exporter.serve.loop import Exporter  # noqa: E402
+from exporter.sources.kube.clusters import load_clusters  # noqa: E402
+from exporter.sources.kube.releases import Decoder  # noqa: E402
+from exporter.sources.registry.checker import Checker  # noqa: E402
+from exporter.sources.registry.settings import from_options  # noqa: E402
 from tests.conftest import make_pod  # noqa: E402
 from tests.emulator.server import Emulator  # noqa: E402
 from tests.kube.test_releases import DEPLOYMENT, helm_object  # noqa: E402

@@ -21,7 +21,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exporter.cluster_watch import WATCHED  # noqa: E402
+from exporter.sources.cluster import WATCHED  # noqa: E402
 from tests.emulator.server import Emulator  # noqa: E402
 from tests.support import eventually, free_port  # noqa: E402
 from tests.support.silent import SilentRegistry  # noqa: E402

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exporter.config import Settings  # noqa: E402
+from exporter.commands.config import Settings  # noqa: E402
 
 SCHEMA = ROOT / "helm/kube-image-exporter/values.schema.json"
 

@@ -4,7 +4,7 @@
 Edit the definitions here, then run `scripts/dashboards.py` to rewrite the JSON files (sorted keys, indent 2);
 `tests/dashboards/test_dashboards.py` fails when the committed JSON is not this script's output.
 
-Every query reads families of exporter.families. `select()` adds a `label=~"$variable"` matcher for each
+Every query reads families of exporter.views.families. `select()` adds a `label=~"$variable"` matcher for each
 template variable that is a label of the family (or a label Prometheus adds to every target), and only
 those: a matcher on a label a family lacks would empty the panel as soon as a value is picked.
 """
@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from exporter.families import BY_NAME
+from exporter.views.families import BY_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "dashboards"

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Print the README's metric table from exporter.families (the one place families are declared).
+"""Print the README's metric table from exporter.views.families (the one place families are declared).
 
 `tests/test_metrics_doc.py` fails when the README and this output disagree; paste the output to fix it.
 """
 
-from exporter.families import FAMILIES, SELF_FAMILIES
+from exporter.views.families import FAMILIES, SELF_FAMILIES
 
 
 def table() -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ConfigError, Settings, load
+from exporter.commands.config import ConfigError, Settings, load
 
 
 @pytest.fixture
@@ -101,9 +101,9 @@ def test_durations_in_the_file_and_the_environment(tmp_path, monkeypatch):
 
 
 def test_a_go_duration_has_one_definition():
-    from exporter.durations import go_duration, parse_go_duration
-    from exporter.events import messages
-    from exporter.registry.node import providers
+    from exporter.common.durations import go_duration, parse_go_duration
+    from exporter.sources.events import messages
+    from exporter.sources.registry.node import providers
 
     assert messages.parse_go_duration is parse_go_duration
     assert providers.go_duration is go_duration  # the kubelet's config files

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from exporter.endpoints import LazyPage, Page, Published, Server
+from exporter.serve.endpoints import LazyPage, Page, Published, Server
 
 
 @pytest.fixture

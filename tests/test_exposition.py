@@ -6,8 +6,8 @@ import subprocess
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.exposition import Histogram, render
-from exporter.families import FAMILIES, REFERENCE_LABELS
+from exporter.views.exposition import Histogram, render
+from exporter.views.families import FAMILIES, REFERENCE_LABELS
 
 
 def sample_output() -> bytes:
@@ -61,7 +61,7 @@ def test_metrics_page_appends_self_metrics_made_at_each_read_in_one_gzip_stream(
     import gzip
     import zlib
 
-    from exporter.exposition import MetricsPage
+    from exporter.views.exposition import MetricsPage
 
     reads = iter(range(1, 100))
     page = MetricsPage(b"kube_image_build_info{version=\"1\"} 1\n" * 500,
@@ -78,8 +78,8 @@ def test_metrics_page_appends_self_metrics_made_at_each_read_in_one_gzip_stream(
 
 
 def test_self_metrics_are_the_client_library_families_documented_and_lint_clean():
-    from exporter.exposition import self_metrics
-    from exporter.families import SELF_FAMILIES
+    from exporter.views.exposition import self_metrics
+    from exporter.views.families import SELF_FAMILIES
     from tests.support import assert_promtool_clean
 
     text = self_metrics().decode()

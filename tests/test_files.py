@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from exporter.files import FileProblem, read_bounded, read_file
+from exporter.common.files import FileProblem, read_bounded, read_file
 
 
 def test_a_command_still_reads_a_pipe_but_never_more_than_its_bound(tmp_path):

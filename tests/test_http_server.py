@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.endpoints import Page, Published, Server
+from exporter.serve.endpoints import Page, Published, Server
 from tests.support import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,8 +1,8 @@
 """References from pods and workload templates: what the reference-level metrics will show."""
 
-from exporter import inventory
-from exporter.kube import listfile
-from exporter.kube.owners import OwnerResolver
+from exporter.sources import inventory
+from exporter.sources.kube import listfile
+from exporter.sources.kube.owners import OwnerResolver
 
 EXAMPLE = "examples/cluster.json"
 
@@ -57,8 +57,8 @@ def test_bare_pod_has_no_unit_and_keeps_its_pull_secrets():
 
 
 def test_memo_reuses_rows_of_unchanged_objects_until_an_owner_changes():
-    from exporter.kube.listfile import ObjectIndex
-    from exporter.kube.objects import trim
+    from exporter.sources.kube.listfile import ObjectIndex
+    from exporter.sources.kube.objects import trim
     from tests.conftest import make_pod
 
     def deployment(labels):

@@ -1,7 +1,7 @@
 """The join decides which series exist: these are the alarms a user sees or does not see."""
 
-from exporter.join import UNCHECKED, ImageState, join
-from exporter.model import Reference, Status
+from exporter.model.records import Reference, Status
+from exporter.snapshot.join import UNCHECKED, ImageState, join
 
 AVAILABLE = ImageState(Status.AVAILABLE, "registry.example.com", "sha256:" + "a" * 64, 1000.0)
 ABSENT = ImageState(Status.ABSENT, "registry.example.com", None, 1100.0)
@@ -98,7 +98,7 @@ def test_last_check_is_latest_per_cluster_and_image():
 
 
 def test_digest_drift_only_when_the_tag_serves_another_manifest():
-    from exporter.join import DigestFacts
+    from exporter.snapshot.join import DigestFacts
 
     old, new, platform = ("sha256:" + c * 64 for c in "123")
     image = "registry.example.com:5000/app:1"
@@ -112,7 +112,7 @@ def test_digest_drift_only_when_the_tag_serves_another_manifest():
 
 
 def test_no_drift_alarm_while_an_index_is_not_read_and_gone_running_digest_is_missing():
-    from exporter.join import DigestFacts
+    from exporter.snapshot.join import DigestFacts
 
     old, new = "sha256:" + "1" * 64, "sha256:" + "2" * 64
     image = "registry.example.com:5000/app:1"

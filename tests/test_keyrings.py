@@ -3,9 +3,9 @@
 import base64
 import json
 
-from exporter.keyrings import KeyringSource
-from exporter.kube.clusters import load_clusters
-from exporter.registry.credentials import Credential, Keyring
+from exporter.sources.keyrings import KeyringSource
+from exporter.sources.kube.clusters import load_clusters
+from exporter.sources.registry.credentials import Credential, Keyring
 
 
 def pull_secret(namespace, name, user, host="registry.example.com"):

@@ -2,7 +2,7 @@
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.exposition import MAX_LABEL_VALUE, cap, render
+from exporter.views.exposition import MAX_LABEL_VALUE, cap, render
 from tests.support import assert_promtool_clean
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from exporter.cli import main
-from exporter.merge import MergeError, merge
+from exporter.views.merge import MergeError, merge
 
 A = {
     "images": ["b:1", "a:1"],

@@ -9,14 +9,15 @@ import urllib.request
 
 import pytest
 
-from exporter import firstseen, page
-from exporter.endpoints import LazyPage, Page, Published, Server
-from exporter.families import BY_NAME
-from exporter.health import RegistryLimit
-from exporter.kube.clusters import load_clusters
-from exporter.redact import redact
-from exporter.registry.checker import Checker
-from exporter.serve import Exporter
+from exporter.common.redact import redact
+from exporter.model.health import RegistryLimit
+from exporter.serve import firstseen
+from exporter.serve.endpoints import LazyPage, Page, Published, Server
+from exporter.serve.loop import Exporter
+from exporter.sources.kube.clusters import load_clusters
+from exporter.sources.registry.checker import Checker
+from exporter.views import page
+from exporter.views.families import BY_NAME
 from tests.conftest import make_pod
 from tests.support import eventually, free_port, http_get, stop_process
 from tests.support.browser import Text
@@ -213,7 +214,7 @@ def test_registry_pauses_and_learned_rates_are_shown_with_their_reason():
 def test_serve_shows_a_registry_pause_on_the_page(emulator, kubeconfig, httpserver):
     from werkzeug import Response
 
-    from exporter.registry.settings import from_options
+    from exporter.sources.registry.settings import from_options
 
     host = f"127.0.0.1:{httpserver.port}"
     httpserver.expect_request("/v2/").respond_with_data("{}")
@@ -358,8 +359,8 @@ def test_serve_keeps_first_seen_across_cycles_and_forgets_it_when_cleared(emulat
     key = ("kube_image_missing", "one", "ns1", "Pod", "p", "main", "container", "bad/Image:1", "")
     try:
         assert eventually(lambda: key in exporter.first_seen, timeout=30)
-        since, cycles = exporter.first_seen[key], exporter.cycles
-        assert eventually(lambda: exporter.cycles >= cycles + 3, timeout=30)
+        since, cycles = exporter.first_seen[key], exporter.serve.cycles
+        assert eventually(lambda: exporter.serve.cycles >= cycles + 3, timeout=30)
         assert exporter.first_seen[key] == since
         text = Text(published.page.get().body).text
         assert f"ns1/p main bad/Image:1 invalid_reference {page._when(since)}" in text

@@ -17,10 +17,10 @@ from urllib.parse import urljoin
 
 import pytest
 
-from exporter.endpoints import Published, Server
-from exporter.kube.clusters import load_clusters
-from exporter.registry.checker import Checker
-from exporter.serve import Exporter
+from exporter.serve.endpoints import Published, Server
+from exporter.serve.loop import Exporter
+from exporter.sources.kube.clusters import load_clusters
+from exporter.sources.registry.checker import Checker
 from tests.conftest import make_pod
 from tests.support import browser, eventually, free_port, http_get
 from tests.support import registry as real

@@ -2,10 +2,10 @@
 
 import pytest
 
-from exporter.endpoints import Page, Published, Server
-from exporter.exposition import CONTENT_TYPE, render
-from exporter.join import ImageState, join
-from exporter.model import Reference, Status
+from exporter.model.records import Reference, Status
+from exporter.serve.endpoints import Page, Published, Server
+from exporter.snapshot.join import ImageState, join
+from exporter.views.exposition import CONTENT_TYPE, render
 from tests.support import prometheus
 
 pytestmark = [
@@ -45,7 +45,7 @@ def test_prometheus_sees_missing_reference_with_reason(tmp_path):
 def test_prometheus_reads_the_self_metrics_made_at_scrape_after_the_cycle_body(tmp_path):
     """Prometheus asks for gzip: the cycle's compressed body and the self-metrics appended at the scrape must
     read as one stream, with both parts in it."""
-    from exporter.exposition import MetricsPage
+    from exporter.views.exposition import MetricsPage
 
     snapshot = join([(reference("registry.example.com/gone:1", "side"), ImageState(Status.ABSENT, "r"))], {}, {},
                     ["prod"], now=1.0)

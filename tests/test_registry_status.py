@@ -2,8 +2,8 @@
 
 import itertools
 
-from exporter.model import Status
-from exporter.report import SEVERITY, registry_statuses
+from exporter.model.records import Status
+from exporter.views.report import SEVERITY, registry_statuses
 
 
 def test_an_image_checked_with_two_credential_sets_reads_the_same_in_any_order():

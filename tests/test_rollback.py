@@ -5,13 +5,13 @@ reported; a corrupt release is a warning and a counter, and everything else is s
 
 import pytest
 
-from exporter.endpoints import Published
-from exporter.kube.clusters import load_clusters
-from exporter.kube.releases import Decoder
-from exporter.model import Status
-from exporter.registry.checker import Checker
-from exporter.registry.settings import RegistrySettings, from_options
-from exporter.serve import Exporter
+from exporter.model.records import Status
+from exporter.serve.endpoints import Published
+from exporter.serve.loop import Exporter
+from exporter.sources.kube.clusters import load_clusters
+from exporter.sources.kube.releases import Decoder
+from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.settings import RegistrySettings, from_options
 from tests.conftest import make_pod
 from tests.kube.test_releases import DEPLOYMENT, helm_object
 from tests.support import eventually
@@ -81,8 +81,8 @@ def test_decoding_cost_of_many_releases_is_paid_once(emulator, kubeconfig, monke
     try:
         exporter.start()
         assert eventually(lambda: published.ready, timeout=60)
-        cycles = exporter.cycles
-        assert eventually(lambda: exporter.cycles >= cycles + 3, timeout=30)
+        cycles = exporter.serve.cycles
+        assert eventually(lambda: exporter.serve.cycles >= cycles + 3, timeout=30)
         assert len(decoded) == 1000  # each revision once, at list time, not once per cycle
         assert len(rows(published, "kube_image_rollback_missing")) == 800  # 4 kept revisions x 200, unreachable
     finally:

@@ -1,8 +1,8 @@
 """Rows describing the sources: watch health, expected lists and pull secrets, from plain health figures."""
 
-from exporter import series
-from exporter.health import Health, Histogram, LastPull, ListHealth, WatchHealth
-from exporter.join import join
+from exporter.model.health import Health, Histogram, LastPull, ListHealth, WatchHealth
+from exporter.snapshot.join import join
+from exporter.views import series
 
 
 def test_a_watch_is_up_only_after_a_list_and_while_no_error_is_pending():

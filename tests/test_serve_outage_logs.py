@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from exporter.cluster_watch import WATCHED
+from exporter.sources.cluster import WATCHED
 from tests.conftest import make_pod
 from tests.support import eventually, free_port
 
@@ -41,7 +41,7 @@ def test_an_api_outage_is_a_few_short_lines(emulator, kubeconfig):
     failures = collections.Counter()
     others = collections.Counter()
     for record in records:
-        if record["level"] == "WARNING" and record["logger"] == "exporter.kube.watch":
+        if record["level"] == "WARNING" and record["logger"] == "exporter.sources.kube.watch":
             source = re.match(r"one: (?:watch |GET /\S*/)(\w+)[:?]", record["message"])
             assert source, record["message"]
             failures[source[1]] += 1

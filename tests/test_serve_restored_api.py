@@ -4,12 +4,12 @@ once what it holds is the cluster again (emulator over real HTTP)."""
 
 import pytest
 
-from exporter.endpoints import Published
-from exporter.kube.clusters import load_clusters
-from exporter.model import Status
-from exporter.registry.checker import Checker
-from exporter.registry.settings import RegistrySettings
-from exporter.serve import Exporter
+from exporter.model.records import Status
+from exporter.serve.endpoints import Published
+from exporter.serve.loop import Exporter
+from exporter.sources.kube.clusters import load_clusters
+from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.settings import RegistrySettings
 from tests.conftest import make_pod
 from tests.support import eventually
 

@@ -10,12 +10,12 @@ import re
 
 import pytest
 
-from exporter.endpoints import Published
-from exporter.kube.clusters import load_clusters
-from exporter.model import Status
-from exporter.registry.checker import Checker
-from exporter.registry.settings import RegistrySettings
-from exporter.serve import Exporter, Filters
+from exporter.model.records import Status
+from exporter.serve.endpoints import Published
+from exporter.serve.loop import Exporter, Filters
+from exporter.sources.kube.clusters import load_clusters
+from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.settings import RegistrySettings
 from tests.conftest import make_pod
 from tests.support import assert_promtool_clean, eventually
 

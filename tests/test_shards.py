@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
-from exporter.config import ConfigError, load
-from exporter.model import Reference
-from exporter.shards import Shard, fnv32a
+from exporter.commands.config import ConfigError, load
+from exporter.model.records import Reference
+from exporter.sources.shards import Shard, fnv32a
 
 
 def refs(n):
@@ -24,7 +24,7 @@ def test_fnv32a_matches_the_reference_values():
 
 
 def test_stable_across_processes():
-    code = "from exporter.shards import fnv32a; print(fnv32a('ns/Deployment/web'))"
+    code = "from exporter.sources.shards import fnv32a; print(fnv32a('ns/Deployment/web'))"
     outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
                for _ in range(2)}
     assert outputs == {f"{fnv32a('ns/Deployment/web')}\n"}

@@ -2,9 +2,9 @@
 
 import json
 
-from exporter import report
-from exporter.join import ImageState, join
-from exporter.model import PodChain, Reference, Status
+from exporter.model.records import PodChain, Reference, Status
+from exporter.snapshot.join import ImageState, join
+from exporter.views import report
 
 WEB = "registry.example.com/web:1"
 DEBUG = "docker.io/library/busybox:1.36"

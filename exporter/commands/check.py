@@ -11,7 +11,8 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from exporter.commands import UsageError, options
+from exporter.commands import options
+from exporter.commands.errors import UsageError
 
 DEFAULT_TIMEOUT = "5m"
 
@@ -52,8 +53,8 @@ class Row:
 def read_lists(paths: list[str]) -> tuple[list[str], list[Row]]:
     """Images of the lists, and an `invalid_reference` row per entry that is no reference; UsageError when a
     file cannot be read or is no list at all."""
-    from exporter.expected.formats import ListFormatError, parse_list
-    from exporter.files import MAX_LIST_BYTES, FileProblem, read_bounded
+    from exporter.common.files import MAX_LIST_BYTES, FileProblem, read_bounded
+    from exporter.sources.expected.formats import ListFormatError, parse_list
 
     images: list[str] = []
     invalid: list[Row] = []
@@ -75,7 +76,7 @@ def read_lists(paths: list[str]) -> tuple[list[str], list[Row]]:
 
 def timeout(text: str) -> float:
     """Seconds of `--timeout` (a Go duration or a bare number of seconds); UsageError when it is none."""
-    from exporter.durations import parse_setting
+    from exporter.common.durations import parse_setting
 
     try:
         seconds = parse_setting(text)
@@ -115,9 +116,9 @@ def check(images: list[str], keyring, registry_settings, progress: bool = False,
     """A row per image, in the given order; a 429 or 503 is asked again while `deadline` allows."""
     import dataclasses
 
-    from exporter.images import InvalidReference, parse
-    from exporter.registry.checker import Checker
-    from exporter.registry.settings import CHECK_CEILING
+    from exporter.model.images import InvalidReference, parse
+    from exporter.sources.registry.checker import Checker
+    from exporter.sources.registry.settings import CHECK_CEILING
 
     def show(done: int, total: int) -> None:
         if progress:

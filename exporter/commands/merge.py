@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 
-from exporter import merge as merging
-from exporter.commands import UsageError, options
+from exporter.commands import options
+from exporter.commands.errors import UsageError
+from exporter.views import merge as merging
 
 MAX_REPORT_BYTES = 64 * 1024 * 1024  # a 50,000-pod report is about 20 MiB
 
@@ -49,7 +50,7 @@ def run(args) -> int:
 
 
 def _read(path: str) -> dict:
-    from exporter.files import FileProblem, read_bounded
+    from exporter.common.files import FileProblem, read_bounded
 
     try:
         data = json.loads(read_bounded(path, "report", MAX_REPORT_BYTES).decode())

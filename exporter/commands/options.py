@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from exporter.commands import UsageError
-from exporter.logs import FORMATS, LEVELS
+from exporter.commands.errors import UsageError
+from exporter.common.logs import FORMATS, LEVELS
 
 GLOBAL_KEYS = ("log_level", "log_format")
 NODE_KEYS = ("image_credential_provider_config", "image_credential_provider_bin_dir", "kubelet_root_dir",
@@ -77,7 +77,7 @@ def shared_cache(loaded, **options):
     `options` go to SharedCache. redis is imported only when a cache is set."""
     if not loaded.cache_url:
         return None
-    from exporter.registry.shared import SharedCache, SharedCacheError, read_password
+    from exporter.sources.registry.shared import SharedCache, SharedCacheError, read_password
 
     try:
         password = read_password(str(loaded.cache_password_file) if loaded.cache_password_file else None)
@@ -91,8 +91,8 @@ def settings(args: argparse.Namespace, keys: tuple[str, ...]):
 
     Applies the log settings, which the environment or the config file may hold too.
     """
-    from exporter import logs
-    from exporter.config import ConfigError, load
+    from exporter.commands.config import ConfigError, load
+    from exporter.common import logs
 
     flags = {key: getattr(args, key, None) for key in (*keys, *GLOBAL_KEYS)}
     try:
@@ -105,7 +105,7 @@ def settings(args: argparse.Namespace, keys: tuple[str, ...]):
 
 def keyring(loaded):
     """Credentials of the settings' docker config files; UsageError when one is missing or broken."""
-    from exporter.registry.credentials import CredentialError, Keyring, from_docker_config_file
+    from exporter.sources.registry.credentials import CredentialError, Keyring, from_docker_config_file
 
     try:
         return Keyring.of(c for path in loaded.docker_config for c in from_docker_config_file(path))
@@ -124,7 +124,7 @@ def registry(loaded):
     registry_settings, node_keyring = loaded.registry_settings(), keyring(loaded)
     if not any(getattr(loaded, key) for key in NODE_KEYS):  # the node's view is loaded only when asked for
         return registry_settings, node_keyring
-    from exporter.registry.node.view import NodeConfigError, NodeOptions, NodeView
+    from exporter.sources.registry.node.view import NodeConfigError, NodeOptions, NodeView
 
     paths = NodeOptions(*(Path(p) if (p := getattr(loaded, key)) else None for key in NODE_KEYS))
     try:

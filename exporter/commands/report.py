@@ -12,7 +12,8 @@ import argparse
 import logging
 import sys
 
-from exporter.commands import CommandError, UsageError, options
+from exporter.commands import options
+from exporter.commands.errors import CommandError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,9 @@ def register(subparsers) -> None:
 def run(args) -> int:
     settings = options.settings(args, ("kubeconfig", "contexts", "unit_sources", *options.REGISTRY_KEYS))
     registry = options.registry(settings) if args.check_registry else None
-    from exporter import inventory, report
-    from exporter.kube.owners import OwnerResolver, label_keys
+    from exporter.sources import inventory
+    from exporter.sources.kube.owners import OwnerResolver, label_keys
+    from exporter.views import report
 
     sources = settings.unit_sources
     keys = label_keys(sources)
@@ -51,7 +53,7 @@ def run(args) -> int:
     else:
         index, lookup = _from_cluster(settings, args.workload_cluster_name, keys)
 
-    from exporter.kube.api import ApiError
+    from exporter.sources.kube.api import ApiError
 
     try:
         found = inventory.build("", index.pods, (), OwnerResolver(lookup, sources))
@@ -73,7 +75,7 @@ def run(args) -> int:
 
 
 def _from_file(path: str, keys):
-    from exporter.kube import listfile
+    from exporter.sources.kube import listfile
 
     try:
         index = listfile.load(path, keys)
@@ -86,9 +88,9 @@ def _from_file(path: str, keys):
 
 
 def _from_cluster(settings, workload_cluster_name: str | None, keys):
-    from exporter.kube import snapshot
-    from exporter.kube.api import ApiError
-    from exporter.kube.clusters import KubeConfigError, load_clusters, workload_cluster
+    from exporter.sources.kube import snapshot
+    from exporter.sources.kube.api import ApiError
+    from exporter.sources.kube.clusters import KubeConfigError, load_clusters, workload_cluster
 
     if len(settings.contexts) > 1:
         raise UsageError("report reads one cluster: give at most one --context")

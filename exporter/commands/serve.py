@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from exporter.commands import CommandError, UsageError, options
+from exporter.commands import options
+from exporter.commands.errors import CommandError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,12 @@ def run(args) -> int:
     import signal
     import threading
 
-    from exporter.endpoints import Published, Server
-    from exporter.expected.sources import SourceError, parse_spec
-    from exporter.kube.clusters import KubeConfigError, load_clusters
-    from exporter.registry.checker import Checker
-    from exporter.serve import Exporter, Filters
-    from exporter.shards import Shard
+    from exporter.serve.endpoints import Published, Server
+    from exporter.serve.loop import Exporter, Filters
+    from exporter.sources.expected.sources import SourceError, parse_spec
+    from exporter.sources.kube.clusters import KubeConfigError, load_clusters
+    from exporter.sources.registry.checker import Checker
+    from exporter.sources.shards import Shard
 
     settings = options.settings(args, FLAGS)
     for source in settings.expected:

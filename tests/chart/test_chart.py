@@ -16,12 +16,12 @@ import yaml
 
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk (Helm's library) is in the test extras")
 
-from exporter.config import load  # noqa: E402
-from exporter.endpoints import Published  # noqa: E402
-from exporter.kube.clusters import load_clusters  # noqa: E402
-from exporter.registry.checker import Checker  # noqa: E402
-from exporter.registry.settings import RegistrySettings  # noqa: E402
-from exporter.serve import Exporter, Filters  # noqa: E402
+from exporter.commands.config import load  # noqa: E402
+from exporter.serve.endpoints import Published  # noqa: E402
+from exporter.serve.loop import Exporter, Filters  # noqa: E402
+from exporter.sources.kube.clusters import load_clusters  # noqa: E402
+from exporter.sources.registry.checker import Checker  # noqa: E402
+from exporter.sources.registry.settings import RegistrySettings  # noqa: E402
 from tests.conftest import make_pod  # noqa: E402
 from tests.kube.test_releases import DEPLOYMENT, helm_object  # noqa: E402
 from tests.support import eventually  # noqa: E402
@@ -268,7 +268,7 @@ def test_node_host_paths_are_read_only_and_only_the_files_named():
 @pytest.mark.parametrize("values", [NODE_HOST_PATHS, NODE_VALUES], ids=["hostPath", "values"])
 def test_node_view_config_points_at_the_mounted_files(values, tmp_path):
     """The config the chart writes names files the pod mounts, and the exporter reads them as the node's view."""
-    from exporter.registry.node.view import NodeOptions, NodeView
+    from exporter.sources.registry.node.view import NodeOptions, NodeView
 
     docs = render(values)
     config = next(d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"] == "kie-kube-image-exporter")
@@ -300,7 +300,7 @@ def test_node_view_config_points_at_the_mounted_files(values, tmp_path):
         view = NodeView(NodeOptions(*(root / str(p).lstrip("/") for p in node_paths[:2]), None,
                                     *(root / str(p).lstrip("/") for p in node_paths[2:])))
         assert view.problems == []
-        from exporter.images import parse
+        from exporter.model.images import parse
         route = view.route(parse("nginx:1.27"))
         assert [e.base for e in route.endpoints] == ["https://mirror.example.com", "https://registry-1.docker.io"]
         assert [e.base for e in view.route(parse("registry.local:5000/a:1")).endpoints] == ["http://registry.local:5000"]

@@ -38,7 +38,7 @@ def test_sharded_mode_is_a_statefulset_whose_pods_take_their_shard_from_their_na
 
 
 def test_pod_environment_is_what_the_exporter_loads(monkeypatch):
-    from exporter.config import load
+    from exporter.commands.config import load
 
     [sts] = of_kind(render(SHARDED), "StatefulSet")
     monkeypatch.setenv("KUBE_IMAGE_EXPORTER_SHARD", f"{sts['metadata']['name']}-2")  # what metadata.name gives

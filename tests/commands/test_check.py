@@ -139,7 +139,7 @@ def test_unusable_list_files_exit_2(tmp_path, capsys):
 
 
 def test_a_list_over_the_cap_is_refused_unread(tmp_path, capsys):
-    from exporter.files import MAX_LIST_BYTES
+    from exporter.common.files import MAX_LIST_BYTES
 
     huge = tmp_path / "huge.txt"
     with open(huge, "wb") as handle:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from exporter.cli import build_parser
-from exporter.config import Settings
+from exporter.commands.config import Settings
 
 README = (Path(__file__).resolve().parent.parent.parent / "README.md").read_text()
 

@@ -25,7 +25,7 @@ def test_malformed_list_files(tmp_path, capsys, content, message):
 
 
 def test_a_pod_list_over_the_cap_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
-    from exporter.kube import listfile
+    from exporter.sources.kube import listfile
 
     monkeypatch.setattr(listfile, "MAX_BYTES", 1000)
     path = tmp_path / "pods.json"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from exporter.cluster_watch import WATCHED
+from exporter.sources.cluster import WATCHED
 from tests.conftest import make_pod
 from tests.support import eventually, free_port
 from tests.support.silent import SilentRegistry

@@ -11,14 +11,14 @@ import time
 
 import pytest
 
-from exporter.endpoints import Published, Server
-from exporter.families import BY_NAME
-from exporter.kube.clusters import load_clusters
-from exporter.model import Status
-from exporter.registry.checker import Checker
-from exporter.registry.settings import RegistrySettings, from_options
-from exporter.registry.shared import SharedCache
-from exporter.serve import Exporter
+from exporter.model.records import Status
+from exporter.serve.endpoints import Published, Server
+from exporter.serve.loop import Exporter
+from exporter.sources.kube.clusters import load_clusters
+from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.settings import RegistrySettings, from_options
+from exporter.sources.registry.shared import SharedCache
+from exporter.views.families import BY_NAME
 from tests.conftest import make_pod
 from tests.kube.test_releases import DEPLOYMENT, helm_object
 from tests.support import prometheus

@@ -22,8 +22,8 @@ from __future__ import annotations
 import base64
 import copy
 import itertools
-import socket
 import json
+import socket
 import threading
 import time
 import uuid

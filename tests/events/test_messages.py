@@ -2,7 +2,7 @@
 
 import pytest
 
-from exporter.events.messages import parse_backoff, parse_failed, parse_go_duration, parse_pulled
+from exporter.sources.events.messages import parse_backoff, parse_failed, parse_go_duration, parse_pulled
 
 
 @pytest.mark.parametrize(

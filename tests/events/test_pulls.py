@@ -1,6 +1,6 @@
 """Each event occurrence counted once, across replays and count increments; ignored namespaces ignored."""
 
-from exporter.events.pulls import PullTracker
+from exporter.sources.events.pulls import PullTracker
 
 
 def event(uid, reason, message, count=1, namespace="shop", node="node-1"):
@@ -89,9 +89,9 @@ def test_churning_10000_distinct_pulls_keeps_series_and_memory_bounded():
     the API's event TTL does. The series and the memory follow the 100 pods running, not the 10,000 pulls."""
     import tracemalloc
 
-    from exporter import series
-    from exporter.health import Health, LastPull
-    from exporter.images.reference import parse
+    from exporter.model.health import Health, LastPull
+    from exporter.model.images import parse
+    from exporter.views import series
 
     clock = Clock()
     tracker = PullTracker(retention=600, clock=clock)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from exporter.expected.formats import ListFormatError, parse_list
+from exporter.sources.expected.formats import ListFormatError, parse_list
 
 
 def test_plain_text_with_comments_and_bad_lines():

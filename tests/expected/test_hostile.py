@@ -8,11 +8,11 @@ import threading
 import pytest
 from werkzeug import Response
 
-from exporter.expected import sources
-from exporter.expected.formats import ListFormatError, parse_list
-from exporter.expected.sources import ExpectedLists
-from exporter.files import MAX_LIST_BYTES, ReadError, read_file
-from exporter.logs import configure
+from exporter.common.files import MAX_LIST_BYTES, ReadError, read_file
+from exporter.common.logs import configure
+from exporter.sources.expected import sources
+from exporter.sources.expected.formats import ListFormatError, parse_list
+from exporter.sources.expected.sources import ExpectedLists
 
 NGINX = "docker.io/library/nginx:1"
 

@@ -6,8 +6,8 @@ import os
 import pytest
 from werkzeug import Response
 
-from exporter.expected import sources
-from exporter.expected.sources import ExpectedLists, SourceError, parse_spec
+from exporter.sources.expected import sources
+from exporter.sources.expected.sources import ExpectedLists, SourceError, parse_spec
 
 NGINX = "docker.io/library/nginx:1.27"
 REDIS = "docker.io/library/redis:7"

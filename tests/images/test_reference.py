@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.images import InvalidReference, digest_of_image_id, normalize, parse
+from exporter.model.images import InvalidReference, digest_of_image_id, normalize, parse
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -110,7 +110,7 @@ def test_normalizing_is_a_fixed_point(text):
 
 
 def test_docker_hub_is_asked_at_its_api_host_every_other_registry_at_itself():
-    from exporter.images import api_host
+    from exporter.model.images import api_host
 
     assert api_host(parse("nginx").registry) == "registry-1.docker.io"
     assert (api_host("quay.io"), api_host("localhost:5000")) == ("quay.io", "localhost:5000")

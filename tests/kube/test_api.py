@@ -2,8 +2,8 @@
 
 import pytest
 
-from exporter.kube.api import ApiError, Expired
-from exporter.kube.clusters import KubeConfigError, load_clusters
+from exporter.sources.kube.api import ApiError, Expired
+from exporter.sources.kube.clusters import KubeConfigError, load_clusters
 from tests.conftest import make_pod
 
 
@@ -75,8 +75,9 @@ def test_wrong_token_is_401(emulator, kubeconfig, tmp_path):
 
 
 def test_two_clusters_at_once(tmp_path):
-    from tests.emulator.server import Emulator
     import yaml
+
+    from tests.emulator.server import Emulator
 
     first, second = Emulator().start(), Emulator().start()
     try:

@@ -3,7 +3,7 @@
 import pytest
 from kubernetes.config import incluster_config
 
-from exporter.kube.clusters import KubeConfigError, load_clusters
+from exporter.sources.kube.clusters import KubeConfigError, load_clusters
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Owners found among listed objects, others asked of the API once and remembered."""
 
-from exporter.kube.listfile import ObjectIndex
-from exporter.kube.objects import trim
+from exporter.sources.kube.listfile import ObjectIndex
+from exporter.sources.kube.objects import trim
 
 
 def test_owners_not_listed_are_asked_once_and_a_missing_one_is_remembered_as_missing():

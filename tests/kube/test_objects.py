@@ -2,8 +2,8 @@
 
 import yaml
 
-from exporter.kube.objects import trim
-from exporter.kube.releases import pod_images
+from exporter.sources.kube.objects import trim
+from exporter.sources.kube.releases import pod_images
 
 SPEC = {
     "serviceAccount": "legacy",  # the deprecated spelling, still accepted by the API

@@ -1,8 +1,8 @@
 """Owner chains and units over trimmed objects, looked up through an in-memory index."""
 
-from exporter.kube.listfile import ObjectIndex
-from exporter.kube.objects import trim
-from exporter.kube.owners import OwnerResolver, label_keys
+from exporter.sources.kube.listfile import ObjectIndex
+from exporter.sources.kube.objects import trim
+from exporter.sources.kube.owners import OwnerResolver, label_keys
 
 
 def obj(kind, ns, name, labels=None, annotations=None, owner=None, api="apps/v1", **spec):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from exporter.kube import releases
-from exporter.kube.releases import PodImages, ReleaseError, decode
+from exporter.sources.kube import releases
+from exporter.sources.kube.releases import PodImages, ReleaseError, decode
 
 DEPLOYMENT = """---
 apiVersion: apps/v1

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from exporter.kube.releases import Decoder, ReleaseError, decode
+from exporter.sources.kube.releases import Decoder, ReleaseError, decode
 from tests.kube.test_releases import helm_object
 
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from exporter.kube.clusters import load_clusters
-from exporter.kube.objects import trim
-from exporter.kube.watch import Backoff, Reflector
+from exporter.sources.kube.clusters import load_clusters
+from exporter.sources.kube.objects import trim
+from exporter.sources.kube.watch import Backoff, Reflector
 from tests.conftest import make_pod
 from tests.support import eventually
 
@@ -146,7 +146,7 @@ def test_restored_api_server_is_listed_again(emulator, reflector, future_version
 
 
 def test_watch_from_a_newer_version_than_the_server_has_is_a_relist(emulator, kubeconfig):
-    from exporter.kube.api import Expired
+    from exporter.sources.kube.api import Expired
 
     [client] = load_clusters(kubeconfig)
     with pytest.raises(Expired, match="504 Too large resource version"):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from exporter.registry.checker import Checker
-from exporter.registry.settings import from_options
+from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.settings import from_options
 from tests.support import registry as real
 
 pytestmark = pytest.mark.skipif(not real.available(), reason="docker-registry not installed (scripts/setup installs it)")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from exporter.registry.credentials import (
+from exporter.sources.registry.credentials import (
     CredentialError,
     Keyring,
     from_docker_config_file,

@@ -2,11 +2,11 @@
 
 import asyncio
 
-from exporter.model import Status
-from exporter.registry.checker import Checker, _Endpoint, classify
-from exporter.registry.client import Answer
-from exporter.registry.credentials import ANONYMOUS
-from exporter.registry.limits import INITIAL_WINDOW, AdaptiveLimit, Gate, HostPauses, Paused
+from exporter.model.records import Status
+from exporter.sources.registry.checker import Checker, _Endpoint, classify
+from exporter.sources.registry.client import Answer
+from exporter.sources.registry.credentials import ANONYMOUS
+from exporter.sources.registry.limits import INITIAL_WINDOW, AdaptiveLimit, Gate, HostPauses, Paused
 
 
 class Clock:
@@ -83,7 +83,7 @@ def test_gate_keeps_in_flight_under_the_window_and_raises_paused_past_the_deadli
 
 
 def test_plan_answers_bad_references_without_a_request_and_orders_mirrors_first():
-    from exporter.registry.settings import from_options
+    from exporter.sources.registry.settings import from_options
 
     checker = Checker(from_options(mirrors=["registry.example=mirror.example/cache"]))
     jobs, known = checker.plan([(("Bad:Ref:1", "anonymous"), ("Bad:Ref:1", ANONYMOUS)),
@@ -113,7 +113,7 @@ def test_an_answer_to_an_earlier_request_does_not_lift_a_retry_after():
 
 
 def test_caps_come_from_the_registry_entry_then_the_global_setting_else_the_ceiling():
-    from exporter.registry.settings import from_options
+    from exporter.sources.registry.settings import from_options
 
     checker = Checker(from_options(concurrency=6, hosts={"capped.example": {"concurrency": 2, "rate": 5}}))
     capped, other = checker._load_control("capped.example"), checker._load_control("other.example")

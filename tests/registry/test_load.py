@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from exporter.model import Status
-from exporter.registry.checker import Checker
-from exporter.registry.credentials import ANONYMOUS
-from exporter.registry.settings import DEFAULT_TTL, RegistrySettings, from_options
+from exporter.model.records import Status
+from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.credentials import ANONYMOUS
+from exporter.sources.registry.settings import DEFAULT_TTL, RegistrySettings, from_options
 from tests.support import registry as real
 from tests.support.fronts import DelayProxy, RateFront
 

@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from werkzeug import Response
 
-from exporter.model import Status
-from exporter.registry.checker import Checker
-from exporter.registry.credentials import ANONYMOUS
-from exporter.registry.settings import RegistrySettings, from_options
+from exporter.model.records import Status
+from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.credentials import ANONYMOUS
+from exporter.sources.registry.settings import RegistrySettings, from_options
 from tests.support import free_port
 
 DIGEST = "sha256:" + "b" * 64

@@ -1,7 +1,7 @@
 """Checks against Debian's docker-registry on 127.0.0.1: no auth, Basic (htpasswd) and token auth."""
 
-from exporter.model import Status
-from exporter.registry.credentials import ANONYMOUS, Credential, Keyring
+from exporter.model.records import Status
+from exporter.sources.registry.credentials import ANONYMOUS, Credential, Keyring
 from tests.registry.conftest import checker_for
 
 

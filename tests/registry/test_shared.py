@@ -11,12 +11,18 @@ import time
 import orjson
 import pytest
 
-from exporter.model import Status
-from exporter.registry.checker import Checker, CheckResult
-from exporter.registry.credentials import Credential, Keyring
-from exporter.registry.settings import from_options
-from exporter.registry.shared import (
-    Breaker, SharedCache, SharedCacheError, check_url, credentials_key, encode, read_password,
+from exporter.model.records import Status
+from exporter.sources.registry.checker import Checker, CheckResult
+from exporter.sources.registry.credentials import Credential, Keyring
+from exporter.sources.registry.settings import from_options
+from exporter.sources.registry.shared import (
+    Breaker,
+    SharedCache,
+    SharedCacheError,
+    check_url,
+    credentials_key,
+    encode,
+    read_password,
 )
 from tests.support import counting, eventually
 from tests.support import redis as real_redis
@@ -175,7 +181,7 @@ def test_redis_killed_then_back(front, store, caplog):
     checker.check_many((image, creds) for image in images(front, 2))
     assert checker.shared.probe()
     store.kill()
-    with caplog.at_level(logging.INFO, logger="exporter.registry.shared"):
+    with caplog.at_level(logging.INFO, logger="exporter.sources.registry.shared"):
         results = checker.check_many((image, creds) for image in images(front, 4))  # two new, checked locally
         assert {r.status for r in results.values()} == {Status.AVAILABLE} and front.total() == 4
         assert not checker.shared.up and not checker.shared.probe()
@@ -332,7 +338,7 @@ def test_first_seen_with_the_breaker_open_is_not_known_and_never_raises(store, c
     cache = SharedCache(store.url, breaker=Breaker(cooldown=10.0, clock=lambda: now[0]))
     assert cache.save_first_seen(["0/1:one"], {"0/1:one": {ONE: 100.0}}, {})
     cache.breaker.failed()  # as after a failed call
-    with caplog.at_level(logging.INFO, logger="exporter.registry.shared"):
+    with caplog.at_level(logging.INFO, logger="exporter.sources.registry.shared"):
         assert cache.load_first_seen(["0/1:one"]) is None  # not known, unlike "nothing stored" ({})
         assert cache.save_first_seen(["0/1:one"], {"0/1:one": {TWO: 200.0}}, {"0/1:one": [ONE]}) is False
     assert cache.counts.round_trips == 1 and not caplog.records  # refused before reaching Redis, quietly
@@ -343,7 +349,7 @@ def test_first_seen_with_the_breaker_open_is_not_known_and_never_raises(store, c
 def test_first_seen_with_redis_killed_is_not_known_logged_once_without_traceback(store, caplog):
     cache = SharedCache(store.url, timeout=0.2)
     store.kill()
-    with caplog.at_level(logging.INFO, logger="exporter.registry.shared"):
+    with caplog.at_level(logging.INFO, logger="exporter.sources.registry.shared"):
         assert cache.save_first_seen(["0/1:one"], {"0/1:one": {ONE: 100.0}}, {}) is False
         assert cache.load_first_seen(["0/1:one"]) is None
     assert cache.breaker.state == "open" and not cache.up

@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
-from exporter.model import Status
-from exporter.registry.checker import Checker
-from exporter.registry.credentials import ANONYMOUS
-from exporter.registry.settings import from_options
+from exporter.model.records import Status
+from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.credentials import ANONYMOUS
+from exporter.sources.registry.settings import from_options
 from tests.support import free_port
 
 DIGEST = "sha256:" + "c" * 64

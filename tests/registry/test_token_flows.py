@@ -10,11 +10,11 @@ from urllib.parse import parse_qs
 
 from werkzeug import Response
 
-from exporter.logs import configure
-from exporter.model import Status
-from exporter.registry.checker import Checker
-from exporter.registry.credentials import ANONYMOUS, Credential, Keyring
-from exporter.registry.settings import from_options
+from exporter.common.logs import configure
+from exporter.model.records import Status
+from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.credentials import ANONYMOUS, Credential, Keyring
+from exporter.sources.registry.settings import from_options
 
 DIGEST = "sha256:" + "c" * 64
 CANARY = "S3cr3t-identity-canary"

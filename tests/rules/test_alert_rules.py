@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.families import BY_NAME
+from exporter.views.families import BY_NAME
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RULES = ROOT / "rules/kube-image-exporter.rules.yaml"
@@ -50,7 +50,7 @@ def test_rules_use_only_families_the_exporter_emits():
     for rule in alerts():
         for name in re.findall(r"\b(kube_image_[a-z_]+)", rule["expr"]):
             family = re.sub(r"_(bucket|sum|count)$", "", name)
-            assert family in BY_NAME, f"{rule['alert']}: {name} is no family of exporter/families.py"
+            assert family in BY_NAME, f"{rule['alert']}: {name} is no family of exporter/views/families.py"
 
 
 def test_every_alert_has_severity_summary_description_and_a_runbook_section():

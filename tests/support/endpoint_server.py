@@ -16,8 +16,8 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from exporter.endpoints import Page, Published, Server
-from exporter.exposition import CONTENT_TYPE
+from exporter.serve.endpoints import Page, Published, Server
+from exporter.views.exposition import CONTENT_TYPE
 
 
 def page(series: int) -> bytes:

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from exporter.registry.node.containerd import ALL_CAPABILITIES, HostsError, certs_layout, config_for, load, parse_hosts
+from exporter.sources.registry.node.containerd import (
+    ALL_CAPABILITIES,
+    HostsError,
+    certs_layout,
+    config_for,
+    load,
+    parse_hosts,
+)
 
 HOSTS = '''
 server = "https://registry.example.com"

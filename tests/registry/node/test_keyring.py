@@ -3,11 +3,11 @@
 import base64
 import json
 
-from exporter.keyrings import KeyringSource
-from exporter.registry.credentials import Credential, Keyring
-from exporter.registry.node.keyring import NodeKeyring
-from exporter.registry.node.providers import FailedCredential
-from exporter.registry.node.view import NodeOptions, NodeView
+from exporter.sources.keyrings import KeyringSource
+from exporter.sources.registry.credentials import Credential, Keyring
+from exporter.sources.registry.node.keyring import NodeKeyring
+from exporter.sources.registry.node.providers import FailedCredential
+from exporter.sources.registry.node.view import NodeOptions, NodeView
 from tests.registry.node.conftest import provider_config
 
 

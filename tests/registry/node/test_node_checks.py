@@ -12,11 +12,11 @@ from dataclasses import replace
 
 import pytest
 
-from exporter.model import Status
-from exporter.registry.checker import Checker
-from exporter.registry.credentials import Credential, Keyring
-from exporter.registry.node.view import NodeOptions, NodeView
-from exporter.registry.settings import from_options
+from exporter.model.records import Status
+from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.credentials import Credential, Keyring
+from exporter.sources.registry.node.view import NodeOptions, NodeView
+from exporter.sources.registry.settings import from_options
 from tests.registry.node.conftest import provider_config
 from tests.support import registry as real
 

@@ -15,12 +15,12 @@ from dataclasses import replace
 import pytest
 
 from exporter.cli import main
-from exporter.endpoints import Published, Server
-from exporter.kube.clusters import load_clusters
-from exporter.registry.checker import Checker
-from exporter.registry.node.view import NodeOptions, NodeView
-from exporter.registry.settings import from_options
-from exporter.serve import Exporter
+from exporter.serve.endpoints import Published, Server
+from exporter.serve.loop import Exporter
+from exporter.sources.kube.clusters import load_clusters
+from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.node.view import NodeOptions, NodeView
+from exporter.sources.registry.settings import from_options
 from tests.conftest import make_pod
 from tests.registry.node.conftest import provider_config
 from tests.support import eventually
@@ -145,8 +145,8 @@ def test_expected_lists_are_checked_as_the_node_would_pull(with_node, reg, node_
     try:
         exporter.start()
         assert eventually(lambda: exporter.checker.stats.total() > 0, timeout=30)  # the check was sent
-        cycles = exporter.cycles
-        assert eventually(lambda: exporter.cycles >= cycles + 2, timeout=30)  # and its result published
+        cycles = exporter.serve.cycles
+        assert eventually(lambda: exporter.serve.cycles >= cycles + 2, timeout=30)  # and its result published
         metrics = get(server.port, "/metrics")
     finally:
         exporter.stop()

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from exporter.model import Status
-from exporter.registry.checker import Checker
-from exporter.registry.credentials import Keyring
-from exporter.registry.node.view import NodeOptions, NodeView
-from exporter.registry.settings import from_options
+from exporter.model.records import Status
+from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.credentials import Keyring
+from exporter.sources.registry.node.view import NodeOptions, NodeView
+from exporter.sources.registry.settings import from_options
 from tests.support import free_port, stop_process
 from tests.support import registry as real
 

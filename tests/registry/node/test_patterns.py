@@ -2,7 +2,7 @@
 
 import pytest
 
-from exporter.registry.node.patterns import PatternError, matches, parse
+from exporter.sources.registry.node.patterns import PatternError, matches, parse
 
 
 @pytest.mark.parametrize("pattern, image, expected", [

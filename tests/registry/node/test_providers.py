@@ -5,10 +5,14 @@ import os
 
 import pytest
 
-from exporter.durations import go_duration
-from exporter.registry.node import plugin, providers
-from exporter.registry.node.providers import (
-    CredentialProviders, FailedCredential, ProviderConfigError, load_config, parse_config,
+from exporter.common.durations import go_duration
+from exporter.sources.registry.node import plugin, providers
+from exporter.sources.registry.node.providers import (
+    CredentialProviders,
+    FailedCredential,
+    ProviderConfigError,
+    load_config,
+    parse_config,
 )
 from tests.registry.node.conftest import provider_config
 

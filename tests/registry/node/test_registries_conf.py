@@ -2,7 +2,7 @@
 
 import pytest
 
-from exporter.registry.node.registries_conf import RegistriesConfError, find, load, locations, merge, parse
+from exporter.sources.registry.node.registries_conf import RegistriesConfError, find, load, locations, merge, parse
 
 CONF = '''
 [[registry]]

@@ -11,13 +11,13 @@ from dataclasses import replace
 
 import pytest
 
-from exporter.endpoints import Published, Server
-from exporter.kube.clusters import load_clusters
-from exporter.registry.checker import Checker
-from exporter.registry.node.providers import CredentialProviders, FailedCredential, ServiceAccount, load_config
-from exporter.registry.node.view import NodeOptions, NodeView
-from exporter.registry.settings import from_options
-from exporter.serve import Exporter
+from exporter.serve.endpoints import Published, Server
+from exporter.serve.loop import Exporter
+from exporter.sources.kube.clusters import load_clusters
+from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.node.providers import CredentialProviders, FailedCredential, ServiceAccount, load_config
+from exporter.sources.registry.node.view import NodeOptions, NodeView
+from exporter.sources.registry.settings import from_options
 from tests.conftest import make_pod
 from tests.registry.node.conftest import provider_config
 from tests.registry.node.test_providers import runner

@@ -4,10 +4,10 @@ import logging
 
 import pytest
 
-from exporter.images import parse
-from exporter.registry.node.files import Reloading
-from exporter.registry.node.providers import ProviderConfigError, load_config
-from exporter.registry.node.view import NodeConfigError, NodeOptions, NodeView
+from exporter.model.images import parse
+from exporter.sources.registry.node.files import Reloading
+from exporter.sources.registry.node.providers import ProviderConfigError, load_config
+from exporter.sources.registry.node.view import NodeConfigError, NodeOptions, NodeView
 
 
 class Clock:

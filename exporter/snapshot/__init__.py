@@ -1,0 +1,1 @@
+"""The join: the sources' plain rows and the registry's answers into one immutable `Snapshot` (pure)."""

@@ -1,0 +1,165 @@
+"""The join: what the cluster uses, what registries say and what releases expect, into one Snapshot.
+
+A pure function over plain data. The serve loop gathers its inputs (references already paired with the
+registry state seen with their own credentials, expected lists, expected images' states, the pods' chains
+and the sources' health) and publishes the result by swapping one reference; /metrics and /report are
+views of it. Nothing here waits, locks or does I/O, so it is tested with plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from exporter.model.health import Health
+from exporter.model.records import PodChain, Reference, Status
+from exporter.snapshot.drift import DigestFacts, drifted, pinned
+
+__all__ = ["UNCHECKED", "DigestFacts", "ImageState", "Snapshot", "join"]
+
+Labels = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageState:
+    """What the registry layer last said of one image (seen with one reference's credentials)."""
+
+    status: Status
+    registry: str
+    digest: str | None = None
+    checked_at: float | None = None
+
+
+UNCHECKED = ImageState(Status.UNCHECKED, registry="")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a scrape, a report or a status page shows, computed once per cycle; never mutated after.
+
+    `series` maps a family name (exporter.views.families) to its rows: label values in the family's label order,
+    and the sample value. Families with no rows are still declared, so HELP and TYPE always appear.
+    The rest is the cycle's plain input kept for views: each reference with its image's state (the report's
+    `registry_status`), each listed cluster's pod chains (the Sylva report), the sources' health. The expected
+    lists are not kept: their series say all a view shows of them.
+    """
+
+    created_at: float
+    series: Mapping[str, tuple[tuple[Labels, float], ...]]
+    references: tuple[tuple[Reference, ImageState], ...] = ()
+    chains: Mapping[str, tuple[PodChain, ...]] = field(default_factory=dict)
+    health: Health = field(default_factory=Health)
+
+
+def _reference_labels(ref: Reference) -> Labels:
+    return (
+        ref.cluster,
+        ref.namespace,
+        ref.workload_kind,
+        ref.workload,
+        ref.container,
+        ref.container_type,
+        ref.image,
+        ref.unit or "",
+    )
+
+
+def join(
+    references: Iterable[tuple[Reference, ImageState]],
+    expected: Mapping[str, Mapping[str, frozenset[str]]],
+    expected_states: Mapping[str, ImageState],
+    clusters: Iterable[str],
+    now: float,
+    digests: Mapping[tuple[str, str], DigestFacts] | None = None,
+    rollback: Iterable[tuple[Labels, ImageState]] = (),
+    chains: Mapping[str, tuple[PodChain, ...]] | None = None,
+    health: Health | None = None,
+) -> Snapshot:
+    """Compute the reference-level and expected-list series of one cycle.
+
+    `expected` maps a list name to {normalized image: units}; `expected_states` gives the registry state of
+    each expected image (checked with the exporter's own credentials). `clusters` names every cluster
+    watched, so `expected_not_running` is reported per cluster even when a cluster runs nothing.
+    `digests` maps (image, running digest) to what the registry serves for that tag now: a running digest
+    that is neither the tag's digest nor one of its index's manifests is drift, and a running digest the
+    registry no longer has is a missing image (`image` written `name@digest`, reason `absent`).
+    `rollback` pairs (cluster, namespace, release, revision, image) of kept Helm revisions with their state.
+    `chains` (by cluster) and `health` are carried to the Snapshot as they are, for the views.
+    """
+    digests = digests or {}
+    pairs = tuple(references)
+    # Sets: references differing only in fields that are not labels (pull secrets, active) are one series.
+    missing: set[Labels] = set()
+    unknown_unit: set[Labels] = set()
+    unexpected: set[Labels] = set()
+    drift: set[Labels] = set()
+    active_workloads: set[Labels] = set()
+    all_workloads: set[Labels] = set()
+    status_rows: set[Labels] = set()
+    checked: dict[tuple[str, str], float] = {}
+    running: dict[str, set[str]] = {}
+
+    expected_images: set[str] = set()
+    for images in expected.values():
+        expected_images.update(images)
+
+    for ref, state in pairs:
+        labels = _reference_labels(ref)
+        all_workloads.add(labels[:4])
+        if ref.active:
+            active_workloads.add(labels[:4])
+        running.setdefault(ref.cluster, set()).add(ref.image)
+        status_rows.add((ref.cluster, ref.image, state.registry, state.status.value))
+        if state.checked_at is not None:
+            key = (ref.cluster, ref.image)
+            checked[key] = max(checked.get(key, 0.0), state.checked_at)
+        if state.status not in (Status.AVAILABLE, Status.UNCHECKED):
+            missing.add(labels + (state.status.value,))
+        if ref.unit is None:
+            unknown_unit.add(labels[:-1])
+        if expected and ref.image not in expected_images:
+            unexpected.add(labels)
+        facts = digests.get((ref.image, ref.running_digest)) if ref.running_digest else None
+        if facts is not None and drifted(ref.running_digest, facts):
+            drift.add(labels + (ref.running_digest, facts.registry_digest))
+            if facts.running_status == Status.ABSENT:  # the reference written by digest, as a restart pulls it
+                missing.add(labels[:6] + (pinned(ref.image, ref.running_digest), labels[7], Status.ABSENT.value))
+
+    expected_missing: list[tuple[Labels, float]] = []
+    not_running: list[tuple[Labels, float]] = []
+    cluster_names = sorted(set(clusters) | set(running))
+    for list_name, images in sorted(expected.items()):
+        for image, units in sorted(images.items()):
+            unit_labels = sorted(units) or [""]
+            state = expected_states.get(image, UNCHECKED)
+            if state.status not in (Status.AVAILABLE, Status.UNCHECKED):
+                for unit in unit_labels:
+                    expected_missing.append(((list_name, image, unit, state.status.value), 1.0))
+            for cluster in cluster_names:
+                if image not in running.get(cluster, ()):
+                    for unit in unit_labels:
+                        not_running.append(((cluster, list_name, image, unit), 1.0))
+
+    rollback_missing = {labels + (state.status.value,) for labels, state in rollback
+                        if state.status not in (Status.AVAILABLE, Status.UNCHECKED)}
+
+    series = {
+        "kube_image_rollback_missing": _ones(rollback_missing),
+        "kube_image_missing": _ones(missing),
+        "kube_image_status": _ones(status_rows),
+        "kube_image_unknown_unit": _ones(unknown_unit),
+        "kube_image_unexpected": _ones(unexpected),
+        "kube_image_digest_drift": _ones(drift),
+        "kube_image_workload_inactive": _ones(all_workloads - active_workloads),
+        "kube_image_expected_missing": tuple(expected_missing),
+        "kube_image_expected_not_running": tuple(not_running),
+        "kube_image_last_check_timestamp_seconds": tuple(
+            (key, value) for key, value in sorted(checked.items())
+        ),
+    }
+    return Snapshot(created_at=now, series=series, references=pairs, chains=dict(chains or {}),
+                    health=health or Health())
+
+
+def _ones(rows: Iterable[Labels]) -> tuple[tuple[Labels, float], ...]:
+    return tuple((row, 1.0) for row in sorted(rows))

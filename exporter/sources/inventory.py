@@ -1,0 +1,135 @@
+"""Inventory: trimmed pods and workloads of one cluster into `Reference` rows and the pods' `PodChain`s.
+
+Pure. Pods give what runs now; workload templates give what will run (a Deployment scaled to zero, a
+suspended CronJob, a Job between runs), marked inactive when nothing runs them. Replicas collapse: a
+Reference has no pod in it, so 50 replicas of one Deployment are one row per container. Each pod's chain
+(its owners up to the top and its unit) is what the Sylva report is made of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from exporter.model.images import InvalidReference, digest_of_image_id, normalize
+from exporter.model.records import PodChain, Reference
+from exporter.sources.kube.objects import Container, Pod, Workload
+from exporter.sources.kube.owners import OwnerResolver, Resolution, Trace
+
+TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job"})
+
+
+def normalized(container: Container, where: str, problems: list[str]) -> str | None:
+    """The normalized image, or None (and a problem noted) when it does not parse."""
+    try:
+        return normalize(container.image)
+    except InvalidReference as exc:
+        problems.append(f"{where} container {container.name!r}: {exc}")
+        return None
+
+
+def _rows(
+    cluster: str,
+    namespace: str,
+    resolution: Resolution,
+    containers: Iterable[tuple[Container, str | None]],
+    active: bool,
+    pull_secrets: tuple[str, ...],
+    service_account: str,
+    image_ids: Mapping[str, str] | None = None,
+) -> Iterable[Reference]:
+    for container, image in containers:
+        image = image or container.image  # one that does not parse is kept as written
+        running = digest_of_image_id(image_ids.get(container.name)) if image_ids and "@" not in image else None
+        yield Reference(
+            cluster=cluster,
+            namespace=namespace,
+            workload_kind=resolution.workload_kind,
+            workload=resolution.workload,
+            container=container.name,
+            container_type=container.type,
+            image=image,
+            unit=resolution.unit,
+            active=active,
+            pull_secrets=pull_secrets,
+            service_account=service_account,
+            running_digest=running or "",
+        )
+
+
+class Remembered(NamedTuple):
+    """What one object gave last time, and what it was computed from."""
+
+    obj: Pod | Workload  # the very object: a reflector hands a new one for every change
+    trace: Trace  # the owners its resolution read
+    references: tuple[Reference, ...]
+    problems: tuple[str, ...]
+    chain: PodChain | None  # a pod's; None for a workload
+
+
+Memo = dict[str, Remembered]  # by object UID
+
+
+class Inventory(NamedTuple):
+    """One cluster's inventory."""
+
+    references: set[Reference]
+    chains: tuple[PodChain, ...]  # one per pod, in the order given
+    problems: list[str]  # one line per container whose image does not parse
+
+
+def build(
+    cluster: str,
+    pods: Iterable[Pod],
+    workloads: Iterable[Workload],
+    resolver: OwnerResolver,
+    memo: Memo | None = None,
+) -> Inventory:
+    """All references and pod chains of one cluster, and what could not be read.
+
+    With `memo` (kept by the caller from one call to the next, replaced in place), an object that is the
+    very same as last time and whose owners are too reuses its rows: a steady cluster costs a lookup per
+    object instead of a walk of its owner chain.
+    """
+    refs: dict[Reference, Reference] = {}  # a set that hands back its member: equal rows share one object
+    chains: list[PodChain] = []
+    shared: dict[tuple, tuple] = {}  # replicas name the same containers: one tuple for all of them
+    problems: list[str] = []
+    previous = dict(memo or {})
+    current: Memo = {}
+
+    def add(obj: Pod | Workload, active: bool, where: str) -> None:
+        entry = previous.get(obj.meta.uid)
+        if entry is None or entry.obj is not obj or not resolver.unchanged(entry.trace):
+            resolution, trace = resolver.resolve_traced(obj)
+            found: list[str] = []
+            images = [(c, normalized(c, where, found)) for c in obj.containers]
+            rows = tuple(refs.setdefault(r, r) for r in _rows(
+                cluster, obj.meta.namespace or "", resolution, images, active,
+                obj.pull_secrets, obj.service_account, getattr(obj, "image_ids", None)))
+            chain = None
+            if isinstance(obj, Pod):
+                containers = tuple((c.name, image) for c, image in images if image is not None)
+                chain = PodChain(resolution.chain, resolution.unit, shared.setdefault(containers, containers))
+            entry = Remembered(obj, trace, rows, tuple(found), chain)
+        else:
+            refs.update((r, r) for r in entry.references if r not in refs)
+        current[obj.meta.uid] = entry
+        problems.extend(entry.problems)
+        if entry.chain is not None:
+            chains.append(entry.chain)
+
+    for pod in pods:
+        add(pod, True, f"pod {pod.meta.namespace}/{pod.meta.name}")
+    for workload in workloads:
+        meta = workload.meta
+        if meta.kind not in TEMPLATE_KINDS:
+            continue
+        controller = meta.controller
+        if controller is not None and controller.kind in TEMPLATE_KINDS:
+            continue  # a Job of a CronJob: the CronJob's template names the same images
+        add(workload, workload.active, f"{meta.kind.lower()} {meta.namespace}/{meta.name}")
+    if memo is not None:
+        memo.clear()
+        memo.update(current)
+    return Inventory(set(refs), tuple(chains), problems)

@@ -1,0 +1,164 @@
+"""Objects from a file instead of a cluster: `kubectl get pods,replicasets,... -A -o json` output.
+
+Accepts a List (`{"kind": "List", "items": [...]}`), a single object, a JSON array, or several JSON
+documents one after the other (several `kubectl get -o json` outputs concatenated). Owners found in the
+file are looked up from it; owners absent from it end their chain, as a forbidden owner would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from exporter.common.files import ReadError, TooLarge, read_file
+from exporter.sources.kube.objects import CONTAINER_KEYS, Pod, Trimmed, Workload, pod_spec_path, trim
+from exporter.sources.kube.owners import Lookup, meta_of
+
+# `kubectl get pods -A -o json` prints a few KB a pod: 1 GiB holds far more than the largest clusters; a larger
+# file (or a device that never ends) is refused unread rather than read into memory
+MAX_BYTES = 1024 * 1024 * 1024
+
+
+class ListFileError(ValueError):
+    """The file is not a Kubernetes object list; the message says where it goes wrong."""
+
+
+def _documents(text: str, origin: str) -> Iterator[Any]:
+    try:
+        yield orjson.loads(text)
+        return
+    except orjson.JSONDecodeError:
+        pass
+    decoder = json.JSONDecoder()
+    position, length = 0, len(text)
+    while position < length:
+        while position < length and text[position].isspace():
+            position += 1
+        if position >= length:
+            break
+        try:
+            document, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise ListFileError(f"{origin} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        yield document
+
+
+def _items(document: Any, origin: str) -> Iterator[dict]:
+    if isinstance(document, list):
+        for item in document:
+            yield from _items(item, origin)
+    elif isinstance(document, dict):
+        if isinstance(document.get("items"), list):
+            list_kind = str(document.get("kind", ""))
+            item_kind = list_kind[:-4] if list_kind.endswith("List") and list_kind != "List" else None
+            for index, item in enumerate(document["items"]):
+                if not isinstance(item, dict):
+                    raise ListFileError(f"{origin}: item {index} is a {type(item).__name__}, not an object")
+                if item_kind and "kind" not in item:  # typed lists (PodList) leave kind out of items
+                    item = {**item, "kind": item_kind, "apiVersion": document.get("apiVersion", "")}
+                yield item
+        elif "kind" in document and "metadata" in document:
+            yield document
+        else:
+            raise ListFileError(f"{origin} holds neither a List with items nor a Kubernetes object")
+    else:
+        raise ListFileError(f"{origin} holds a {type(document).__name__}, not Kubernetes objects")
+
+
+def load(path: str | Path, label_keys: Iterable[str] = ()) -> "ObjectIndex":
+    """Read and trim every object of the file; ListFileError when it cannot be used."""
+    path = Path(path)
+    try:
+        text = read_file(path, MAX_BYTES)[1].decode()
+    except TooLarge as exc:
+        raise ListFileError(f"{path}: {exc}, the most a pod list may hold") from None
+    except ReadError as exc:
+        raise ListFileError(f"cannot read {path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise ListFileError(f"{path} is not text (expected kubectl JSON output)") from None
+    keys = tuple(label_keys)
+    objects, skipped = [], []
+    for document in _documents(text, str(path)):
+        for item in _items(document, str(path)):
+            problem = _malformed(item)
+            if problem:
+                meta = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+                skipped.append(f"{item.get('kind')} {meta.get('namespace')}/{meta.get('name')}: {problem}")
+            else:
+                objects.append(trim(item, keys))
+    return ObjectIndex(objects, skipped)
+
+
+def _malformed(item: dict) -> str | None:
+    """Why an object cannot be read as the kind it says it is (None when it can): a pod spec whose containers are
+    not a list of objects with string images would otherwise vanish from the report without a word."""
+    if not isinstance(item.get("metadata"), dict):
+        return "metadata is not an object"
+    path = pod_spec_path(item.get("kind"))
+    if path is None:
+        return None
+    spec: Any = item
+    for depth, key in enumerate(path):
+        spec = spec.get(key)
+        if spec is None:
+            return None
+        if not isinstance(spec, dict):
+            return f"{'.'.join(path[:depth + 1])} is a {type(spec).__name__}, not an object"
+    where = ".".join(path)
+    for key, _ in CONTAINER_KEYS:
+        containers = spec.get(key)
+        if containers is None:
+            continue
+        if not isinstance(containers, list):
+            return f"{where}.{key} is a {type(containers).__name__}, not a list"
+        for index, container in enumerate(containers):
+            if not isinstance(container, dict):
+                return f"{where}.{key}[{index}] is a {type(container).__name__}, not an object"
+            if "image" in container and not isinstance(container["image"], str):
+                return f"{where}.{key}[{index}].image is not a string"
+    return None
+
+
+class ObjectIndex:
+    """Trimmed objects by (kind, namespace, name), with the lookup an OwnerResolver takes."""
+
+    def __init__(self, objects: Iterable[Trimmed], skipped: Iterable[str] = ()) -> None:
+        self.objects = list(objects)
+        self.skipped = list(skipped)  # objects left out as unreadable, one line each
+        self._by_key = {(meta_of(o).kind, meta_of(o).namespace, meta_of(o).name): o for o in self.objects}
+
+    def lookup(self, api_version: str, kind: str, namespace: str | None, name: str) -> Trimmed | None:
+        return self._by_key.get((kind, namespace, name))
+
+    def lookup_or(self, fallback: Lookup, cache: MutableMapping | None = None) -> Lookup:
+        """A lookup that reads owners held here, and asks `fallback` (the API) for the others.
+
+        With `cache` (kept by the caller across calls), what `fallback` answered is remembered in it, None
+        included: an owner of a kind that is not listed is read once, not once per cycle.
+        """
+
+        def lookup(api_version: str, kind: str, namespace: str | None, name: str) -> Trimmed | None:
+            found = self._by_key.get((kind, namespace, name))
+            if found is not None:
+                return found
+            if cache is None:
+                return fallback(api_version, kind, namespace, name)
+            key = (kind, namespace, name)
+            if key in cache:
+                return cache[key]
+            found = cache[key] = fallback(api_version, kind, namespace, name)
+            return found
+
+        return lookup
+
+    @property
+    def pods(self) -> list[Pod]:
+        return [o for o in self.objects if isinstance(o, Pod)]
+
+    @property
+    def workloads(self) -> list[Workload]:
+        return [o for o in self.objects if isinstance(o, Workload)]

@@ -1,0 +1,211 @@
+"""Owner chains and units: which controller runs a pod, and which unit (release piece) owns it.
+
+The chain follows controller owner references up to the top (Pod -> ReplicaSet -> Deployment,
+Job -> CronJob; static pods end at their Node). Units follow Sylva's rules (REFERENCE.md §5): a Flux
+Kustomization label ends the walk; a Flux HelmRelease label jumps to that HelmRelease and continues
+from it. Further unit sources (Helm release, Argo CD application, any label) are tried in the order
+configured. Objects are looked up through an injected function, so the same code serves a live cluster
+and a List file, and every lookup is cached: 50,000 pods of 500 ReplicaSets cost 500 lookups.
+An owner that cannot be read (deleted, forbidden) ends the chain with what is known.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from exporter.sources.kube.objects import (
+    ARGOCD_INSTANCE,
+    ARGOCD_TRACKING_ID,
+    FLUX_HELMRELEASE_NAME,
+    FLUX_HELMRELEASE_NAMESPACE,
+    FLUX_KUSTOMIZATION_NAME,
+    FLUX_KUSTOMIZATION_NAMESPACE,
+    HELM_RELEASE_NAME,
+    Meta,
+    OwnerRef,
+    Trimmed,
+)
+
+log = logging.getLogger(__name__)
+
+HELMRELEASE_API_VERSION = "helm.toolkit.fluxcd.io/v2"
+MAX_DEPTH = 16
+
+# (api_version, kind, namespace, name) -> trimmed object, or None when it cannot be read
+Lookup = Callable[[str, str, str | None, str], Trimmed | None]
+
+
+class OwnerKey(NamedTuple):
+    """What a lookup is asked for."""
+
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+
+class Read(NamedTuple):
+    """One owner a resolution read, and what the lookup returned for it (the very object, or None)."""
+
+    key: OwnerKey
+    found: Trimmed | None
+
+
+Trace = tuple[Read, ...]  # the owners one resolution read, in the order it read them
+
+
+def label_keys(unit_sources: Sequence[str]) -> frozenset[str]:
+    """Label keys that `label:KEY` unit sources read, for trimming to keep."""
+    return frozenset(s.removeprefix("label:") for s in unit_sources if s.startswith("label:"))
+
+
+def meta_of(obj: Trimmed) -> Meta:
+    return obj if isinstance(obj, Meta) else obj.meta
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """Where one pod or workload sits: its top controller, unit and Sylva dependency chain."""
+
+    workload_kind: str
+    workload: str
+    unit: str | None
+    chain: tuple[str, ...]  # Sylva keys, top ancestor first, ending with the object itself
+
+
+class OwnerResolver:
+    """Resolves chains and units with a cache of looked-up owners (keep one per cluster and cycle)."""
+
+    def __init__(self, lookup: Lookup, unit_sources: Sequence[str] = ("flux",)) -> None:
+        self._lookup = lookup
+        self._sources = tuple(unit_sources)
+        self._cache: dict[tuple[str, str | None, str], Trimmed | None] = {}
+        self._resolved: dict[str, tuple[Resolution, Trace]] = {}  # inventory and report ask for the same objects
+        self._flux = "flux" in self._sources
+
+    def _get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Trimmed | None:
+        key = (kind, namespace, name)
+        if key not in self._cache:
+            try:
+                self._cache[key] = self._lookup(api_version, kind, namespace, name)
+            except Exception as exc:  # a broken lookup ends one chain, never the run
+                log.warning("cannot read %s/%s/%s: %s", kind, namespace, name, exc)
+                self._cache[key] = None
+        return self._cache[key]
+
+    @property
+    def lookups(self) -> int:
+        return len(self._cache)
+
+    def resolve(self, obj: Trimmed) -> Resolution:
+        """Walk from `obj` upwards: owners first, Flux hops where labels say so (memoized per object)."""
+        return self.resolve_traced(obj)[0]
+
+    def resolve_traced(self, obj: Trimmed) -> tuple[Resolution, Trace]:
+        """The resolution and the owners it read: `unchanged(trace)` later tells whether it still holds."""
+        start = meta_of(obj)
+        found = self._resolved.get(start.key)
+        if found is None:
+            found = self._resolved[start.key] = self._walk(start)
+        return found
+
+    def unchanged(self, trace: Trace) -> bool:
+        """True when every owner the trace read is still the very same object (or still absent)."""
+        return all(self._get(*read.key) is read.found for read in trace)
+
+    def _read(self, trace: list[Read], key: OwnerKey) -> Trimmed | None:
+        found = self._get(*key)
+        trace.append(Read(key, found))
+        return found
+
+    def _walk(self, start: Meta) -> tuple[Resolution, Trace]:
+        trace: list[Read] = []
+        chain: list[str] = [start.key]
+        walked: list[Meta] = [start]
+        workload: Meta | OwnerRef = start
+        in_owner_chain = True
+        current: Meta = start
+        seen = {start.key}
+        unit_from_flux: str | None = None
+        for _ in range(MAX_DEPTH):
+            labels = current.labels
+            if self._flux and FLUX_KUSTOMIZATION_NAME in labels:
+                namespace = labels.get(FLUX_KUSTOMIZATION_NAMESPACE) or current.namespace
+                unit_from_flux = labels[FLUX_KUSTOMIZATION_NAME]
+                chain.append(f"Kustomization/{namespace}/{unit_from_flux}")
+                break
+            if self._flux and FLUX_HELMRELEASE_NAME in labels:
+                in_owner_chain = False
+                namespace = labels.get(FLUX_HELMRELEASE_NAMESPACE) or current.namespace
+                name = labels[FLUX_HELMRELEASE_NAME]
+                key = f"HelmRelease/{namespace}/{name}"
+                if key in seen:
+                    break
+                seen.add(key)
+                chain.append(key)
+                parent = self._read(trace, OwnerKey(HELMRELEASE_API_VERSION, "HelmRelease", namespace, name))
+                if parent is None:
+                    break
+                current = meta_of(parent)
+                walked.append(current)
+                continue
+            owner = current.controller
+            if owner is None:
+                break
+            namespace = None if owner.kind == "Node" else current.namespace
+            key = f"{owner.kind}/{namespace}/{owner.name}"
+            if key in seen:
+                break
+            seen.add(key)
+            chain.append(key)
+            if in_owner_chain and owner.kind != "Node":
+                workload = owner
+            if owner.kind == "Node":
+                break
+            parent = self._read(trace, OwnerKey(owner.api_version, owner.kind, namespace, owner.name))
+            if parent is None:
+                break
+            current = meta_of(parent)
+            walked.append(current)
+        resolution = Resolution(
+            workload_kind=workload.kind,
+            workload=workload.name,
+            unit=self._unit(walked, unit_from_flux),
+            chain=tuple(reversed(chain)),
+        )
+        return resolution, tuple(trace)
+
+    def _unit(self, walked: list[Meta], unit_from_flux: str | None) -> str | None:
+        for source in self._sources:
+            if source == "flux":
+                unit = unit_from_flux
+            elif source == "helm":
+                unit = _first(walked, lambda m: m.annotations.get(HELM_RELEASE_NAME))
+            elif source == "argocd":
+                unit = _first(walked, _argocd_app)
+            else:  # label:KEY
+                key = source.removeprefix("label:")
+                unit = _first(walked, lambda m, key=key: m.labels.get(key))
+            if unit:
+                return unit
+        return None
+
+
+def _first(walked: list[Meta], pick: Callable[[Meta], str | None]) -> str | None:
+    for meta in walked:
+        value = pick(meta)
+        if value:
+            return value
+    return None
+
+
+def _argocd_app(meta: Meta) -> str | None:
+    """Argo CD's application: the instance label, or the app part of `app:group/kind:ns/name`."""
+    if meta.labels.get(ARGOCD_INSTANCE):
+        return meta.labels[ARGOCD_INSTANCE]
+    tracking = meta.annotations.get(ARGOCD_TRACKING_ID, "")
+    app = tracking.split(":", 1)[0]
+    return app or None

@@ -1,0 +1,307 @@
+"""Keep one resource of one cluster current: list, then watch from the list's version, in layers.
+
+The client-go reflector idea, written small: list (paginated) -> watch from that resourceVersion ->
+on 410 Gone list again -> on connection errors retry with exponential backoff and jitter. Objects are
+kept trimmed and keyed by UID, and deleted ones are forgotten, so memory follows the cluster. Readers
+take `snapshot()`: a copy made at most once per change batch, under a lock held only for that memory
+copy (never across I/O), and never mutated after it is returned.
+
+An API server can forget: restored from a backup or reset, it no longer has the version being watched
+from. It says so with 410 (older than its history) or 504 "Too large resource version" (newer than
+anything it has); both mean list again. It may also accept the watch and stay silent. So after a failed
+watch the reflector asks the server for its current version (a one-item list) before resuming, and lists
+again when that version is behind its own, or when a bookmark or event goes back in version; and after
+`relist_after` failures in a row of any kind it lists again rather than trust what it holds (a watch that
+stayed open `QUIET_DROP` seconds before the network dropped it breaks the row: idle connections closed by a
+load balancer are no reason to list 50,000 pods again). A watch that ends at its timeout without a single
+event or bookmark is followed by the same question, as an apiserver bookmarks about once a minute.
+
+`request_stop()` closes the open watch stream, so a stop never waits for a silent server.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.sources.kube.api import ApiError, ClusterClient, Expired, WatchStream
+
+log = logging.getLogger(__name__)
+
+QUIET_DROP = 30.0  # seconds a watch must have stayed open for its drop not to count towards a relist
+
+
+@dataclass
+class ReflectorStats:
+    """Plain counters for the exporter's own health metrics."""
+
+    lists: int = 0
+    relists_after_expiry: int = 0  # 410 Gone or 504 Too large resource version
+    relists_after_reset: int = 0  # the server's version went back (a restore): it forgot what we watch from
+    relists_after_errors: int = 0  # `relist_after` failures in a row
+    watch_restarts: int = 0
+    errors: int = 0
+    last_error: str = ""
+    skipped: int = 0  # objects that could not be trimmed (logged one by one)
+    last_success: float = 0.0  # monotonic time of the last successful list or watch event/bookmark
+    failing_since: float | None = None  # monotonic time of the first error since the last success
+
+    def down_for(self, now: float) -> float:
+        """Seconds the list/watch has been failing without a success in between (0 when working)."""
+        return 0.0 if self.failing_since is None else now - self.failing_since
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter, reset after a success."""
+
+    initial: float = 0.5
+    maximum: float = 30.0  # client-go's ceiling: back within half a default interval of the API returning
+    attempt: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def next_delay(self) -> float:
+        ceiling = min(self.maximum, self.initial * (2**self.attempt))
+        self.attempt += 1
+        return self.rng.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class Reflector:
+    """Mirror of one (cluster, kind[, namespace, selectors]) as {uid: trim(object)}."""
+
+    def __init__(
+        self,
+        client: ClusterClient,
+        api_version: str,
+        kind: str,
+        trim: Callable[[dict], Any] = lambda obj: obj,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        watch_timeout: int = 300,
+        on_change: Callable[[], None] | None = None,
+        on_event: Callable[[str, dict], None] | None = None,
+        sleep: Callable[[float], bool] | None = None,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        relist_after: int = 3,
+    ) -> None:
+        self.client = client
+        self.api_version = api_version
+        self.kind = kind
+        self._trim = trim
+        self._selectors = dict(namespace=namespace, label_selector=label_selector, field_selector=field_selector)
+        self._watch_timeout = watch_timeout
+        self._on_change = on_change
+        self._on_event = on_event  # sees every object as it arrives (lists replay as ADDED)
+        self._stop = threading.Event()
+        self._sleep = sleep or (lambda seconds: self._stop.wait(seconds))
+        self._backoff = backoff or Backoff()
+        self._clock = clock
+        self._relist_after = relist_after
+        self._failures = 0  # in a row: reset by any success, and by a watch that stayed open a while
+        self._stream: WatchStream | None = None
+        self._objects: dict[str, Any] = {}
+        self._published: dict[str, Any] = {}
+        self._dirty = False
+        self._lock = threading.Lock()
+        self._version = ""
+        self.synced = threading.Event()
+        self.stats = ReflectorStats()
+        self._thread: threading.Thread | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The objects as of the last applied change ({uid: trimmed}); never mutated after it is returned."""
+        with self._lock:
+            if self._dirty:
+                self._published = dict(self._objects)
+                self._dirty = False
+            return self._published
+
+    # -- the loop --
+
+    def start(self) -> "Reflector":
+        self._thread = threading.Thread(
+            target=self.run, name=f"reflector-{self.client.name}-{self.kind}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def request_stop(self) -> None:
+        """Ask the loop to end without waiting (stop many reflectors at once, then join them); an open watch is
+        closed now rather than waited out."""
+        self._stop.set()
+        stream = self._stream
+        if stream is not None:
+            stream.close()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.request_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self, max_iterations: int | None = None) -> None:
+        """List and watch until stopped (or for `max_iterations` list/watch rounds, for tests)."""
+        iterations = 0
+        need_list = True
+        check_version = False  # after a failed watch: does the server still have the version we resume from?
+        while not self._stop.is_set() and (max_iterations is None or iterations < max_iterations):
+            iterations += 1
+            try:
+                if check_version and not need_list:
+                    need_list = self._server_forgot()
+                check_version = False
+                if need_list:
+                    self._list()
+                    need_list = False
+                    if self._stop.is_set():
+                        return
+                received = self._watch()
+                if self._stop.is_set():
+                    return
+                self._success()  # the server ended the watch at its timeout: the connection works
+                self.stats.watch_restarts += 1
+                check_version = received == 0  # a whole watch without a word, not even a bookmark: ask
+            except Expired as exc:
+                log.info("%s; listing again", exc)
+                if not isinstance(exc, _WentBack):
+                    self.stats.relists_after_expiry += 1
+                need_list = True
+            except ApiError as exc:
+                if self._stop.is_set():
+                    return
+                self._failures += 1
+                self.stats.errors += 1
+                self.stats.last_error = str(exc)
+                if self.stats.failing_since is None:
+                    self.stats.failing_since = self._clock()
+                if exc.status in (403, 404):
+                    need_list = True  # what we hold may be stale: start over once readable again
+                elif self._failures >= self._relist_after and not need_list:
+                    need_list = True  # whatever keeps failing, what we hold may no longer be the cluster
+                    self.stats.relists_after_errors += 1
+                check_version = True
+                delay = self._backoff.next_delay()
+                log.warning("%s; retrying in %.1fs", exc, delay)  # the error names the cluster and the resource
+                if self._sleep(delay):
+                    return
+
+    def _server_forgot(self) -> bool:
+        """Whether the server's current resourceVersion is behind the one we resume from (it was restored or
+        reset, and a watch from ours would wait for changes that already happened). One single-item list."""
+        for _, current in self.client.list_pages(self.api_version, self.kind, page_size=1, **self._selectors):
+            if _older(current, self._version):
+                log.info("%s %s: the server is at resourceVersion %s, behind ours (%s): it was restored or reset; "
+                         "listing again", self.client.name, self.kind, current, self._version)
+                self.stats.relists_after_reset += 1
+                return True
+            return False
+        return False
+
+    def _list(self) -> None:
+        objects: dict[str, Any] = {}
+        version = ""
+        for page, version in self.client.list_pages(self.api_version, self.kind, **self._selectors):
+            for obj in page:
+                self._apply_into(objects, "ADDED", obj)
+        with self._lock:
+            self._objects = objects
+        self._version = version
+        self.stats.lists += 1
+        self._success()
+        self._publish()
+        self.synced.set()
+
+    def _watch(self) -> int:
+        """Apply the events of one watch until it ends; returns how many arrived (bookmarks too)."""
+        stream = self.client.watch(
+            self.api_version, self.kind, self._version, timeout_seconds=self._watch_timeout, **self._selectors
+        )
+        self._stream = stream
+        if self._stop.is_set():  # asked to stop while the watch was being opened
+            stream.close()
+        opened = self._clock()
+        received = 0
+        try:
+            for event_type, obj in stream:
+                received += 1
+                if self._stop.is_set():
+                    return received
+                version = (obj.get("metadata") or {}).get("resourceVersion")
+                if version and _older(version, self._version):
+                    self.stats.relists_after_reset += 1
+                    raise _WentBack(f"{self.client.name}: watch {self.kind}: resourceVersion went back from "
+                                  f"{self._version} to {version}: the server was restored or reset")
+                if version:
+                    self._version = version
+                self._success()
+                if event_type == "BOOKMARK":
+                    continue
+                with self._lock:
+                    self._apply_into(self._objects, event_type, obj)
+                self._publish()
+            return received
+        except ApiError:
+            if self._clock() - opened >= QUIET_DROP:
+                self._failures = 0  # a quiet watch the network dropped after a while: not the server failing
+            raise
+        finally:
+            self._stream = None
+            stream.close()  # left early (stop, a version gone back): the connection never goes back half read
+
+    def _apply_into(self, objects: dict[str, Any], event_type: str, obj: dict) -> None:
+        uid = (obj.get("metadata") or {}).get("uid")
+        if not uid:
+            return
+        if self._on_event is not None:
+            try:
+                self._on_event(event_type, obj)
+            except Exception as exc:  # a consumer's failure costs this object only
+                log.warning("%s %s: event handler failed: %s", self.client.name, self.kind, exc)
+        if event_type == "DELETED":
+            objects.pop(uid, None)
+            return
+        try:
+            objects[uid] = self._trim(obj)
+        except Exception as exc:  # one bad object is reported and skipped, the rest kept
+            meta = obj.get("metadata") or {}
+            self.stats.skipped += 1
+            log.warning("%s %s %s/%s skipped: %s", self.client.name, self.kind, meta.get("namespace"),
+                        meta.get("name"), exc)
+
+    def _publish(self) -> None:
+        with self._lock:
+            self._dirty = True
+        if self._on_change is not None:
+            self._on_change()
+
+    def _success(self) -> None:
+        now = self._clock()
+        if self.stats.failing_since is not None and not self._stop.is_set():
+            log.info("%s %s: list/watch works again after %.0fs", self.client.name, self.kind,
+                     now - self.stats.failing_since)
+        self.stats.last_success = now
+        self.stats.failing_since = None
+        self._failures = 0
+        self._backoff.reset()
+
+
+class _WentBack(Expired):
+    """A bookmark or event older than the version watched from: the server was restored or reset."""
+
+
+def _older(version: str, than: str) -> bool:
+    """`version` is before `than`. Versions are opaque to clients, but every apiserver serves etcd revisions
+    (integers); anything else is never called older."""
+    try:
+        return int(version) < int(than)
+    except ValueError:
+        return False

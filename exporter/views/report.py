@@ -1,0 +1,81 @@
+"""The Sylva image reference report (REFERENCE.md §5): the JSON `get_image_refs.py` writes, key for key.
+
+A view over pod chains (exporter.model.records.PodChain): images come from pods only (containers, init and
+ephemeral containers), normalized as distribution/reference does, as Sylva's tool does; images that do not
+parse are already left out (the inventory names them). `page` is /report: the same report of each
+cluster of a Snapshot, with the registry status of each image.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from exporter.model.records import PodChain, Status
+from exporter.snapshot.join import Snapshot
+
+
+def build(chains: Iterable[PodChain]) -> dict[str, Any]:
+    """The report of one cluster's pods, as a dict."""
+    units_per_image: dict[str, set[str]] = {}
+    dependencies: dict[str, dict] = {}
+    for pod in chains:
+        for container, image in pod.containers:
+            units = units_per_image.setdefault(image, set())
+            if pod.unit:
+                units.add(pod.unit)
+            node = dependencies.setdefault(image, {})
+            for key in pod.chain:
+                node = node.setdefault(key, {})
+            names = node.setdefault("containers", [])
+            if container not in names:
+                names.append(container)
+                names.sort()
+    images_per_unit: dict[str, set[str]] = {}
+    for image, units in units_per_image.items():
+        for unit in units:
+            images_per_unit.setdefault(unit, set()).add(image)
+    return {
+        "images": sorted(units_per_image),
+        "units_per_image": {image: sorted(units) for image, units in sorted(units_per_image.items()) if units},
+        "images_per_unit": {unit: sorted(images) for unit, images in sorted(images_per_unit.items())},
+        # Sylva's rule: all images minus those with a unit (one reached both ways has a unit)
+        "images_with_unknown_unit": sorted(image for image, units in units_per_image.items() if not units),
+        "pod_images_dependencies": _sorted(dependencies),
+    }
+
+
+def page(snapshot: Snapshot) -> bytes:
+    """/report: one cluster's report, or each cluster's under its name; with each image's registry status."""
+    reports = {name: build(chains) for name, chains in snapshot.chains.items()}
+    body = next(iter(reports.values())) if len(reports) == 1 else {"clusters": reports}
+    statuses = registry_statuses((ref.image, state.status) for ref, state in snapshot.references)
+    return orjson.dumps({**body, "registry_status": statuses})  # compact: 20x faster
+
+
+def _sorted(tree: dict) -> dict:
+    return {k: _sorted(v) if isinstance(v, dict) else v for k, v in sorted(tree.items())}
+
+
+def dumps(report: dict[str, Any]) -> str:
+    """Serialized as Sylva's tool writes it (`indent=4`)."""
+    return json.dumps(report, indent=4) + "\n"
+
+
+# worst first: what a pull with some credential set would meet; `available` only when every set finds it
+SEVERITY = (Status.ABSENT, Status.UNAUTHORIZED, Status.FORBIDDEN, Status.INVALID_REFERENCE, Status.TLS_ERROR,
+            Status.UNREACHABLE, Status.ERROR, Status.RATE_LIMITED, Status.UNCHECKED, Status.AVAILABLE)
+_RANK = {status: rank for rank, status in enumerate(SEVERITY)}
+
+
+def registry_statuses(pairs: Iterable[tuple[str, Status]]) -> dict[str, str]:
+    """{image: status} for the report's `registry_status`: an image checked with several credential sets
+    (pods with different pull secrets) gets the worst of its statuses, the same whatever the order."""
+    worst: dict[str, Status] = {}
+    for image, status in pairs:
+        if image not in worst or _RANK[status] < _RANK[worst[image]]:
+            worst[image] = status
+    return {image: status.value for image, status in sorted(worst.items())}
