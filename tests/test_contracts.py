@@ -120,7 +120,7 @@ def test_every_module_has_a_layer_and_a_room_in_the_architecture_doc():
         if folder in ("serve", "views", "snapshot", "sources", "commands"):
             unlayered += [f"{folder}/{n}" for n in names if n not in layered[f"exporter.{folder}"]]
         unnamed += [f"{folder}/{n}" for n in names if f"`{n}`" not in doc and f"`{n}.py`" not in doc
-                    and f"`{n}/`" not in doc]
+                    and f"`{folder}/{n}/`" not in doc]
         for sub in (p for p in inner if p.is_dir()):
             unnamed += [f"{folder}/{sub.name}/{m.stem}" for m in sub.rglob("*.py")
                         if m.stem != "__init__" and f"`{m.stem}`" not in doc and f"`{m.stem}.py`" not in doc]
