@@ -90,6 +90,10 @@ class EndpointClient:
         self._challenges = challenges  # base URL -> challenge seen; shared so it outlives a round
         self._token_locks: dict[tuple[str, str, str, str], asyncio.Lock] = {}  # one token request per scope
 
+    async def aclose(self) -> None:
+        """Close the HTTP client (its connections) at the end of the round."""
+        await self._http.aclose()
+
     async def _send(self, method: str, url: str, host: str, headers: dict[str, str]) -> httpx.Response:
         """One request through the host's gate (in flight, pace, pause), its outcome told back to it.
 
