@@ -150,6 +150,7 @@ class AdaptiveLimit:
         self._answered: collections.deque[float] = collections.deque()  # answer times of the last second
         self._clock = clock
         self.cuts = 0  # times the window was cut (a pushback, a timeout or a latency jump)
+        self.pushbacks = 0  # 429s, 503s and timeouts told, whether or not they cut
 
     @property
     def window(self) -> int:
@@ -184,6 +185,7 @@ class AdaptiveLimit:
 
     def pushed_back(self, started: float, rate_limited: bool) -> None:
         """A 429 (`rate_limited`), a 503 or a timeout."""
+        self.pushbacks += 1
         if started < self._last_cut:
             return
         now = self._clock()
