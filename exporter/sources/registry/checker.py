@@ -166,18 +166,7 @@ class Checker:
         results = self._recall(unique)
         todo = [(key, request) for key, request in unique.items() if key not in results]
         if todo and self.shared is not None:  # --cache-url: the fleet's results first, single-flight for the rest
-            from exporter.sources.registry import (
-                shared as fleet,  # only with a shared cache: redis is not loaded otherwise
-            )
-
-            pending = dict(todo)
-            checked, stored = fleet.check_through(
-                self.shared, pending, lambda keys: self._check([(k, pending[k]) for k in keys], progress, deadline),
-                lambda key, result: self._expiry(key, result, result.checked_at) - result.checked_at,
-                CheckResult, before=before_round)
-            for found in (checked, stored):
-                self._remember(found)
-                results.update(found)
+            results.update(self._through_fleet(todo, progress, before_round, deadline))
         elif todo:
             if before_round is not None:
                 before_round()
@@ -185,6 +174,20 @@ class Checker:
             self._remember(checked)
             results.update(checked)
         return results
+
+    def _through_fleet(self, todo: list[tuple[ResultKey, CheckRequest]], progress, before_round,
+                       deadline) -> dict[ResultKey, CheckResult]:
+        """What the fleet's shared cache holds, and the rest checked here (by one exporter of the fleet at a time)."""
+        from exporter.sources.registry import shared as fleet  # only with a shared cache: redis is not loaded otherwise
+
+        pending = dict(todo)
+        checked, stored = fleet.check_through(
+            self.shared, pending, lambda keys: self._check([(k, pending[k]) for k in keys], progress, deadline),
+            lambda key, result: self._expiry(key, result, result.checked_at) - result.checked_at,
+            CheckResult, before=before_round)
+        self._remember(checked)
+        self._remember(stored)
+        return {**checked, **stored}
 
     def _check(self, todo: list[tuple[ResultKey, CheckRequest]], progress, deadline) -> dict[ResultKey, CheckResult]:
         """A round over what no cache answered: planned, then asked of the registries."""
