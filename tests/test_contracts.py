@@ -80,6 +80,22 @@ def test_one_import_where_it_does_not_belong_breaks_a_contract(tmp_path, module,
     assert "BROKEN" in result.stdout
 
 
+HTTPCORE = "httpcore is imported only under exporter.sources.registry (the connection pool on asyncio streams)"
+URLLIB3 = "urllib3 is imported only under exporter.sources.kube (the kubernetes client's HTTP library)"
+
+
+@pytest.mark.parametrize(("module", "line", "contract"), [
+    ("exporter/sources/expected/sources.py", "import httpcore", HTTPCORE),
+    ("exporter/sources/keyrings.py", "import urllib3", URLLIB3),
+    ("exporter/sources/registry/client.py", "import urllib3", URLLIB3),
+])
+def test_connection_libraries_stay_with_their_client(tmp_path, module, line, contract):
+    """httpcore beside httpx in the registry package, urllib3 beside the kubernetes client: each its own contract."""
+    result = lint(tmp_path, module, line)
+    assert result.returncode != 0, f"{line!r} in {module} passed lint-imports"
+    assert f"{contract} BROKEN" in " ".join(result.stdout.split()), result.stdout  # names wrap at 80 columns
+
+
 def test_every_field_of_the_snapshot_is_read_by_a_view():
     """The Snapshot carries what the views show and nothing else: a field no view reads is dead weight.
 

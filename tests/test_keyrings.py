@@ -148,3 +148,22 @@ def test_a_secret_never_read_while_the_api_is_down_is_reported_and_asked_again_s
     clock.now = 31
     source.new_cycle()
     assert users(source.keyring("shop", ("regcred",))) == ["alice"] and source.unusable == {}
+
+
+def test_service_account_identities_expire_and_stay_bounded():
+    """The ServiceAccounts a credential provider may get tokens for are kept `ttl` seconds, and at most
+    IDENTITIES of them: a cluster's churn of ServiceAccounts does not grow the exporter."""
+    from exporter.sources.keyrings import IDENTITIES
+    from exporter.sources.registry.node.keyring import NodeKeyring
+
+    clock = Clock()
+    source = KeyringSource(lambda ns, name: None, lambda ns, name: {"metadata": {"name": name}}, NodeKeyring(),
+                           ttl=300, clock=clock, get_token=lambda ns, name, audience: "token")
+    first = source.keyring("shop", (), "builder").account
+    assert source.keyring("shop", (), "builder").account is first  # kept
+    clock.now += 301
+    assert source.keyring("shop", (), "builder").account is not first  # expired: made again
+    kept = source.keyring("shop", (), "builder").account
+    for n in range(IDENTITIES):
+        source.keyring("other", (), f"sa-{n}")
+    assert source.keyring("shop", (), "builder").account is not kept  # the least recently used went first

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 Getter = Callable[[str, str], Mapping[str, Any] | None]  # (namespace, name) -> raw object or None
 RETRY = 30.0  # an object the API failed to give is asked for again this soon, not after the whole TTL
 TokenGetter = Callable[[str, str, str], str]  # (namespace, service account, audience) -> token
+IDENTITIES = 20_000  # ServiceAccounts whose token getters are kept (each for `ttl` seconds)
 
 
 class KeyringSource:
@@ -42,7 +43,7 @@ class KeyringSource:
                  get_token: TokenGetter | None = None, retry: float = RETRY) -> None:
         self._get_secret = get_secret
         self._get_token = get_token  # set when node credential providers may get ServiceAccount tokens (opt-in)
-        self._identities: dict[tuple[str, str], ServiceAccount] = {}
+        self._identities: TLRUCache = TLRUCache(maxsize=IDENTITIES, ttu=lambda _key, _account, now: now + ttl, timer=clock)
         self._get_service_account = get_service_account
         self._node = node_keyring
         self._ttl, self._retry = ttl, min(retry, ttl)
@@ -131,7 +132,8 @@ class KeyringSource:
     def _identity(self, namespace: str, name: str) -> ServiceAccount:
         """A ServiceAccount whose token and annotations are read when a credential provider asks for them."""
         key = (namespace, name)
-        if key not in self._identities:
+        identity = self._identities.get(key)
+        if identity is None:
             get_token, get_account = self._get_token, self._get_service_account
 
             def annotations() -> Mapping[str, str]:
@@ -140,6 +142,6 @@ class KeyringSource:
                     raise ValueError(f"ServiceAccount {namespace}/{name} not found or not readable")
                 return (account.get("metadata") or {}).get("annotations") or {}
 
-            self._identities[key] = ServiceAccount(namespace, name, lambda audience: get_token(namespace, name, audience),
-                                                   annotations)
-        return self._identities[key]
+            identity = self._identities[key] = ServiceAccount(
+                namespace, name, lambda audience: get_token(namespace, name, audience), annotations)
+        return identity

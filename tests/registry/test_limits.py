@@ -3,7 +3,8 @@
 import asyncio
 
 from exporter.model.records import Status
-from exporter.sources.registry.checker import Checker, _Endpoint, classify
+from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.rounds import Endpoint, classify
 from exporter.sources.registry.client import Answer
 from exporter.sources.registry.credentials import ANONYMOUS
 from exporter.sources.registry.limits import INITIAL_WINDOW, AdaptiveLimit, Gate, HostPauses, Paused
@@ -95,7 +96,7 @@ def test_plan_answers_bad_references_without_a_request_and_orders_mirrors_first(
 
 
 def test_classify_takes_the_first_endpoint_that_has_it_else_the_first_answer():
-    mirror, origin = _Endpoint("m", "http://m", "a"), _Endpoint("o", "http://o", "a")
+    mirror, origin = Endpoint("m", "http://m", "a"), Endpoint("o", "http://o", "a")
     found = classify([(mirror, Answer(Status.ABSENT)), (origin, Answer(Status.AVAILABLE, digest="d"))], 1.0)
     assert (found.status, found.endpoint, found.digest) == (Status.AVAILABLE, "o", "d")
     missing = classify([(mirror, Answer(Status.ABSENT, detail="gone")), (origin, Answer(Status.UNREACHABLE))], 1.0)
@@ -116,7 +117,7 @@ def test_caps_come_from_the_registry_entry_then_the_global_setting_else_the_ceil
     from exporter.sources.registry.settings import from_options
 
     checker = Checker(from_options(concurrency=6, hosts={"capped.example": {"concurrency": 2, "rate": 5}}))
-    capped, other = checker._load_control("capped.example"), checker._load_control("other.example")
+    capped, other = checker.hosts.control("capped.example"), checker.hosts.control("other.example")
     assert (capped.ceiling, capped.rate) == (2, 5)
     assert (other.ceiling, other.rate) == (6, None)
-    assert Checker()._load_control("free.example").ceiling == Checker().settings.ceiling
+    assert Checker().hosts.control("free.example").ceiling == Checker().settings.ceiling

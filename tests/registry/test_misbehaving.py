@@ -55,8 +55,8 @@ def test_absurd_retry_after_is_capped(httpserver):
         Response(status=429, headers={"Retry-After": str(485009 * 3600)}))
     check, host = checker(httpserver)
     status_of(check, f"{host}/a:1")
-    paused = check._pauses.paused("127.0.0.1:%d" % httpserver.port)
-    assert paused is not None and paused.paused_until - time.time() <= 3600 + 1
+    paused = check.hosts.pauses.paused("127.0.0.1:%d" % httpserver.port)
+    assert paused is not None and paused.paused_until - time.monotonic() <= 3600 + 1
 
 
 @pytest.mark.parametrize("code", [500, 502, 503])

@@ -3,6 +3,8 @@ and a proxy named in the environment is honoured."""
 
 import socket
 import threading
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +114,51 @@ def test_a_proxy_in_the_environment_is_used(httpserver, monkeypatch):
     _, results = check(unreachable, [f"{unreachable}/a:1"])
     [result] = results.values()
     assert (result.status, result.digest) == (Status.AVAILABLE, DIGEST)
+
+
+def _pinned(name: str) -> str:
+    """The version range pyproject.toml gives a dependency."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    [requirement] = [Requirement(d) for d in project["dependencies"] if Requirement(d).name == name]
+    return str(requirement.specifier)
+
+
+def test_the_installed_httpx_and_httpcore_have_what_streams_relies_on():
+    """streams.py leans on members httpx and httpcore do not document (streams.RELIES_ON): an upgrade that
+    drops one fails here, naming it, instead of as connections that misbehave."""
+    import asyncio
+    import inspect
+
+    import httpcore
+    import httpx
+    from packaging.specifiers import SpecifierSet
+
+    from exporter.sources.registry import streams
+
+    missing = []
+    versions = f"httpx {httpx.__version__}, httpcore {httpcore.__version__}"
+    transport = httpx.AsyncHTTPTransport()
+    if not isinstance(getattr(transport, "_pool", None), httpcore.AsyncConnectionPool) or "self._pool" not in \
+            inspect.getsource(httpx.AsyncHTTPTransport.handle_async_request):
+        missing.append(streams.RELIES_ON[0])
+    if "network_backend" not in inspect.signature(httpcore.AsyncConnectionPool).parameters:
+        missing.append(streams.RELIES_ON[1])
+    for base, subclass in ((httpcore.AsyncNetworkStream, streams.AsyncioStream),
+                           (httpcore.AsyncNetworkBackend, streams.AsyncioBackend)):
+        ours = {name for name in vars(subclass) if not name.startswith("_")}
+        theirs = {name for name in vars(base) if not name.startswith("_")}
+        if theirs - ours or ours - theirs:
+            missing.append(f"{streams.RELIES_ON[2]} (httpcore has {sorted(theirs)}, streams.py {sorted(ours)})")
+    sources = (path.read_text() for path in Path(httpcore.__file__).parent.rglob("*.py"))
+    if not any('get_extra_info("is_readable")' in source for source in sources):
+        missing.append(streams.RELIES_ON[3])
+    if "self._buffer = " not in inspect.getsource(asyncio.StreamReader.__init__):
+        missing.append(streams.RELIES_ON[4])
+    assert not missing, (f"{versions}: streams.py relies on what this version lacks: {'; '.join(missing)}. "
+                         "Adapt streams.py to it before raising the bound in pyproject.toml.")
+    for name, version in (("httpx", httpx.__version__), ("httpcore", httpcore.__version__)):
+        assert version in SpecifierSet(_pinned(name)), (
+            f"{name} {version} is installed, outside {_pinned(name)} in pyproject.toml: streams.py was checked "
+            "within that range only")

@@ -12,6 +12,7 @@ from werkzeug import Response
 
 from exporter.common.logs import configure
 from exporter.model.records import Status
+from exporter.sources.registry.auth import TokenCache
 from exporter.sources.registry.checker import Checker
 from exporter.sources.registry.credentials import ANONYMOUS, Credential, Keyring
 from exporter.sources.registry.settings import from_options
@@ -85,3 +86,17 @@ def test_a_moved_token_realm_is_followed(httpserver):
     [second] = check.check_many([(f"{host}/app:1", ANONYMOUS)]).values()
     assert second.status == Status.AVAILABLE
     assert [r.path for r, _ in httpserver.log if r.path.startswith("/token")][-1] == "/token-b"
+
+
+def test_a_token_expires_10s_early_and_the_cache_stays_bounded():
+    now = [1000.0]
+    tokens = TokenCache(clock=lambda: now[0], maxsize=3)
+    tokens.put(("realm", "svc", "repository:a:pull", "anon"), "ta", 60)
+    now[0] += 49
+    assert tokens.get(("realm", "svc", "repository:a:pull", "anon")) == "ta"
+    now[0] += 2  # 9 s left: could expire on the way
+    assert tokens.get(("realm", "svc", "repository:a:pull", "anon")) is None
+    for n in range(10):
+        tokens.put(("realm", "svc", f"repository:{n}:pull", "anon"), f"t{n}", 300)
+    assert len(tokens) == 3
+    assert [tokens.get(("realm", "svc", f"repository:{n}:pull", "anon")) for n in (6, 7, 8, 9)] == [None, "t7", "t8", "t9"]

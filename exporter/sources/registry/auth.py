@@ -12,6 +12,8 @@ import re
 import time
 from dataclasses import dataclass
 
+from cachetools import TLRUCache
+
 _PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
 
@@ -47,33 +49,33 @@ def parse_challenge(header: str | None) -> Challenge:
 @dataclass(frozen=True, slots=True)
 class Token:
     value: str
-    expires_at: float
+    lifetime: float  # seconds it is valid from when it was stored
 
 
 class TokenCache:
-    """Bearer tokens by (realm, service, scope, credential fingerprint), dropped 10 s before expiry."""
+    """Bearer tokens by (realm, service, scope, credential fingerprint), dropped 10 s before they expire.
 
-    def __init__(self, clock=time.time, maxsize: int = 10_000) -> None:
-        self._tokens: dict[tuple[str, str, str, str], Token] = {}
-        self._clock = clock
-        self._maxsize = maxsize
+    Bounded: past `maxsize` tokens the least recently used goes first (cachetools' TLRUCache, which also
+    drops expired tokens as it goes). Not thread-safe: a round's event loop is its one user at a time.
+    """
+
+    MARGIN = 10.0  # a token this close to its expiry is not sent: it could expire on the way
+
+    def __init__(self, clock=time.monotonic, maxsize: int = 10_000) -> None:
+        self._tokens: TLRUCache = TLRUCache(maxsize=maxsize, ttu=self._expiry, timer=clock)
+
+    def _expiry(self, key, token: Token, now: float) -> float:
+        return now + token.lifetime - self.MARGIN
+
+    def __len__(self) -> int:
+        return len(self._tokens)
 
     def get(self, key: tuple[str, str, str, str]) -> str | None:
         token = self._tokens.get(key)
-        if token is None:
-            return None
-        if token.expires_at - 10 <= self._clock():
-            del self._tokens[key]
-            return None
-        return token.value
+        return token.value if token is not None else None
 
     def put(self, key: tuple[str, str, str, str], value: str, expires_in: float) -> None:
-        if len(self._tokens) >= self._maxsize:
-            now = self._clock()
-            self._tokens = {k: t for k, t in self._tokens.items() if t.expires_at > now}
-            if len(self._tokens) >= self._maxsize:
-                self._tokens.clear()
-        self._tokens[key] = Token(value, self._clock() + max(0.0, expires_in))
+        self._tokens[key] = Token(value, max(0.0, expires_in))
 
 
 def token_from_response(payload: object) -> tuple[str, float]:

@@ -90,6 +90,10 @@ class EndpointClient:
         self._challenges = challenges  # base URL -> challenge seen; shared so it outlives a round
         self._token_locks: dict[tuple[str, str, str, str], asyncio.Lock] = {}  # one token request per scope
 
+    async def aclose(self) -> None:
+        """Close the HTTP client (its connections) at the end of the round."""
+        await self._http.aclose()
+
     async def _send(self, method: str, url: str, host: str, headers: dict[str, str]) -> httpx.Response:
         """One request through the host's gate (in flight, pace, pause), its outcome told back to it.
 
@@ -213,17 +217,9 @@ class EndpointClient:
                 return None, Answer(answer.status, detail=f"token endpoint {answer.detail}",
                                     connection_failed=answer.connection_failed)
             self._stats.record(realm_host, "TOKEN", str(response.status_code), time.perf_counter() - started)
-            if response.status_code in (401, 403):
-                source = f" ({credential.source})" if credential is not None and credential.source else ""
-                return None, Answer(Status.UNAUTHORIZED, detail=f"{host}: token refused for {repository}{source}")
-            if response.status_code == 429:
-                return None, Answer(Status.RATE_LIMITED, detail=f"{host}: token endpoint rate limited",
-                                    retry_after=response.headers.get("Retry-After"), pushback=True)
-            if response.status_code >= 500:
-                return None, Answer(Status.UNREACHABLE, detail=f"{host}: token endpoint answered {response.status_code}",
-                                    connection_failed=True)
-            if response.status_code != 200:
-                return None, Answer(Status.ERROR, detail=f"{host}: token endpoint answered {response.status_code}")
+            refusal = _token_refusal(response, host, repository, credential)
+            if refusal is not None:
+                return None, refusal
             try:
                 token, expires_in = token_from_response(response.json())
             except (ValueError, ChallengeError) as exc:
@@ -316,6 +312,22 @@ class EndpointClient:
                           retry_after=response.headers.get("Retry-After") if code == 503 else None,
                           pushback=code == 503)
         return Answer(Status.ERROR, detail=f"{where}: unexpected answer {code}")
+
+
+def _token_refusal(response: httpx.Response, host: str, repository: str, credential: Credential | None) -> Answer | None:
+    """What a token endpoint's answer other than 200 means for the check; None for a 200."""
+    code = response.status_code
+    if code in (401, 403):
+        source = f" ({credential.source})" if credential is not None and credential.source else ""
+        return Answer(Status.UNAUTHORIZED, detail=f"{host}: token refused for {repository}{source}")
+    if code == 429:
+        return Answer(Status.RATE_LIMITED, detail=f"{host}: token endpoint rate limited",
+                      retry_after=response.headers.get("Retry-After"), pushback=True)
+    if code >= 500:
+        return Answer(Status.UNREACHABLE, detail=f"{host}: token endpoint answered {code}", connection_failed=True)
+    if code != 200:
+        return Answer(Status.ERROR, detail=f"{host}: token endpoint answered {code}")
+    return None
 
 
 INDEX_TYPES = frozenset({"application/vnd.oci.image.index.v1+json",

@@ -8,7 +8,8 @@ a registry asking for 485009 hours is lying); a host that keeps failing (connect
 paused with exponential backoff and then probed by a single request, not hammered.
 
 `AdaptiveLimit` and `HostPauses` are plain state over an injectable clock and outlive rounds; `Gate` is the
-asyncio side of one host for one round (each round runs its own event loop).
+asyncio side of one host for one round (each round runs its own event loop). Every time here is monotonic:
+pauses, pacing and the round's deadline (a pause is converted to wall time only where it is shown).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class HostState:
     """Pause bookkeeping of one host."""
 
     failures: int = 0
-    paused_until: float = 0.0  # no request before this (a failure's backoff, or a Retry-After)
+    paused_until: float = 0.0  # monotonic; no request before this (a failure's backoff, or a Retry-After)
     reason: str = ""
     rate_limited: bool = False  # the pause is the registry's own Retry-After (or its 429)
     unavailable: bool = False  # ... given with a 503: the registry is down for that long, not limiting
@@ -69,7 +70,7 @@ class HostState:
 class HostPauses:
     """Which hosts are paused, and until when. Reading never changes anything; `admit` does, and says so."""
 
-    def __init__(self, initial: float, maximum: float, clock=time.time) -> None:
+    def __init__(self, initial: float, maximum: float, clock=time.monotonic) -> None:
         self._initial = initial
         self._maximum = maximum
         self._clock = clock
@@ -148,6 +149,8 @@ class AdaptiveLimit:
         self._last_429 = float("-inf")
         self._answered: collections.deque[float] = collections.deque()  # answer times of the last second
         self._clock = clock
+        self.cuts = 0  # times the window was cut (a pushback, a timeout or a latency jump)
+        self.pushbacks = 0  # 429s, 503s and timeouts told, whether or not they cut
 
     @property
     def window(self) -> int:
@@ -182,6 +185,7 @@ class AdaptiveLimit:
 
     def pushed_back(self, started: float, rate_limited: bool) -> None:
         """A 429 (`rate_limited`), a 503 or a timeout."""
+        self.pushbacks += 1
         if started < self._last_cut:
             return
         now = self._clock()
@@ -195,6 +199,7 @@ class AdaptiveLimit:
 
     def _cut(self, factor: float, now: float) -> None:
         self.limit = max(1.0, self.limit * factor)
+        self.cuts += 1
         self._slow_start = False
         self._last_cut = now
         self.smoothed_latency = self.best_latency  # judge the new window on its own answers
@@ -224,13 +229,13 @@ class Gate:
     """
 
     def __init__(self, host: str, control: AdaptiveLimit, pauses: HostPauses, deadline: float | None,
-                 clock=time.monotonic, wall_clock=time.time) -> None:
+                 clock=time.monotonic) -> None:
+        """`deadline` and `clock` are on the clock of `pauses` (monotonic)."""
         self.host = host
         self.control = control
         self._pauses = pauses
         self._deadline = deadline
         self._clock = clock
-        self._wall_clock = wall_clock
         self._in_flight = 0
         self._waiters: collections.deque[asyncio.Future] = collections.deque()
         self._next_start = 0.0
@@ -291,7 +296,7 @@ class Gate:
         while (state := self._pauses.paused(self.host)) is not None and state.rate_limited:
             if self._deadline is None or state.paused_until >= self._deadline:
                 raise Paused(state)
-            await asyncio.sleep(state.paused_until - self._wall_clock())
+            await asyncio.sleep(state.paused_until - self._clock())
 
     async def _pace(self) -> None:
         rate = self.control.rate
@@ -299,9 +304,8 @@ class Gate:
             return
         now = self._clock()
         start = max(now, self._next_start)
-        starts_at = self._wall_clock() + (start - now)
-        if self._deadline is not None and starts_at >= self._deadline:
-            raise Paused(HostState(paused_until=starts_at, rate_limited=True,
+        if self._deadline is not None and start >= self._deadline:
+            raise Paused(HostState(paused_until=start, rate_limited=True,
                                    reason=f"{self.host}: not sent before the deadline at {rate:.1f} requests/s"))
         self._next_start = start + 1.0 / rate
         if start > now:

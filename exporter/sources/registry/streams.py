@@ -6,6 +6,12 @@ per connection per request). On a fast registry that is most of a check's CPU, a
 registry waits for it. Behaviour is httpcore's: the same timeouts, the same exceptions (which httpx maps to
 its own), TLS started on the connection as anyio starts it. With a proxy in the environment the checker keeps
 httpx's own transport, which honours it.
+
+This leans on what httpx and httpcore do not document, listed in `RELIES_ON` (tests/registry/test_streams.py
+checks each against the installed versions; pyproject pins the versions it was checked with): httpx's
+`AsyncHTTPTransport` sends through its `_pool`, which is replaced here; httpcore's HTTP/1.1 connection asks its
+stream `get_extra_info("is_readable")` before reusing it; and asyncio's `StreamReader._buffer` tells bytes read
+but not consumed.
 """
 
 from __future__ import annotations
@@ -20,6 +26,15 @@ from typing import Any
 
 import httpcore
 import httpx
+
+
+RELIES_ON = (
+    "httpx.AsyncHTTPTransport._pool: the pool handle_async_request sends through",
+    "httpcore.AsyncConnectionPool(network_backend=...)",
+    "httpcore.AsyncNetworkStream and httpcore.AsyncNetworkBackend: the methods defined here",
+    "httpcore's AsyncHTTP11Connection: asks get_extra_info('is_readable') of an idle connection",
+    "asyncio.StreamReader._buffer",
+)
 
 
 @contextlib.contextmanager

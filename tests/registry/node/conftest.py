@@ -3,7 +3,8 @@
 The script reads the CredentialProviderRequest on stdin, appends the image to `NAME.log` and answers
 what `NAME.json` beside it says (`auth`, `cacheKeyType`, `cacheDuration`), or misbehaves on purpose:
 `mode` `fail` (exit 1 with the password on stderr), `hang`, `garbage`, `wrong-version`; with
-`requireToken` it gives credentials only to a request that carries a ServiceAccount token.
+`requireToken` it gives credentials only to a request that carries a ServiceAccount token; with `sleep`
+it takes that many seconds, unless `release()` lets it go sooner (`slept()` says which it was, each run).
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ if mode == "fail":
     sys.exit(1)
 if mode == "hang":
     time.sleep(60)
+if "sleep" in config:  # a slow plugin: it sleeps that long, or until the test drops NAME.release beside it
+    end = time.monotonic() + config["sleep"]
+    while time.monotonic() < end and not os.path.exists(me + ".release"):
+        time.sleep(0.01)
+    with open(me + ".slept", "a") as slept:
+        slept.write("released\\n" if os.path.exists(me + ".release") else "slept\\n")
 if mode == "garbage":
     print("<html>oops</html>")
     sys.exit(0)
@@ -57,6 +64,14 @@ class Plugin:
 
     def answer(self, **config) -> None:
         (self.bin_dir / f"{self.name}.json").write_text(json.dumps(config))
+
+    def release(self) -> None:
+        (self.bin_dir / f"{self.name}.release").touch()
+
+    def slept(self) -> list[str]:
+        """Per run with `sleep`: "released" when `release()` came while it slept, "slept" when it slept it all."""
+        path = self.bin_dir / f"{self.name}.slept"
+        return path.read_text().split() if path.exists() else []
 
     def calls(self) -> list[dict]:
         log = self.bin_dir / f"{self.name}.log"

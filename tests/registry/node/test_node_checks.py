@@ -17,6 +17,7 @@ from exporter.sources.registry.checker import Checker
 from exporter.sources.registry.credentials import Credential, Keyring
 from exporter.sources.registry.node.view import NodeOptions, NodeView
 from exporter.sources.registry.settings import from_options
+from exporter.sources.registry.stats import DURATION_BUCKETS
 from tests.registry.node.conftest import provider_config
 from tests.support import registry as real
 
@@ -171,3 +172,44 @@ def test_edited_node_files_count_without_a_restart(reg, tmp_path, make_plugin):
     hosts_dir(tmp_path, reg)
     clock[0] += 6
     assert Checker(settings).check_many([(image, keyring)])[(image, keyring.fingerprint)].status == Status.AVAILABLE
+
+
+@pytest.fixture(scope="module")
+def open_reg(tmp_path_factory):
+    """A registry without auth (no password hashing to time): latency is the registry's alone."""
+    registry = real.Registry(tmp_path_factory.mktemp("node-open"), "none")
+    registry.digest = registry.push_image("team/app", "1.0")
+    for tag in ("1", "2", "3", "4", "5"):
+        registry.push_image("team/other", tag)
+    yield registry
+    registry.stop()
+
+
+def test_a_slow_plugin_holds_up_only_the_checks_that_need_it(open_reg, tmp_path, make_plugin):
+    """A plugin that takes 2 s runs off the round's event loop: the other images' checks complete while it
+    runs (they release it), no registry request is timed with it nor times out (the timeout is shorter than
+    the plugin) so the adaptive limit hears no pushback, and two checks that need the same plugin answer wait
+    for one run."""
+    reg = open_reg
+    others = [f"{reg.host}/team/other:{tag}" for tag in ("1", "2", "3", "4", "5")]
+    needy = [f"{reg.host}/team/app:1.0", f"{reg.host}/team/app@{reg.digest}"]  # one plugin key: team/app's
+    plugin = make_plugin("slow-provider")
+    plugin.answer(cacheKeyType="Image", sleep=2,
+                  auth={f"{reg.host}/team/app": {"username": "alice", "password": PASSWORD}})
+    config = provider_config(tmp_path / "slow.yaml", [{"name": plugin.name, "matchImages": [f"{reg.host}/team/app"]}])
+    view = NodeView(NodeOptions(provider_config=config, provider_bin_dir=plugin.bin_dir))
+    keyring = view.keyring()
+    checker = Checker(replace(from_options(insecure=[reg.host]), node=view, timeout=1.0))
+
+    def progress(done, total):
+        if done == len(others):  # only the others can be done before the plugin answers
+            plugin.release()
+
+    results = checker.check_many([(image, keyring) for image in others + needy], progress)
+    assert {image: results[(image, keyring.fingerprint)].status for image in others + needy} == {
+        image: Status.AVAILABLE for image in others + needy}
+    assert plugin.slept() == ["released"]  # the others did not wait for it
+    assert [call["image"] for call in plugin.calls()] == [f"{reg.host}/team/app"]  # one run for both
+    assert checker.hosts.control(reg.host).pushbacks == 0  # a latency cut may come from the registry itself
+    [histogram] = [h for h in checker.stats.figures()[1] if h.labels == (reg.host,)]
+    assert histogram.cumulative[DURATION_BUCKETS.index(1.0)] == histogram.count  # no request timed with the plugin

@@ -222,3 +222,31 @@ def test_a_provider_that_requires_a_service_account_token_is_reported(tmp_path, 
         "tokenAttributes": {"serviceAccountTokenAudience": "aud", "requireServiceAccount": True}}]))
     [failed] = CredentialProviders(specs, runner(p.bin_dir)).credentials("reg.example.com/app")
     assert "ServiceAccount token" in failed.source and p.calls() == []
+
+
+def test_answers_and_failures_kept_are_bounded(tmp_path, make_plugin):
+    """Past `maxsize` the least recently used answer (or failure) goes: asked again, the plugin runs again."""
+    p = make_plugin()
+    p.answer(cacheKeyType="Image", auth={"*.example.com": {"username": "u", "password": "pw"}})
+    specs = load_config(provider_config(tmp_path / "c.json", [{"name": p.name, "matchImages": ["*.example.com"]}]))
+    node = CredentialProviders(specs, runner(p.bin_dir), clock=Clock(), maxsize=2)
+    for app in ("a", "b", "c"):
+        node.credentials(f"reg.example.com/{app}")
+    node.credentials("reg.example.com/c")
+    assert len(p.calls()) == 3  # the last two are kept
+    node.credentials("reg.example.com/a")
+    assert len(p.calls()) == 4  # the first was dropped
+
+    failing = make_plugin("failing")
+    failing.answer(mode="fail")
+    attributes = {"serviceAccountTokenAudience": "x", "requireServiceAccount": True}
+    specs = load_config(provider_config(tmp_path / "f.json", [
+        {"name": failing.name, "matchImages": ["*.example.com"], "tokenAttributes": attributes}]))
+    node = CredentialProviders(specs, runner(failing.bin_dir), clock=Clock(), maxsize=2)
+    accounts = [providers.ServiceAccount("shop", name, lambda audience: "token", dict) for name in "abc"]
+    for account in accounts:  # a failure is remembered per ServiceAccount
+        assert isinstance(node.credentials("reg.example.com/app", account)[0], FailedCredential)
+    node.credentials("reg.example.com/app", accounts[2])
+    assert len(failing.calls()) == 3
+    node.credentials("reg.example.com/app", accounts[0])
+    assert len(failing.calls()) == 4

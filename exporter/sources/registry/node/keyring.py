@@ -3,7 +3,8 @@
 `NodeKeyring` is a `Keyring` whose `match` returns the pod's own credentials (pull secrets, else its
 ServiceAccount's; the exporter's `--docker-config` files), then the node's: credential provider plugins
 in config order, then the kubelet's docker config, then any provider failure (a `FailedCredential`).
-Plugin credentials are asked for lazily, per image, through the node view's cache.
+Plugin credentials are asked for lazily, per image, through the node view's cache; `ready` says whether
+they are at hand without running a plugin.
 
 `Keyring(pod) + node_keyring` gives a NodeKeyring (Python tries a subclass's `__radd__` first), so the
 code that builds per-pod keyrings needs no change. The fingerprint names the pod's credentials and the
@@ -24,8 +25,8 @@ class NodeCredentials(Protocol):
     fingerprint: str  # "" when the node adds no credentials
     uses_service_accounts: bool  # some provider answers per ServiceAccount (tokenAttributes)
 
-    def credentials(self, registry: str, repository: str,
-                    account: ServiceAccount | None = None) -> list[Credential]: ...
+    def credentials(self, registry: str, repository: str, account: ServiceAccount | None = None,
+                    run: bool = True) -> list[Credential] | None: ...
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,15 @@ class NodeKeyring(Keyring):
         if self.node is None:
             return own
         return own + self.node.credentials(registry, repository, self.account)
+
+    def ready(self, registry: str, repository: str) -> list[Credential] | None:
+        """`match`'s answer when it needs no credential provider plugin to run, else None (the checker then
+        runs `match` in a thread, off its event loop)."""
+        own = Keyring.match(self, registry, repository)
+        if self.node is None:
+            return own
+        node = self.node.credentials(registry, repository, self.account, run=False)
+        return None if node is None else own + node
 
     def for_service_account(self, account: ServiceAccount) -> "NodeKeyring":
         """This keyring for a pod of that ServiceAccount (providers with tokenAttributes get its token)."""

@@ -9,7 +9,8 @@ entries keyed by patterns and says how long to keep them (`cacheDuration`, else 
 `parse_config` and `parse_response` are pure; `CredentialProviders` holds the cache and calls the plugin
 through an injected runner (`plugin.run` in production). A provider that fails gives a `FailedCredential`
 naming it: the checker reports `error` with that detail when nothing else let the image through. A failure
-is remembered for `failure_ttl` seconds, so a hanging plugin costs one timeout, not one per image.
+is remembered for `failure_ttl` seconds, so a hanging plugin costs one timeout, not one per image. A run that
+takes a second or more is logged; the checker runs plugins off its event loop, so other checks go on meanwhile.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cachetools import TLRUCache
 
 from exporter.common.durations import go_duration
 from exporter.common.files import ReadError, read_text
@@ -246,19 +248,32 @@ def lookup(credentials: tuple[Credential, ...], image: str) -> list[Credential]:
 
 
 Runner = Callable[[ProviderSpec, bytes], bytes]  # (provider, request) -> stdout; raises PluginError
+CACHE_SIZE = 10_000  # answers (and failures) kept: images or registries, times ServiceAccounts
+SLOW_PLUGIN = 1.0  # seconds: a run at least this long is logged
 
 
 class CredentialProviders:
-    """The configured providers with the kubelet's cache; `credentials(image)` for `host[:port]/path` names."""
+    """The configured providers with the kubelet's cache; `credentials(image)` for `host[:port]/path` names.
+
+    Safe across threads, and made to be called off an event loop: a run blocks its caller for as long as the
+    plugin takes. Runs are single-flight: while one runs for a cache key, other asks for that key wait for
+    its answer instead of starting another (the key is the one the provider's last answer was cached under,
+    its registry's until it answered once), and different keys run side by side. The lock guards the caches
+    only, never a run.
+    """
 
     def __init__(self, specs: tuple[ProviderSpec, ...], run: Runner, clock: Callable[[], float] = time.monotonic,
-                 failure_ttl: float = 60.0) -> None:
+                 failure_ttl: float = 60.0, maxsize: int = CACHE_SIZE) -> None:
         self.specs = specs
         self._run = run
-        self._clock = clock
         self._failure_ttl = failure_ttl
-        self._cache: dict[tuple[str, str], tuple[float, tuple[Credential, ...]]] = {}  # (provider, key) -> entry
-        self._failures: dict[str, tuple[float, str]] = {}  # provider -> (until, why)
+        # (provider, scope + cache key) -> (seconds to keep, credentials)
+        self._cache: TLRUCache = TLRUCache(maxsize=maxsize, ttu=lambda _, entry, now: now + entry[0], timer=clock)
+        # provider + scope -> why it failed, kept `failure_ttl` seconds
+        self._failures: TLRUCache = TLRUCache(maxsize=maxsize, ttu=lambda _key, _why, now: now + failure_ttl,
+                                             timer=clock)
+        self._key_types: dict[str, str] = {}  # provider -> the cacheKeyType of its last answer
+        self._flights: dict[tuple[str, str], threading.Event] = {}  # runs under way, by cache key
         self._lock = threading.Lock()
         self.calls = 0  # plugin executions, for tests and the benchmark
 
@@ -266,10 +281,12 @@ class CredentialProviders:
     def uses_service_accounts(self) -> bool:
         return any(spec.token_attributes is not None for spec in self.specs)
 
-    def credentials(self, image: str, account: ServiceAccount | None = None) -> list[Credential]:
+    def credentials(self, image: str, account: ServiceAccount | None = None,
+                    run: bool = True) -> list[Credential] | None:
         """Credentials for the image from every matching provider in config order; failures last.
 
-        `account` is the pod's ServiceAccount, for providers that ask for its token.
+        `account` is the pod's ServiceAccount, for providers that ask for its token. With `run` False nothing
+        is run: None when some provider would have to run (an event loop asks so, and runs it in a thread).
         """
         found: list[Credential] = []
         failed: list[Credential] = []
@@ -277,7 +294,11 @@ class CredentialProviders:
         for spec in self.specs:
             if not spec.matches(image):
                 continue
-            entries, failure = self._provide(spec, image, account if spec.token_attributes is not None else None)
+            given = account if spec.token_attributes is not None else None
+            known = self._provide(spec, image, given) if run else self._known(spec, image, _scope(given))
+            if known is None:
+                return None
+            entries, failure = known
             if failure:
                 failed.append(FailedCredential(key=patterns.registry_of(image), source=f"credential provider {spec.name}: {failure}"))
                 continue
@@ -287,39 +308,67 @@ class CredentialProviders:
                     found.append(credential)
         return found + failed
 
-    def _provide(self, spec: ProviderSpec, image: str,
-                 account: ServiceAccount | None) -> tuple[tuple[Credential, ...], str]:
-        # a provider that takes ServiceAccount tokens answers per ServiceAccount: its cache and failures too
-        scope = f"sa:{account.namespace}/{account.name}:" if account is not None else ""
-        with self._lock:  # one execution at a time per process: the kubelet also runs one per image
-            now = self._clock()
+    def _known(self, spec: ProviderSpec, image: str, scope: str) -> tuple[tuple[Credential, ...], str] | None:
+        """What the cache or a remembered failure answers without a run; None when the plugin must run."""
+        with self._lock:
             for key in (f"image:{image}", f"registry:{patterns.registry_of(image)}", "global"):
                 hit = self._cache.get((spec.name, scope + key))
                 if hit is not None:
-                    if hit[0] > now:
-                        return hit[1], ""
-                    del self._cache[(spec.name, scope + key)]
+                    return hit[1], ""
             failure = self._failures.get(spec.name + scope)
-            if failure is not None and failure[0] > now:
-                return (), failure[1]
-            try:
-                request = self._request(spec, image, account)
-            except ValueError as exc:
-                return (), str(exc)
+            return ((), failure) if failure is not None else None
+
+    def _provide(self, spec: ProviderSpec, image: str,
+                 account: ServiceAccount | None) -> tuple[tuple[Credential, ...], str]:
+        """The provider's answer for the image: from its cache, from the run under way for its key, else run."""
+        scope = _scope(account)  # a provider that takes ServiceAccount tokens answers per ServiceAccount
+        flight = (spec.name, scope + _cache_key(self._key_types.get(spec.name, "Registry"), image))
+        while True:
+            known = self._known(spec, image, scope)
+            if known is not None:
+                return known
+            with self._lock:
+                running = self._flights.get(flight)
+                if running is None:
+                    running = self._flights[flight] = threading.Event()
+                    break
+            running.wait()  # that run's answer is in the cache (or its failure remembered) when it ends
+        try:
+            return self._ask(spec, image, account, scope)
+        finally:
+            with self._lock:
+                del self._flights[flight]
+            running.set()
+
+    def _ask(self, spec: ProviderSpec, image: str, account: ServiceAccount | None,
+             scope: str) -> tuple[tuple[Credential, ...], str]:
+        """Run the plugin once and remember its answer (or its failure) under the key it names."""
+        try:
+            request = self._request(spec, image, account)
+        except ValueError as exc:
+            return (), str(exc)
+        with self._lock:
             self.calls += 1
-            try:
-                answer = parse_response(self._run(spec, request), spec)
-            except PluginError as exc:
-                log.warning("credential provider %s: %s", spec.name, exc)
-                self._failures[spec.name + scope] = (now + self._failure_ttl, str(exc))
-                return (), str(exc)
+        started = time.monotonic()
+        try:
+            answer = parse_response(self._run(spec, request), spec)
+        except PluginError as exc:
+            log.warning("credential provider %s: %s", spec.name, exc)
+            with self._lock:
+                self._failures[spec.name + scope] = str(exc)
+            return (), str(exc)
+        finally:
+            took = time.monotonic() - started
+            if took >= SLOW_PLUGIN:
+                log.info("credential provider %s took %.1fs for %s (checks that do not need it went on)",
+                         spec.name, took, image)
+        duration = answer.cache_duration if answer.cache_duration is not None else spec.default_cache_duration
+        with self._lock:
             self._failures.pop(spec.name + scope, None)
-            duration = answer.cache_duration if answer.cache_duration is not None else spec.default_cache_duration
+            self._key_types[spec.name] = answer.cache_key_type
             if duration > 0:
-                key = {"Image": f"image:{image}", "Registry": f"registry:{patterns.registry_of(image)}",
-                       "Global": "global"}[answer.cache_key_type]
-                self._cache[(spec.name, scope + key)] = (self._clock() + duration, answer.auth)
-            return answer.auth, ""
+                self._cache[(spec.name, scope + _cache_key(answer.cache_key_type, image))] = (duration, answer.auth)
+        return answer.auth, ""
 
     def _request(self, spec: ProviderSpec, image: str, account: ServiceAccount | None) -> bytes:
         """The request for one run; ValueError (safe to show) when the ServiceAccount's part cannot be had."""
@@ -340,6 +389,16 @@ class CredentialProviders:
         except Exception as exc:  # the API's failure costs this provider for this ServiceAccount only
             raise ValueError(f"cannot get a token for ServiceAccount {where}: {exc}") from None
         return request_body(spec, image, token, annotations)
+
+
+def _scope(account: ServiceAccount | None) -> str:
+    return f"sa:{account.namespace}/{account.name}:" if account is not None else ""
+
+
+def _cache_key(key_type: str, image: str) -> str:
+    """Where an answer of `key_type` (the response's cacheKeyType) is kept for an image."""
+    return {"Image": f"image:{image}", "Registry": f"registry:{patterns.registry_of(image)}",
+            "Global": "global"}[key_type]
 
 
 def environment(spec: ProviderSpec, base: Mapping[str, str]) -> dict[str, str]:

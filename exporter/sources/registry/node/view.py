@@ -214,17 +214,19 @@ class NodeView:
 
     # -- credentials --
 
-    def credentials(self, registry: str, repository: str,
-                    account: providers.ServiceAccount | None = None) -> list[Credential]:
+    def credentials(self, registry: str, repository: str, account: providers.ServiceAccount | None = None,
+                    run: bool = True) -> list[Credential] | None:
         """The node's credentials for an image: plugins in config order, then the kubelet's docker config.
 
         `account` is the pod's ServiceAccount (for providers with tokenAttributes). Provider failures come
-        last, as `FailedCredential`s naming the provider.
+        last, as `FailedCredential`s naming the provider. With `run` False, None when a plugin would run.
         """
         self.refresh()
         found: list[Credential] = []
         if self._providers is not None:
-            found = self._providers.get().credentials(f"{registry}/{repository}", account)
+            found = self._providers.get().credentials(f"{registry}/{repository}", account, run)
+            if found is None:
+                return None
         if self._docker is not None:
             found += Keyring(self._docker.get()).match(registry, repository)
         return sorted(found, key=lambda c: isinstance(c, providers.FailedCredential))
