@@ -65,11 +65,13 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 @pytest.mark.parametrize(
     "content, message",
     [
-        (b'{"images": [1, "a"]}', "/images[0] is a int: lists of reports hold strings"),
-        (b'{"images": [["a"]]}', "/images[0] is a list"),
+        (b'{"images": [1, "a"]}', "not an image reference report: images[0]: Input should be a valid string"),
+        (b'{"images": [["a"]]}', "images[0]: Input should be a valid string"),
         (bytes(range(256)), "not text"),
-        (b'{"a": ' * 100_000 + b"1" + b"}" * 100_000, "nested too deep"),
-        (b'{"images": {"a": 1}}', "cannot merge list with dict at /images"),
+        (b'{"a": ' * 100_000 + b"1" + b"}" * 100_000, "nested deeper than 100 levels"),
+        (b'{"images": {"a": 1}}', "images: Input should be a valid list"),
+        (b'{"images": ["a"], "units_per_image": {"a": "unit"}}', "units_per_image.a: Input should be a valid list"),
+        (b'{"units_per_image": {}}', "JSON without an 'images' list"),
     ],
 )
 def test_unmergeable_input_is_one_line_naming_the_file(tmp_path, capsys, content, message):
