@@ -82,3 +82,17 @@ def test_unmergeable_input_is_one_line_naming_the_file(tmp_path, capsys, content
     assert main(["merge", "-i", str(good), str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and message in err and len(err.splitlines()) == 1, err
+
+
+def test_what_merge_writes_check_reads(tmp_path, capsys):
+    """One schema for both: the merged report is a list `check --file` accepts, units and all."""
+    from exporter.sources.expected.formats import parse_list
+
+    paths = []
+    for i, report in enumerate([A, B]):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps(report))
+    out = tmp_path / "merged.json"
+    assert main(["merge", "-i", *map(str, paths), "-o", str(out)]) == 0
+    parsed = parse_list(out.read_bytes(), str(out))
+    assert parsed.problems == [] and parsed.images["docker.io/library/a:1"] == {"u1", "u2"}

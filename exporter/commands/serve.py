@@ -49,6 +49,7 @@ FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interv
 
 
 def run(args) -> int:
+    import os
     import re
     import signal
     import threading
@@ -77,7 +78,8 @@ def run(args) -> int:
     try:
         server = Server(published, host.strip("[]"), int(port)).start()
     except OSError as exc:  # in use, not an address of this host, a privileged port: the setting is to change
-        raise UsageError(f"cannot listen on {settings.listen}: {exc.strerror}") from None
+        why = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio adds the address again to strerror
+        raise UsageError(f"cannot listen on {settings.listen}: {why}") from None
     exporter = Exporter(
         clusters, Checker(registry_settings, shared=shared), published, expected=settings.expected,
         unit_sources=tuple(settings.unit_sources),
