@@ -114,7 +114,8 @@ def check_json_depth(content: bytes | str, limit: int = MAX_DEPTH) -> None:
 
     Escaped quotes and backslashes are dropped, then every byte but quotes and brackets, then what is between
     quotes (strings); each pass then removes the innermost bracket pairs, so the brackets are gone after as
-    many passes as the document is deep. Passes in C over ever shorter bytes: about 0.1 s for a 12 MiB pod list.
+    many passes as the document is deep. Passes in C over ever shorter bytes: a third of the time orjson takes to
+    parse the same text (11 MiB pod list: 0.3 s against 0.8 s on a busy 2-core machine).
     Text that is not balanced JSON is left for the parser to reject with its line and column."""
     data = content.encode() if isinstance(content, str) else content
     kept = data.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_KEPT)
