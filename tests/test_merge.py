@@ -65,11 +65,13 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 @pytest.mark.parametrize(
     "content, message",
     [
-        (b'{"images": [1, "a"]}', "/images[0] is a int: lists of reports hold strings"),
-        (b'{"images": [["a"]]}', "/images[0] is a list"),
+        (b'{"images": [1, "a"]}', "not an image reference report: images[0]: Input should be a valid string"),
+        (b'{"images": [["a"]]}', "images[0]: Input should be a valid string"),
         (bytes(range(256)), "not text"),
-        (b'{"a": ' * 100_000 + b"1" + b"}" * 100_000, "nested too deep"),
-        (b'{"images": {"a": 1}}', "cannot merge list with dict at /images"),
+        (b'{"a": ' * 100_000 + b"1" + b"}" * 100_000, "nested deeper than 100 levels"),
+        (b'{"images": {"a": 1}}', "images: Input should be a valid list"),
+        (b'{"images": ["a"], "units_per_image": {"a": "unit"}}', "units_per_image.a: Input should be a valid list"),
+        (b'{"units_per_image": {}}', "JSON without an 'images' list"),
     ],
 )
 def test_unmergeable_input_is_one_line_naming_the_file(tmp_path, capsys, content, message):
@@ -80,3 +82,17 @@ def test_unmergeable_input_is_one_line_naming_the_file(tmp_path, capsys, content
     assert main(["merge", "-i", str(good), str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and message in err and len(err.splitlines()) == 1, err
+
+
+def test_what_merge_writes_check_reads(tmp_path, capsys):
+    """One schema for both: the merged report is a list `check --file` accepts, units and all."""
+    from exporter.sources.expected.formats import parse_list
+
+    paths = []
+    for i, report in enumerate([A, B]):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps(report))
+    out = tmp_path / "merged.json"
+    assert main(["merge", "-i", *map(str, paths), "-o", str(out)]) == 0
+    parsed = parse_list(out.read_bytes(), str(out))
+    assert parsed.problems == [] and parsed.images["docker.io/library/a:1"] == {"u1", "u2"}

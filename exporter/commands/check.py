@@ -26,12 +26,12 @@ def register(subparsers) -> None:
     )
     parser.add_argument("images", nargs="*", metavar="IMAGE")
     parser.add_argument("-f", "--file", action="append", default=[], metavar="LIST",
-                        help="an expected list to check (plain text, Sylva report or merged report; at most 16 MiB); "
-                             "repeatable")
+                        help="an expected list to check (plain text, Sylva report or merged report; a regular file of "
+                             "at most 16 MiB, JSON nested at most 100 deep); repeatable")
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
     parser.add_argument("--timeout", default=DEFAULT_TIMEOUT, metavar="DURATION",
-                        help=f"for the whole run (default {DEFAULT_TIMEOUT}): a 429 or 503 is asked again until then, "
-                             "what is still limited is rate_limited")
+                        help=f"for the whole run, 100ms to 24h (default {DEFAULT_TIMEOUT}): a 429 or 503 is asked "
+                             "again until then, what is still limited is rate_limited")
     options.add_registry(parser)
     options.add_cache(parser)
     options.add_global(parser, argparse.SUPPRESS)
@@ -61,12 +61,8 @@ def read_lists(paths: list[str]) -> tuple[list[str], list[Row]]:
     for path in paths:
         try:
             parsed = parse_list(read_bounded(path, "list", MAX_LIST_BYTES), path)
-        except FileProblem as exc:
+        except (FileProblem, ListFormatError) as exc:
             raise UsageError(str(exc)) from None
-        except ListFormatError as exc:
-            raise UsageError(str(exc)) from None
-        except RecursionError:
-            raise UsageError(f"{path}: JSON nested too deep") from None
         if not parsed.images and not parsed.rejected:
             raise UsageError(f"{path}: the list is empty")
         invalid.extend(Row(text, "invalid_reference", None, None, problem) for text, problem in parsed.rejected)
@@ -75,16 +71,14 @@ def read_lists(paths: list[str]) -> tuple[list[str], list[Row]]:
 
 
 def timeout(text: str) -> float:
-    """Seconds of `--timeout` (a Go duration or a bare number of seconds); UsageError when it is none."""
-    from exporter.common.durations import parse_setting
+    """Seconds of `--timeout` (a Go duration or a bare number of seconds, in the settings model's range for
+    `timeout`); UsageError when it is none."""
+    from exporter.commands.config import duration_in
 
     try:
-        seconds = parse_setting(text)
+        return duration_in("timeout", text)
     except ValueError as exc:
         raise UsageError(f"--timeout: {exc}") from None
-    if seconds <= 0:
-        raise UsageError(f"--timeout: must be more than zero, got {text!r}")
-    return seconds
 
 
 def run(args) -> int:

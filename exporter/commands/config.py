@@ -2,9 +2,12 @@
 
 Every setting has a config key (`expected`), an environment variable (`KUBE_IMAGE_EXPORTER_EXPECTED`, lists
 comma-separated or JSON) and, where a command takes it, a flag (`--expected`); a flag beats the environment,
-which beats the file. `serve`, `report`, `check` and `merge` validate through this same model, so a value is
-accepted or refused the same way whichever command reads it, with the key that holds it in the message.
-Durations take Go syntax (`500ms`, `30s`, `5m`, `1h30m`); a bare number is seconds.
+which beats the file. The three are merged key by key first and validated once, so a check across keys
+(`shard` below `total_shards`) sees the values that will be used, wherever each came from. `serve`, `report`,
+`check` and `merge` validate through this same model, so a value is accepted or refused the same way whichever
+command reads it, with the key (or the variable) that holds it in the message.
+Durations take Go syntax (`500ms`, `30s`, `5m`, `1h30m`); a bare number is seconds. Each duration and rate has
+a range (`RANGES`, stated in `--help` and the README): a value outside it is a typo or a way to spin a core.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +33,20 @@ from pydantic import (
 from typing_extensions import Annotated
 
 from exporter.common.durations import SETTING_PATTERN, parse_setting
-from exporter.common.files import FileProblem, read_yaml
+from exporter.common.files import MAX_BYTES, FileProblem, ReadError, read_text, read_yaml
 from exporter.common.logs import FORMATS, LEVELS
 from exporter.sources.registry.settings import RegistrySettings, from_options, parse_mirror
 
 ENV_PREFIX = "KUBE_IMAGE_EXPORTER_"
 UNIT_SOURCES = ("flux", "helm", "argocd")  # and label:KEY
-MAX_DURATION = 30 * 24 * 3600.0  # a month: longer is a typo (and past what a thread can wait for)
+DAY = 24 * 3600.0
+# The sane range of each duration (seconds) and rate (requests per second); outside it a value is refused.
+RANGES = {
+    "interval": (1.0, DAY),  # below a second the loop only spins a core; above a day nothing is watched
+    "watch_down_threshold": (0.1, DAY),
+    "timeout": (0.1, DAY),  # `check --timeout`, for the whole run
+    "rate": (0.01, 10_000.0),  # one request in 100 s at the slowest: less is a typo, not a limit
+}
 
 
 _JSON_SETTINGS = frozenset({"registries"})  # nested settings: JSON in the environment
@@ -58,16 +69,59 @@ def _split(value: Any) -> Any:
     return value
 
 
-def _duration(value: Any) -> float:
+def show_duration(seconds: float) -> str:
+    """`100ms`, `1s`, `24h`: a range's ends as a user writes them."""
+    for unit, size in (("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{int(seconds / size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def describe_range(key: str) -> str:
+    """`1s to 24h`: the range of a setting as `--help` and the messages say it."""
+    low, high = RANGES[key]
+    if key == "rate":
+        return f"{low:g} to {high:g} per second"
+    return f"{show_duration(low)} to {show_duration(high)}"
+
+
+def duration_in(key: str, value: Any) -> float:
+    """Seconds of a duration within the range of `key`; ValueError saying the range otherwise."""
     seconds = parse_setting(value)
-    if not 0 < seconds <= MAX_DURATION:
-        raise ValueError(f"expected a duration above 0 and at most 720h, got {value!r}")
+    low, high = RANGES[key]
+    if not low <= seconds <= high:
+        raise ValueError(f"expected a duration from {describe_range(key)}, got {value!r}")
     return seconds
 
 
-def _existing_file(value: Path | None) -> Path | None:
-    if value is not None and not value.is_file():
-        raise ValueError(f"file {value} does not exist")
+def _rate(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected requests per second (a number), got {value!r}") from None
+    low, high = RANGES["rate"]
+    if isinstance(value, bool) or not low <= rate <= high:  # NaN fails both comparisons
+        raise ValueError(f"expected a rate from {describe_range('rate')}, got {value!r}")
+    return rate
+
+
+def _ca_file(value: Path | None) -> Path | None:
+    """A readable, bounded file of PEM certificates: an empty, binary or endless CA file is refused here, in one
+    line, rather than by the TLS library at the first request (a traceback) or never (a FIFO blocks)."""
+    if value is None:
+        return None
+    try:
+        text = read_text(value, MAX_BYTES)
+    except ReadError as exc:
+        if not value.exists():
+            raise ValueError(f"file {value} does not exist") from None
+        raise ValueError(f"file {value}: {exc}") from None
+    try:
+        ssl.create_default_context().load_verify_locations(cadata=text)
+    except (ssl.SSLError, ValueError):
+        raise ValueError(f"file {value}: no PEM certificate in it") from None
     return value
 
 
@@ -79,14 +133,27 @@ def check_unit_source(source: str) -> str:
 
 
 StrList = list[str]  # from the environment: JSON or comma-separated (`_split`)
-Duration = Annotated[
-    float,
-    BeforeValidator(_duration),
-    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION},
-                              {"type": "string", "pattern": SETTING_PATTERN}],
-                    "description": "Go duration (500ms, 30s, 5m, 1h30m) or seconds"}),
+
+
+def _duration_type(key: str) -> Any:
+    low, high = RANGES[key]
+    return Annotated[
+        float,
+        BeforeValidator(lambda value: duration_in(key, value)),
+        WithJsonSchema({"anyOf": [{"type": "number", "minimum": low, "maximum": high},
+                                  {"type": "string", "pattern": SETTING_PATTERN}],
+                        "description": f"Go duration (500ms, 30s, 5m, 1h30m) or seconds, {describe_range(key)}"}),
+    ]
+
+
+Rate = Annotated[
+    float | None,
+    BeforeValidator(_rate),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": RANGES["rate"][0], "maximum": RANGES["rate"][1]},
+                              {"type": "null"}],
+                    "description": "requests per second"}),
 ]
-ExistingFile = Annotated[Path | None, AfterValidator(_existing_file)]
+CaFile = Annotated[Path | None, AfterValidator(_ca_file)]
 
 
 class RegistryOptions(BaseModel):
@@ -95,10 +162,10 @@ class RegistryOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     concurrency: int | None = Field(default=None, ge=1, le=256)
-    rate: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="requests per second")
+    rate: Rate = None
     insecure: bool = False  # plain HTTP
     skip_verify: bool = False
-    ca_file: ExistingFile = None
+    ca_file: CaFile = None
     mirrors: list[str] = []
 
 
@@ -112,21 +179,20 @@ class Settings(BaseModel):
     contexts: StrList = []
     cluster_name: str | None = None
     expected: StrList = []
-    interval: Duration = Field(default=60.0, description="time between snapshots")
+    interval: _duration_type("interval") = Field(default=60.0, description="time between snapshots")
     namespaces: StrList = []
     exclude_namespaces: StrList = []
     namespace_selector: str | None = None
     ignore: StrList = []
     unit_sources: StrList = ["flux"]
     docker_config: StrList = []
-    ca_file: ExistingFile = None
+    ca_file: CaFile = None
     insecure_registries: StrList = []
     skip_verify: StrList = []
     registry_mirrors: StrList = []
     concurrency: int | None = Field(default=None, ge=1, le=256,
                                     description="cap on requests in flight per registry (unset: adaptive)")
-    rate: float | None = Field(default=None, gt=0, allow_inf_nan=False,
-                               description="cap on requests per second per registry (unset: adaptive)")
+    rate: Rate = Field(default=None, description="cap on requests per second per registry (unset: adaptive)")
     registries: dict[str, RegistryOptions] = {}
     # The node's view (REFERENCE.md §10-11): the kubelet's credential providers and docker config, the runtime's mirrors.
     image_credential_provider_config: Path | None = None
@@ -135,7 +201,7 @@ class Settings(BaseModel):
     containerd_hosts_dir: Path | None = None
     registries_conf: Path | None = None
     service_account_tokens: bool = False  # tokens of workloads' ServiceAccounts for providers with tokenAttributes
-    watch_down_threshold: Duration = Field(default=300.0, description="failing list/watch time before not ready")
+    watch_down_threshold: _duration_type("watch_down_threshold") = Field(default=300.0, description="failing list/watch time before not ready")
     rollback_images: StrList = []  # namespaces whose Helm release revisions are checked (reads their Secrets)
     web_ui: bool = True  # the status page at `/`; off: `/` answers with the plain list of endpoints
     # fleet (REFERENCE.md §12): results shared through Redis; one cluster split between replicas
@@ -228,18 +294,20 @@ class Settings(BaseModel):
 
 
 def load(config_file: str | Path | None = None, flags: dict[str, Any] | None = None) -> Settings:
-    """Settings from a YAML file, then the environment, then flags (those not None); ConfigError when bad."""
+    """Settings from a YAML file, then the environment, then flags (those not None), merged key by key and
+    validated once; ConfigError naming each bad key (`environment: KUBE_IMAGE_EXPORTER_KEY` for a variable)."""
     file_values = _read_file(Path(config_file)) if config_file is not None else {}
     explicit = {k: v for k, v in (flags or {}).items() if v is not None and v != []}
-    try:
-        from_env = Settings.model_validate(_environment())  # environment (and defaults) only
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, "environment: ", lambda key: ENV_PREFIX + key.upper())) from None
-    merged = {**file_values, **from_env.model_dump(exclude_unset=True), **explicit}
+    merged: dict[str, Any] = {}
+    from_env: set[str] = set()
+    for values, environment in ((file_values, False), (_environment(), True), (explicit, False)):
+        for key, value in values.items():
+            merged[key] = value
+            (from_env.add if environment else from_env.discard)(key)
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        raise ConfigError(_describe(exc, from_env)) from None
 
 
 def _environment() -> dict[str, Any]:
@@ -278,13 +346,17 @@ def _read_file(path: Path) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in loaded.items()}
 
 
-def _describe(exc: ValidationError, prefix: str = "", name=lambda key: key) -> str:
+def _describe(exc: ValidationError, from_env: set[str] = frozenset()) -> str:  # type: ignore[assignment]
     problems = []
     for error in exc.errors():
         parts = [str(part) for part in error["loc"]]
-        key = ".".join([name(parts[0]), *parts[1:]]) if parts else "config"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown setting"
-        problems.append(f"{key}: {message}")
-    return "invalid configuration: " + prefix + "; ".join(problems)
+        if not parts:  # a check across keys: its message names them
+            problems.append(message)
+            continue
+        key = parts[0]
+        name = f"environment: {ENV_PREFIX}{key.upper()}" if key in from_env else key
+        problems.append(f"{'.'.join([name, *parts[1:]])}: {message}")
+    return "invalid configuration: " + "; ".join(problems)

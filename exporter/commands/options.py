@@ -24,7 +24,8 @@ def add_global(parser: argparse.ArgumentParser, default: Any = None) -> None:
     """`--config`, `--log-level`, `--log-format`: on the main parser and (SUPPRESS) on each subcommand's."""
     group = parser.add_argument_group("global options (before or after the command)")
     group.add_argument("--config", metavar="FILE", default=default,
-                       help="YAML settings file (every setting has a key; see the README)")
+                       help="YAML settings file (every setting has a key; see the README); every file named is read "
+                            "only when it is a regular file, at most 8 MiB and nested at most 100 deep")
     group.add_argument("--log-level", choices=LEVELS, default=default, help="default info")
     group.add_argument("--log-format", choices=FORMATS, default=default,
                        help="text (default) or json, one object a line")
@@ -43,7 +44,7 @@ def add_registry(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("registry options")
     group.add_argument("--docker-config", dest="docker_config", action="append", metavar="PATH",
                        help="docker config.json with registry credentials; repeatable")
-    group.add_argument("--ca-file", metavar="PATH", help="extra CA certificates for every registry")
+    group.add_argument("--ca-file", metavar="PATH", help="extra CA certificates (PEM) for every registry")
     group.add_argument("--insecure-registry", dest="insecure_registries", action="append", metavar="HOST",
                        help="plain HTTP to this registry; repeatable")
     group.add_argument("--skip-verify", dest="skip_verify", action="append", metavar="HOST",
@@ -51,10 +52,11 @@ def add_registry(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="FROM=TO",
                        help="check images of FROM on the mirror TO[/PATH] first; repeatable")
     group.add_argument("--concurrency", metavar="N",
-                       help="cap on requests in flight per registry (default: none, load adapts below 32 for check, "
-                            "16 for serve)")
+                       help="cap on requests in flight per registry, 1 to 256 (default: none, load adapts below 32 "
+                            "for check, 16 for serve)")
     group.add_argument("--rate", metavar="R",
-                       help="cap on requests per second per registry (default: none, load adapts; Retry-After honoured)")
+                       help="cap on requests per second per registry, 0.01 to 10000 (default: none, load adapts; "
+                            "Retry-After honoured)")
     node = parser.add_argument_group("node view", "pull as a node would: the kubelet's credentials, the runtime's mirrors")
     node.add_argument("--image-credential-provider-config", metavar="FILE",
                       help="the kubelet's CredentialProviderConfig (plugins run for matching images)")
@@ -80,10 +82,25 @@ def shared_cache(loaded, **options):
     from exporter.sources.registry.shared import SharedCache, SharedCacheError, read_password
 
     try:
-        password = read_password(str(loaded.cache_password_file) if loaded.cache_password_file else None)
+        if loaded.cache_password_file:
+            password = _password(loaded.cache_password_file)
+        else:
+            password = read_password(None)  # the environment's, if any
         return SharedCache(loaded.cache_url, password=password, **options)
     except SharedCacheError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _password(path) -> str | None:
+    """The password a file holds (bounded, regular file, text); UsageError naming the file, never its content."""
+    from exporter.common.files import MAX_SECRET_BYTES, ReadError, TooLarge, read_text
+
+    try:
+        return read_text(path, MAX_SECRET_BYTES).strip() or None
+    except TooLarge as exc:
+        raise UsageError(f"cache password file {path}: {exc}, the most it may hold") from None
+    except ReadError as exc:
+        raise UsageError(f"cache password file {path}: {exc}") from None
 
 
 def settings(args: argparse.Namespace, keys: tuple[str, ...]):

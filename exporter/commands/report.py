@@ -25,7 +25,8 @@ def register(subparsers) -> None:
         description="Write the Sylva-compatible image reference report (images, units, ownership chains).",
     )
     parser.add_argument("--from-file", metavar="FILE",
-                        help="read `kubectl get ... -A -o json` output instead of a cluster")
+                        help="read `kubectl get ... -A -o json` output instead of a cluster (a regular file of at "
+                             "most 1 GiB, JSON nested at most 100 deep)")
     options.add_cluster(parser, "kubeconfig context (one)")
     parser.add_argument("--workload-cluster-name", metavar="NAME", help="report on this Cluster API workload cluster")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")

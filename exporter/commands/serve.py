@@ -6,7 +6,7 @@ import argparse
 import logging
 
 from exporter.commands import options
-from exporter.commands.errors import CommandError, UsageError
+from exporter.commands.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +18,10 @@ def register(subparsers) -> None:
     options.add_cluster(p, "repeatable: one cluster each")
     p.add_argument("--cluster-name", metavar="NAME", help="the cluster label (one context only)")
     p.add_argument("--expected", action="append", metavar="SOURCE",
-                   help="expected list: [NAME=]PATH, a directory, an http(s) URL or configmap:NS/NAME[/KEY]")
-    p.add_argument("--interval", metavar="DURATION", help="time between snapshots: 30s, 5m, 1h30m (default 60s)")
+                   help="expected list: [NAME=]PATH, a directory, an http(s) URL or configmap:NS/NAME[/KEY] "
+                        "(a regular file of at most 16 MiB, JSON nested at most 100 deep)")
+    p.add_argument("--interval", metavar="DURATION",
+                   help="time between snapshots: 30s, 5m, 1h30m; 1s to 24h (default 60s)")
     p.add_argument("--namespace", dest="namespaces", action="append", metavar="NS", help="only these namespaces")
     p.add_argument("--exclude-namespace", dest="exclude_namespaces", action="append", metavar="NS")
     p.add_argument("--namespace-selector", metavar="SELECTOR", help="only namespaces with these labels (team=shop)")
@@ -27,7 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--rollback-images", dest="rollback_images", action="append", metavar="NAMESPACE",
                    help="check the images of kept Helm release revisions in this namespace (reads its Secrets)")
     p.add_argument("--watch-down-threshold", metavar="DURATION",
-                   help="not ready when a list/watch fails this long (default 5m)")
+                   help="not ready when a list/watch fails this long; 100ms to 24h (default 5m)")
     p.add_argument("--web-ui", nargs="?", const="true", metavar="true|false",
                    help="the HTML status page at / (default true; false: / lists the endpoints only)")
     options.add_cache(p)
@@ -47,6 +49,7 @@ FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interv
 
 
 def run(args) -> int:
+    import os
     import re
     import signal
     import threading
@@ -74,8 +77,9 @@ def run(args) -> int:
     published = Published()
     try:
         server = Server(published, host.strip("[]"), int(port)).start()
-    except OSError as exc:
-        raise CommandError(f"cannot listen on {settings.listen}: {exc.strerror}") from None
+    except OSError as exc:  # in use, not an address of this host, a privileged port: the setting is to change
+        why = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio adds the address again to strerror
+        raise UsageError(f"cannot listen on {settings.listen}: {why}") from None
     exporter = Exporter(
         clusters, Checker(registry_settings, shared=shared), published, expected=settings.expected,
         unit_sources=tuple(settings.unit_sources),

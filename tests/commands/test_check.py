@@ -113,7 +113,7 @@ def _one_short_error(capsys) -> str:
         (["nginx", "--concurrency", "-3"], "concurrency: Input should be greater than or equal to 1"),
         (["nginx", "--concurrency", "0"], "concurrency: Input should be greater than or equal to 1"),
         (["nginx", "--concurrency", "many"], "concurrency: Input should be a valid integer"),
-        (["nginx", "--rate", "-1"], "rate: Input should be greater than 0"),
+        (["nginx", "--rate", "-1"], "rate: expected a rate from 0.01 to 10000 per second"),
         (["nginx", "--ca-file", "/missing.pem"], "ca_file: file /missing.pem does not exist"),
         (["nginx", "--docker-config", "/missing.json"], "docker config /missing.json"),
         (["nginx", "--bogus"], "unrecognized arguments: --bogus"),
@@ -165,7 +165,7 @@ def test_global_options_before_or_after_the_command(basic_registry, docker_confi
     bad = tmp_path / "bad.yaml"
     bad.write_text("rate: -1\n")
     assert main(["--config", str(bad), "check", image]) == 2
-    assert "rate: Input should be greater than 0" in _one_short_error(capsys)
+    assert "rate: expected a rate from 0.01 to 10000 per second" in _one_short_error(capsys)
 
 
 def test_a_bad_environment_value_is_one_line(monkeypatch, capsys):

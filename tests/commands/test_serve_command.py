@@ -46,7 +46,7 @@ def test_serve_bad_config_is_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "exporter", "serve", "--interval", "-3",
                              "--kubeconfig", str(tmp_path / "none")], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
-    assert "interval: expected a duration above 0" in result.stderr and "Traceback" not in result.stderr
+    assert "interval: expected a duration from 1s to 24h" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) == 1
 
 
@@ -55,3 +55,28 @@ def test_serve_bad_expected_source_is_a_usage_error(tmp_path):
                              "--kubeconfig", str(tmp_path / "none")], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "configmap:NAMESPACE/NAME" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_on_an_address_in_use_is_a_usage_error(emulator, kubeconfig):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "exporter", "serve", "--kubeconfig", str(kubeconfig),
+                                 "--listen", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"kube-image-exporter serve: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_senseless_durations_and_rates_are_refused_from_the_command_line(tmp_path):
+    never = str(tmp_path / "none")  # a kubeconfig that is not read: the value is refused before
+    for args, message in [(["serve", "--interval", "1ns", "--kubeconfig", never],
+                           "interval: expected a duration from 1s to 24h, got '1ns'"),
+                          (["check", "x:1", "--rate", "1e-300"], "rate: expected a rate from 0.01 to 10000 per second"),
+                          (["check", "x:1", "--timeout", "10ms"], "--timeout: expected a duration from 100ms to 24h"),
+                          (["check", "x:1", "--timeout", "25h"], "--timeout: expected a duration from 100ms to 24h")]:
+        result = subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1, \
+            (args, result.stderr)

@@ -45,7 +45,7 @@ def test_devices_and_fifos_are_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     for path in ("/dev/zero", fifo):
         with pytest.raises(ReadError, match="not a regular file"):
-            read_file(path, MAX_LIST_BYTES, regular_only=True)
+            read_file(path, MAX_LIST_BYTES)
     lists = ExpectedLists.of(["zero=/dev/zero", str(fifo)])
     lists.refresh()
     assert {s.name: (s.up, s.last_error) for s in lists.states.values()} == {
@@ -58,7 +58,7 @@ def test_file_over_the_size_cap_is_refused(tmp_path):
     path = tmp_path / "big.txt"
     path.write_text("nginx:1\n" * 200)
     with pytest.raises(ReadError, match="larger than 1000 bytes"):
-        read_file(path, 1000, regular_only=True)
+        read_file(path, 1000)
 
 
 def test_list_edited_into_a_bad_shape_keeps_its_last_good_content(tmp_path):

@@ -20,6 +20,9 @@ REDIS = "docker.io/library/redis:7"
         ("rel-1.4=lists/release.json", "file", "lists/release.json", "rel-1.4", ""),
         ("https://example.test/r.txt?a=b", "url", "https://example.test/r.txt?a=b", "", ""),
         ("r=http://example.test/x", "url", "http://example.test/x", "r", ""),
+        ("HTTP://example.test/X.txt", "url", "http://example.test/X.txt", "", ""),  # schemes are case-insensitive
+        ("r=Https://example.test/x", "url", "https://example.test/x", "r", ""),
+        ("ConfigMap:flux/release", "configmap", "flux/release", "", ""),
         ("configmap:flux/release", "configmap", "flux/release", "", ""),
         ("x=configmap:flux/release/images.txt", "configmap", "flux/release", "x", "images.txt"),
     ],
@@ -28,7 +31,8 @@ def test_specs(text, kind, location, name, key):
     assert parse_spec(text) == sources.Spec(kind, location, name, key)
 
 
-@pytest.mark.parametrize("text", ["configmap:onlyname", "configmap:a/b/c/d", "configmap:/b", "ftp://h/x", "name="])
+@pytest.mark.parametrize("text", ["configmap:onlyname", "configmap:a/b/c/d", "configmap:/b", "ftp://h/x", "FTP://h/x",
+                                  "name="])
 def test_bad_specs_are_named(text):
     with pytest.raises(SourceError, match="expected list"):
         parse_spec(text)

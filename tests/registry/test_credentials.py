@@ -109,5 +109,5 @@ def test_a_dockercfg_file_is_read_in_its_older_format_under_the_name_given(tmp_p
 
 
 def test_a_docker_config_is_read_bounded():
-    with pytest.raises(CredentialError, match=r"^docker config /dev/zero: larger than 8 MiB$"):
+    with pytest.raises(CredentialError, match=r"^docker config /dev/zero: not a regular file"):
         from_docker_config_file("/dev/zero")

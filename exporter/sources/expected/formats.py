@@ -4,7 +4,8 @@ Plain text holds one reference a line (`#` starts a comment). A report (single o
 an `images` list of strings, and `units_per_image` maps an image to its list of unit names where present.
 The JSON is checked against that shape (`ReportShape`) before anything is read from it: a value of
 another type anywhere makes the whole list a `ListFormatError` naming where, never a crash or a unit
-split into characters. JSON nested deeper than orjson's 1,024 levels is refused by the parser itself.
+split into characters. `merge` checks its inputs and its output against the same shape, so what it writes
+`check --file` reads. JSON nested deeper than `MAX_DEPTH` is refused before it is parsed.
 Every image is normalized; a line that is not a reference is reported with its line number and skipped.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from exporter.common.files import ReadError, check_json_depth
 from exporter.model.images import InvalidReference, normalize
 
 
@@ -70,17 +72,27 @@ class ReportShape(BaseModel):
     units_per_image: dict[str, list[str]] = {}
 
 
-def _report(content: str, origin: str) -> ParsedList:
-    try:
-        data = orjson.loads(content)
-    except orjson.JSONDecodeError as exc:
-        raise ListFormatError(f"{origin}: not JSON ({exc})") from None
+def check_report(data: object, origin: str) -> ReportShape:
+    """The report's shape when `data` (parsed JSON) is an image reference report; ListFormatError naming where it
+    is not. The one schema of reports: what `check --file` and `serve --expected` read, what `merge` takes and
+    writes."""
     if not isinstance(data, dict) or "images" not in data:
         raise ListFormatError(f"{origin}: JSON without an 'images' list (not an image reference report)")
     try:
-        report = ReportShape.model_validate(data)
+        return ReportShape.model_validate(data)
     except ValidationError as exc:
         raise ListFormatError(f"{origin}: not an image reference report: {_first_error(exc)}") from None
+
+
+def _report(content: str, origin: str) -> ParsedList:
+    try:
+        check_json_depth(content)
+        data = orjson.loads(content)
+    except ReadError as exc:
+        raise ListFormatError(f"{origin}: not JSON ({exc})") from None
+    except orjson.JSONDecodeError as exc:
+        raise ListFormatError(f"{origin}: not JSON ({exc})") from None
+    report = check_report(data, origin)
     images: dict[str, frozenset[str]] = {}
     problems: list[str] = []
     rejected: list[tuple[str, str]] = []

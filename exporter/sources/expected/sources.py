@@ -72,14 +72,15 @@ def parse_spec(text: str) -> Spec:
     rest = rest.strip()
     if not rest:
         raise SourceError(f"expected list {text!r}: no source after the name")
-    if rest.startswith(("http://", "https://")):
-        return Spec("url", rest, name)
-    if rest.startswith("configmap:"):
-        parts = rest.removeprefix("configmap:").split("/")
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", rest)
+    if scheme and scheme.group(1).lower() in ("http", "https"):  # schemes are case-insensitive (RFC 3986)
+        return Spec("url", scheme.group(1).lower() + rest[len(scheme.group(1)):], name)
+    if rest[:len("configmap:")].lower() == "configmap:":
+        parts = rest[len("configmap:"):].split("/")
         if len(parts) not in (2, 3) or not all(parts):
             raise SourceError(f"expected list {text!r}: write configmap:NAMESPACE/NAME or configmap:NAMESPACE/NAME/KEY")
         return Spec("configmap", f"{parts[0]}/{parts[1]}", name, parts[2] if len(parts) == 3 else "")
-    if re.match(r"^[a-z][a-z0-9+.-]*://", rest):
+    if scheme:
         raise SourceError(f"expected list {text!r}: only http(s) URLs are read")
     return Spec("file", rest, name)
 
@@ -252,7 +253,7 @@ def _read_file(path: Path, version: Any) -> tuple[Any, list[tuple[bytes, str]]] 
     if (stat.st_mtime_ns, stat.st_size, stat.st_ino) == version:
         return None
     try:
-        stat, content = read_file(path, MAX_LIST_BYTES, regular_only=True)
+        stat, content = read_file(path, MAX_LIST_BYTES)
     except ReadError as exc:
         raise SourceError(str(exc)) from None
     return (stat.st_mtime_ns, stat.st_size, stat.st_ino), [(content, str(path))]

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from exporter.common.files import ReadError, TooLarge, read_file
+from exporter.common.files import Malformed, ReadError, TooLarge, check_json_depth, decode, read_file
 from exporter.sources.kube.objects import CONTAINER_KEYS, Pod, Trimmed, Workload, pod_spec_path, trim
 from exporter.sources.kube.owners import Lookup, meta_of
 
@@ -73,13 +73,15 @@ def load(path: str | Path, label_keys: Iterable[str] = ()) -> "ObjectIndex":
     """Read and trim every object of the file; ListFileError when it cannot be used."""
     path = Path(path)
     try:
-        text = read_file(path, MAX_BYTES)[1].decode()
+        content = read_file(path, MAX_BYTES)[1]
+        text = decode(content)
+        check_json_depth(content)  # before any parser, or `_items`, recurses into it
     except TooLarge as exc:
         raise ListFileError(f"{path}: {exc}, the most a pod list may hold") from None
+    except Malformed as exc:
+        raise ListFileError(f"{path}: {exc} (expected kubectl JSON output)") from None
     except ReadError as exc:
         raise ListFileError(f"cannot read {path}: {exc}") from None
-    except UnicodeDecodeError:
-        raise ListFileError(f"{path} is not text (expected kubectl JSON output)") from None
     keys = tuple(label_keys)
     objects, skipped = [], []
     for document in _documents(text, str(path)):

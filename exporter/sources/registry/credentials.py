@@ -13,14 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exporter.common.files import ReadError, read_text
+from exporter.common.files import Marked, ReadError, parse_json, read_file
 
+MAX_CONFIG_BYTES = 1024 * 1024  # a docker config with hundreds of registries is kilobytes
 DOCKER_HUB_KEYS = {"index.docker.io", "docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 
 
@@ -102,11 +102,11 @@ def from_docker_config_file(path: str | Path, source: str = "") -> tuple[Credent
     path = Path(path)
     source = source or f"docker config {path}"
     try:
-        data = json.loads(read_text(path))
+        data = parse_json(read_file(path, MAX_CONFIG_BYTES)[1])
+    except Marked as exc:
+        raise CredentialError(f"{source}:{exc.mark[0]}:{exc.mark[1]}: {exc}") from None
     except ReadError as exc:
         raise CredentialError(f"{source}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise CredentialError(f"{source}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg})") from None
     if path.name == ".dockercfg":
         return parse_auths(data, source)
     return from_docker_config(data, source)
@@ -127,8 +127,8 @@ def from_secret(secret: Mapping[str, Any]) -> tuple[Credential, ...]:
     if key not in data:
         raise CredentialError(f"{source}: has no {key} key")
     try:
-        document = json.loads(base64.b64decode(data[key], validate=True))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        document = parse_json(base64.b64decode(data[key], validate=True))
+    except (binascii.Error, TypeError, ValueError):  # ReadError: not JSON, or nested too deep
         raise CredentialError(f"{source}: {key} is not base64 of JSON") from None
     if key == ".dockercfg":
         return parse_auths(document, source)

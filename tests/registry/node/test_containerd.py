@@ -1,5 +1,6 @@
 """containerd hosts.toml: mirrors in file order, the server last, capabilities, TLS, paths, certs layout."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -81,15 +82,21 @@ def test_certs_layout_without_hosts_toml(tmp_path):
     assert config.problems  # client certificates: said to be unused
 
 
-def test_load_a_directory_with_default_and_broken_files(tmp_path):
+def test_load_a_directory_with_default_and_a_broken_file(tmp_path):
     (tmp_path / "registry.local:5000").mkdir()
     (tmp_path / "registry.local:5000" / "hosts.toml").write_text('[host."http://127.0.0.1:1"]\n')
     (tmp_path / "_default").mkdir()
     (tmp_path / "_default" / "hosts.toml").write_text('[host."https://catch-all.local"]\n')
     (tmp_path / "broken.io").mkdir()
     (tmp_path / "broken.io" / "hosts.toml").write_text("server = [")
+    with pytest.raises(HostsError, match="broken.io/hosts.toml: not TOML"):
+        load(tmp_path)  # containerd fails that registry's pulls: a check would not go where the node goes
+    (tmp_path / "broken.io" / "hosts.toml").unlink()
+    os.mkfifo(tmp_path / "broken.io" / "hosts.toml")
+    with pytest.raises(HostsError, match="broken.io/hosts.toml: not a regular file"):
+        load(tmp_path)  # a FIFO is refused, not waited on, nor taken for a missing hosts.toml
+    (tmp_path / "broken.io" / "hosts.toml").unlink()
     configs, problems = load(tmp_path)
-    assert set(configs) == {"registry.local:5000", "_default"}
-    assert [p for p in problems if "broken.io" in p]
+    assert set(configs) == {"registry.local:5000", "_default", "broken.io"} and problems == []
     assert config_for(configs, "registry.local:5000").hosts("registry.local:5000")[0].host == "127.0.0.1:1"
     assert config_for(configs, "quay.io").hosts("quay.io")[0].host == "catch-all.local"

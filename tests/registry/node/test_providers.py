@@ -96,7 +96,7 @@ def test_load_config_reads_yaml(tmp_path):
                     "- name: p\n  matchImages: ['*.example.com']\n  defaultCacheDuration: 1m\n"
                     "  apiVersion: credentialprovider.kubelet.k8s.io/v1\n")
     assert [s.name for s in load_config(path)] == ["p"]
-    with pytest.raises(ProviderConfigError, match="not YAML"):
+    with pytest.raises(ProviderConfigError, match="not valid YAML"):
         (tmp_path / "bad.yaml").write_text("a: [")
         load_config(tmp_path / "bad.yaml")
 

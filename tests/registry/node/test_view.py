@@ -55,16 +55,16 @@ def test_a_first_read_that_fails_is_an_error_at_start(tmp_path):
         load_config(bad)
 
 
-def test_problems_of_both_runtimes_are_kept(tmp_path):
+def test_what_checks_cannot_follow_is_kept_as_problems(tmp_path):
     (tmp_path / "certs.d" / "r.io").mkdir(parents=True)
     (tmp_path / "certs.d" / "r.io" / "hosts.toml").write_text('[host."https://m.local/api"]\noverride_path = true\n')
     conf = tmp_path / "registries.conf"
     conf.write_text('[[registry]]\nlocation = "q.io"\n')
-    (tmp_path / "registries.conf.d").mkdir()
-    (tmp_path / "registries.conf.d" / "x.conf").write_text("[[registry")
+    (tmp_path / "certs.d" / "s.io").mkdir(parents=True)
+    (tmp_path / "certs.d" / "s.io" / "client.cert").write_text("")
     view = NodeView(NodeOptions(containerd_hosts_dir=tmp_path / "certs.d", registries_conf=conf))
     assert len(view.problems) == 2 and any("override_path" in p for p in view.problems)
-    assert any("x.conf" in p for p in view.problems)
+    assert any("client certificates" in p for p in view.problems)
 
 
 def test_routes_by_runtime(tmp_path):

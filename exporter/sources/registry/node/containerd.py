@@ -13,13 +13,13 @@ Parsing is pure (`parse_hosts`, `certs_layout`); `load` reads a directory into {
 
 from __future__ import annotations
 
-import tomllib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from exporter.common.files import ReadError, read_text
+from exporter.common.files import ReadError, parse_toml, read_text
 from exporter.model.images import api_host
 
 ALL_CAPABILITIES = frozenset({"pull", "resolve", "push"})
@@ -108,9 +108,9 @@ def _host(url: str, table: dict, where: str, directory: Path) -> tuple[Host | No
 def parse_hosts(text: str, source: str, directory: Path) -> HostsConfig:
     """A hosts.toml's content; `directory` resolves relative `ca` paths as containerd does."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise HostsError(f"{source}: not TOML ({exc})") from None
+        data = parse_toml(text)  # nesting bounded: inline arrays thousands deep are refused, not recursed into
+    except ReadError as exc:
+        raise HostsError(f"{source}: {exc}") from None
     problems = []
     if "client" in data or any(isinstance(t, dict) and "client" in t for t in (data.get("host") or {}).values()):
         problems.append(f"{source}: client certificates are not used by checks")
@@ -147,26 +147,26 @@ def certs_layout(directory: Path, files: list[str]) -> HostsConfig:
 
 
 def load(root: Path) -> tuple[dict[str, HostsConfig], list[str]]:
-    """Every host directory under `root` ({namespace: config}) and the problems met reading them."""
+    """Every host directory under `root` ({namespace: config}) and what they hold that checks cannot follow;
+    HostsError naming the file when one cannot be read or parsed (containerd fails that registry's pulls: a check
+    skipping the file would go where the node does not)."""
     configs: dict[str, HostsConfig] = {}
     problems: list[str] = []
     try:
         directories = sorted(p for p in root.iterdir() if p.is_dir())
     except OSError as exc:
-        return {}, [f"containerd hosts dir {root}: {exc.strerror}"]
+        raise HostsError(f"containerd hosts dir {root}: {exc.strerror}") from None
     for directory in directories:
         hosts_toml = directory / "hosts.toml"
         try:
-            if hosts_toml.is_file():
+            if os.path.lexists(hosts_toml):  # a FIFO or device named hosts.toml is refused, not taken for absent
                 config = parse_hosts(read_text(hosts_toml), str(hosts_toml), directory)
             else:
                 config = certs_layout(directory, [p.name for p in directory.iterdir() if p.is_file()])
-        except (OSError, ReadError) as exc:
-            problems.append(f"{hosts_toml}: cannot read ({getattr(exc, 'strerror', None) or exc})")
-            continue
-        except HostsError as exc:
-            problems.append(str(exc))
-            continue
+        except ReadError as exc:
+            raise HostsError(f"{hosts_toml}: {exc}") from None
+        except OSError as exc:
+            raise HostsError(f"{directory}: cannot read ({exc.strerror})") from None
         problems.extend(config.problems)
         configs[directory.name.lower()] = config
     return configs, problems

@@ -18,6 +18,6 @@ def paths(root: Path) -> list[Path]:
 def load(root: Path) -> tuple[Credential, ...]:
     """Credentials of the first file that exists (the kubelet reads `config.json` before `.dockercfg`)."""
     for path in paths(root):
-        if path.is_file():
+        if path.exists():  # a FIFO or device by that name is refused when read, not skipped as absent
             return from_docker_config_file(path, f"node docker config {path}")
     return ()

@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from cachetools import TLRUCache
 
 from exporter.common.durations import go_duration
-from exporter.common.files import ReadError, read_text
+from exporter.common.files import FileProblem, read_yaml
 from exporter.sources.registry.credentials import Credential, FailedCredential  # noqa: F401 (FailedCredential: made here)
 from exporter.sources.registry.node import patterns
 from exporter.sources.registry.node.plugin import PluginError
@@ -153,11 +152,9 @@ def load_config(path: str | Path) -> tuple[ProviderSpec, ...]:
     """Providers of a config file (YAML or JSON, as the kubelet reads it)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(read_text(path))
-    except ReadError as exc:
-        raise ProviderConfigError(f"credential provider config {path}: {exc}") from None
-    except yaml.YAMLError:
-        raise ProviderConfigError(f"credential provider config {path}: not YAML or JSON") from None
+        data = read_yaml(path, "credential provider config")  # YAML holds JSON: bounded in size and depth alike
+    except FileProblem as exc:
+        raise ProviderConfigError(str(exc)) from None
     return parse_config(data, f"credential provider config {path}")
 
 

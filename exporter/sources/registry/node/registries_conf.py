@@ -13,11 +13,10 @@ Parsing and matching are pure (`parse`, `merge`, `find`, `locations`); `load` re
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporter.common.files import ReadError, read_text
+from exporter.common.files import ReadError, parse_toml, read_text
 
 PULL_FROM_MIRROR = ("all", "digest-only", "tag-only")
 
@@ -53,9 +52,9 @@ def _bool(table: dict, key: str, where: str) -> bool:
 def parse(text: str, source: str) -> tuple[Registry, ...]:
     """The `[[registry]]` tables of one file, validated as containers/image validates them."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RegistriesConfError(f"{source}: not TOML ({exc})") from None
+        data = parse_toml(text)  # nesting bounded: inline arrays thousands deep are refused, not recursed into
+    except ReadError as exc:
+        raise RegistriesConfError(f"{source}: {exc}") from None
     if "registries" in data:
         raise RegistriesConfError(f"{source}: the v1 format ([registries.search] ...) is not supported; use v2 [[registry]]")
     tables = data.get("registry") or []
@@ -137,16 +136,14 @@ def locations(registry: Registry, name: str, by_digest: bool) -> list[tuple[str,
 
 
 def load(path: Path) -> tuple[tuple[Registry, ...], list[str]]:
-    """The main file and its drop-ins (`PATH.d/*.conf`, by name); problems name the file that failed."""
+    """The main file and its drop-ins (`PATH.d/*.conf`, by name); RegistriesConfError naming the file that cannot
+    be read or parsed (containers/image refuses the whole configuration then, and so do checks)."""
     found: list[tuple[Registry, ...]] = []
-    problems: list[str] = []
     dropins = path.parent / f"{path.stem}.conf.d" if path.suffix == ".conf" else path.with_name(path.name + ".d")
     files = [path] + (sorted(dropins.glob("*.conf")) if dropins.is_dir() else [])
     for file in files:
         try:
             found.append(parse(read_text(file), str(file)))
         except ReadError as exc:
-            problems.append(f"registries.conf {file}: {exc}")
-        except RegistriesConfError as exc:
-            problems.append(str(exc))
-    return merge(*found), problems
+            raise RegistriesConfError(f"registries.conf {file}: {exc}") from None
+    return merge(*found), []
