@@ -128,6 +128,7 @@ class Exporter:
         self._results: dict[tuple[str, str], CheckResult] = {}
         self._digests: dict[tuple[str, str], DigestFacts] = {}
         self._first_round_done = False
+        self._lists_loading: list[str] = []  # as the last cycle found them
         self.cycles = 0
         self.clusters = [
             watch(client, self._keys, node_keyring, watch_timeout, self.filters.namespace_selector,
@@ -196,11 +197,14 @@ class Exporter:
             self._wait(started + min(interval, 86400.0))
 
     def _wait(self, until: float) -> None:
-        """Until the next cycle is due, or sooner when a cluster not listed before has just been listed (one
-        that failed at start and answers now is served in a second, not an interval later)."""
+        """Until the next cycle is due, or sooner when a cluster not listed before has just been listed, or a
+        list's first reading has ended (what failed at start, or came slowly, is served within a second, not an
+        interval later)."""
         while not self._stop.is_set():
             left = until - time.monotonic()
             if left <= 0 or any(c.gathered is None and c.listed() for c in self.clusters):
+                return
+            if self._lists_loading and self.expected.loading() != self._lists_loading:
                 return
             self._stop.wait(min(left, 1.0))
 
@@ -272,7 +276,7 @@ class Exporter:
                 inputs.refs.extend(refs)
                 inputs.chains[cluster.client.name] = chains
                 inputs.rollback.extend(rollback_rows)
-        inputs.lists_loading = self.expected.loading()
+        inputs.lists_loading = self._lists_loading = self.expected.loading()
         inputs.expected = self.expected.lists
         inputs.expected_images = sorted({image for images in inputs.expected.values() for image in images})
         return inputs
