@@ -73,13 +73,13 @@ def test_a_failing_cycle_is_counted_and_turns_readyz_once_overdue(emulator, run)
     def broken():
         raise RuntimeError("a bug in some source")
 
-    exporter.expected.refresh = broken
+    exporter.expected.loading = broken
     assert eventually(lambda: (failures(published) or 0) >= 2)
     assert eventually(lambda: "last failure: RuntimeError: a bug in some source" in published.readiness())
     assert exporter._thread.is_alive()
     assert value(published, "kube_image_unknown_unit", workload="web") == 1  # the last snapshot stays
 
-    del exporter.expected.refresh  # repaired: ready again
+    del exporter.expected.loading  # repaired: ready again
     assert eventually(lambda: published.readiness() == "")
 
 
@@ -88,7 +88,7 @@ def test_a_hung_cycle_turns_readyz_with_the_reason(emulator, run):
     exporter, published = run(cycle_stale_after=1.0)
     assert eventually(lambda: published.readiness() == "")
     release = threading.Event()
-    exporter.expected.refresh = lambda: release.wait(30)  # a read that never returns
+    exporter.expected.loading = lambda: release.wait(30) and []  # a read that never returns
     try:
         assert eventually(lambda: "(still running)" in published.readiness())
         assert published.readiness().startswith("last completed cycle ")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 
-from exporter.common.redact import RedactFilter
+from exporter.common.redact import RedactFilter, redact
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
@@ -40,3 +41,34 @@ def configure(level: str = "info", fmt: str = "text") -> None:
         client_log.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
         if not any(isinstance(f, RedactFilter) for f in client_log.filters):
             client_log.addFilter(RedactFilter())
+
+
+def describe(exc: BaseException) -> str:
+    """One redacted line naming an exception (a URL in its message loses its credentials)."""
+    return redact(f"{type(exc).__name__}: {exc}")[:500]
+
+
+class FailureLog:
+    """Logs a background thread's failures without flooding: a failure with its traceback, the same one again
+    (same type and message) at debug only, and one line when the thread works again. Everything written is
+    redacted here, whatever handler is installed."""
+
+    def __init__(self, logger: logging.Logger, what: str, consequence: str) -> None:
+        self._log, self._what, self._consequence = logger, what, consequence
+        self._last = ""
+        self.in_a_row = 0
+
+    def failed(self, exc: BaseException) -> None:
+        line = describe(exc)
+        self.in_a_row += 1
+        if line == self._last:
+            self._log.debug("%s failed again (%d in a row): %s", self._what, self.in_a_row, line)
+            return
+        self._last = line
+        trace = redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
+        self._log.error("%s failed: %s; %s\n%s", self._what, line, self._consequence, trace)
+
+    def recovered(self) -> None:
+        if self.in_a_row:
+            self._log.info("%s works again after %d failures", self._what, self.in_a_row)
+        self._last, self.in_a_row = "", 0

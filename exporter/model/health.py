@@ -46,6 +46,7 @@ class ListHealth:
     errors: int
     images: frozenset[str]  # of its last good content
     source: str = ""  # where it is read (a URL redacted)
+    loading: bool = False  # its first reading is under way: no content and no failure known yet
 
 
 @dataclass(frozen=True, slots=True)

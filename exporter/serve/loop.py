@@ -1,15 +1,22 @@
 """The serve loop: keep the inventory current, check images, join, publish — every interval.
 
-Reflectors keep each cluster's pods, workloads and ReplicaSets current in their own threads. One cycle
-thread reads their snapshots, builds references, checks the unique images (cached, so a steady cycle
-sends few requests), joins, renders and publishes by swapping attributes of `Published`. Before a check
-round it publishes the new inventory with the last known statuses, so a slow registry delays statuses,
-never the inventory, and a scrape never waits for either.
+Reflectors keep each cluster's pods, workloads and ReplicaSets current in their own threads, and the
+expected-list loader keeps the lists current in its own. One cycle thread reads their snapshots, builds
+references, checks the unique images (cached, so a steady cycle sends few requests), joins, renders and
+publishes by swapping attributes of `Published`. Before a check round it publishes the new inventory with the
+last known statuses, so a slow registry delays statuses, never the inventory, and a scrape never waits for either.
+
+Nothing outside holds the others up: a cluster that cannot be listed is left out of the cycle (its watches
+show down) while the clusters that answer are served; a slow list server delays its own list only. Every
+thread survives any exception: logged once, counted, backed off from. Ready means something can be served:
+the first round is done and at least one cluster is listed with no list/watch failing past
+`watch_down_threshold`, and the cycle is not stale (`cycles.CycleHealth`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -19,12 +26,14 @@ from dataclasses import dataclass, field, replace
 from exporter.model.health import Health, ListHealth
 from exporter.model.records import PodChain, Reference
 from exporter.serve import firstseen
+from exporter.common.logs import FailureLog
 from exporter.serve.cycles import CycleHealth
 from exporter.serve.endpoints import LazyPage, Published
 from exporter.snapshot import drift
 from exporter.snapshot.join import UNCHECKED, DigestFacts, ImageState, Snapshot, join
 from exporter.sources import inventory, rollback
 from exporter.sources.cluster import ClusterWatch, configmap_reader, watch
+from exporter.sources.expected.loader import Loader
 from exporter.sources.expected.sources import ExpectedLists
 from exporter.sources.kube.api import ClusterClient
 from exporter.sources.kube.owners import label_keys
@@ -79,6 +88,8 @@ class _Cycle:
     rollback: list[tuple[rollback.RollbackImage, Keyring]] = field(default_factory=list)
     expected: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
     expected_images: list[str] = field(default_factory=list)
+    lists_loading: list[str] = field(default_factory=list)  # lists whose first reading is under way
+    waiting: list[str] = field(default_factory=list)  # clusters still listing for the first time, not failing
 
 
 class Exporter:
@@ -117,18 +128,22 @@ class Exporter:
         self._results: dict[tuple[str, str], CheckResult] = {}
         self._digests: dict[tuple[str, str], DigestFacts] = {}
         self._first_round_done = False
+        self._lists_loading: list[str] = []  # as the last cycle found them
         self.cycles = 0
         self.clusters = [
             watch(client, self._keys, node_keyring, watch_timeout, self.filters.namespace_selector,
                   self.filters.keep_pulls, self.rollback_namespaces,
                   service_account_tokens)
             for client in clusters]
-        self.health = CycleHealth(interval, cycle_stale_after)
+        self.health = CycleHealth(interval, cycle_stale_after, pulse=self._fleet_pulse)
         published.stale = self.health.stale  # asked at each /readyz: a hung cycle publishes nothing
         self._snapshot: Snapshot | None = None  # the last published one
         # ConfigMap lists are read from the first cluster (the one the exporter runs in, usually)
         self._home = clusters[0].name if clusters else ""  # holds the expected lists' problems in the store
         self.expected = ExpectedLists.of(expected or [], read_configmap=configmap_reader(clusters[0]) if clusters else None)
+        # each list read again an interval after its last reading, off the cycle; its failures counted as the cycle's
+        self.loader = Loader(self.expected, interval if math.isfinite(interval) else 60.0,
+                             on_failure=lambda exc: self.health.count_failure())
         # --cache-url: first-seen times kept in the shared cache too, so a restart keeps the page's "missing since"
         self._persisted = (firstseen.Persisted(checker.shared, self._first_seen_scopes(), self._problem_scope)
                            if checker.shared is not None else None)
@@ -141,6 +156,7 @@ class Exporter:
     def start(self) -> "Exporter":
         for reflector in self._all_reflectors():
             reflector.start()
+        self.loader.start()
         self._thread = threading.Thread(target=self._loop, name="cycle", daemon=True)
         self._thread.start()
         return self
@@ -155,23 +171,47 @@ class Exporter:
             reflector.request_stop()
         for reflector in reflectors:
             reflector.stop(timeout=max(0.0, deadline - time.monotonic()))
+        self.loader.close()
         if self._thread is not None:
             self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.expected.close()
 
     def _loop(self) -> None:
+        failures = FailureLog(log, "cycle", "the previous snapshot stays published")
         while not self._stop.is_set():
             started = time.monotonic()
             try:
+                self.health.started()
                 self.cycle()
                 self.health.completed()
+                failures.recovered()
             except Exception as exc:  # the loop outlives any one cycle's failure
-                log.exception("cycle failed; the previous snapshot stays published")
+                failures.failed(exc)
                 self.health.failed(exc)
                 self._publish_failure()
-            # until the first complete inventory is published, try again soon rather than in an interval
+            # until the first complete inventory is published, try again soon rather than in an interval;
+            # a cycle that keeps failing is tried again less and less often, up to the interval
             interval = self.interval if self._first_round_done else min(self.interval, 1.0)
-            self._stop.wait(min(max(0.0, interval - (time.monotonic() - started)), 86400.0))
+            if failures.in_a_row:
+                interval = max(interval, min(2.0 ** (failures.in_a_row - 1), self.interval))
+            self._wait(started + min(interval, 86400.0))
+
+    def _wait(self, until: float) -> None:
+        """Until the next cycle is due, or sooner when a cluster not listed before has just been listed, or a
+        list's first reading has ended (what failed at start, or came slowly, is served within a second, not an
+        interval later)."""
+        while not self._stop.is_set():
+            left = until - time.monotonic()
+            if left <= 0 or any(c.gathered is None and c.listed() for c in self.clusters):
+                return
+            if self._lists_loading and self.expected.loading() != self._lists_loading:
+                return
+            self._stop.wait(min(left, 1.0))
+
+    def _fleet_pulse(self) -> int:
+        """Moves while a check round waits for the fleet's results (the shared store is looked at ~1/s then)."""
+        shared = self.checker.shared
+        return shared.counts.waited if shared is not None else 0
 
     def _publish_failure(self) -> None:
         """The last published snapshot with the failure counted and the sources' health as it is now."""
@@ -193,16 +233,20 @@ class Exporter:
 
     def cycle(self) -> Snapshot:
         """Gather, check, join, publish."""
+        self.health.step("gathering the inventory")
         inputs = self._gather()
         # when checks are due, publish the inventory with what is known first: a slow registry delays statuses,
         # never the inventory
         requests = [(ref.image, keyring) for ref, keyring in inputs.refs]
         requests += [(image, self._node_keyring) for image in inputs.expected_images]
         requests += [(row.image, keyring) for row, keyring in inputs.rollback]
+        self.health.step("checking images")
         self._results = self.checker.check_many(
-            requests, before_round=lambda: self._publish(inputs, round_done=False))
+            requests, progress=self.health.progressed, before_round=lambda: self._publish(inputs, round_done=False))
+        self.health.step("reading digests")
         self._digests = self._digest_facts(inputs.refs)
-        snapshot = self._publish(inputs, round_done=len(inputs.chains) == len(self.clusters))
+        self.health.step("publishing")
+        snapshot = self._publish(inputs, round_done=not inputs.waiting)
         self.cycles += 1
         return snapshot
 
@@ -211,11 +255,16 @@ class Exporter:
 
         A cluster counts once everything is listed: a partial list would raise false alarms (an expected image
         "not running" because its pods are not listed yet) and cost cycles while the lists are still coming. A
-        cluster whose inventory fails keeps its last one; the others go on.
+        cluster still listing is waited for (the round is not done) unless its lists fail: an unreachable cluster
+        is left out, shown by its watches, and never holds the others back. A cluster whose inventory fails keeps
+        its last one; the others go on. Expected lists are what the loader holds now.
         """
         inputs = _Cycle(started=time.monotonic())
         for cluster in self.clusters:
             if not cluster.listed():
+                if cluster.gathered is None and not any(r.stats.failing_since is not None
+                                                        for r in cluster.reflectors if r.kind == "Pod"):
+                    inputs.waiting.append(cluster.client.name)
                 continue
             try:
                 cluster.gathered = self._gather_cluster(cluster)
@@ -227,7 +276,7 @@ class Exporter:
                 inputs.refs.extend(refs)
                 inputs.chains[cluster.client.name] = chains
                 inputs.rollback.extend(rollback_rows)
-        self.expected.refresh()
+        inputs.lists_loading = self._lists_loading = self.expected.loading()
         inputs.expected = self.expected.lists
         inputs.expected_images = sorted({image for images in inputs.expected.values() for image in images})
         return inputs
@@ -271,8 +320,7 @@ class Exporter:
             registry_requests=requests, registry_durations=durations, registry_limits=self.checker.host_limits(),
             pulls=tuple(pulls), pull_durations=tuple(pull_durations), pull_failures=tuple(pull_failures),
             watches=tuple(w for cluster in self.clusters for w in cluster.watch_health()),
-            lists=tuple(ListHealth(s.name, s.up, s.errors, frozenset(s.images or ()), s.source)
-                        for s in self.expected.states.values()),
+            lists=self._list_health(),
             unusable_secrets=tuple(sorted((c.client.name, namespace, secret, reason) for c in self.clusters
                                           for (namespace, secret), reason in c.keyrings.unusable.items())),
             release_errors=tuple(sorted(((c.client.name, namespace, reason), n) for c in self.clusters
@@ -284,17 +332,40 @@ class Exporter:
             shared_cache_up=self.checker.shared.probe() if self.checker.shared is not None else None,
         )
 
+    def _list_health(self) -> tuple[ListHealth, ...]:
+        """Each list as the loader left it; every list down while the loader is gone (it reads nothing then)."""
+        alive = self.loader.alive()
+        return tuple(ListHealth(s.name, s.up and alive, s.errors, frozenset(s.images or ()), s.source,
+                                loading=s.loading and alive)
+                     for s in self.expected.health())
+
     def _readiness(self) -> str:
-        """Why the exporter is not ready now, or "" when it is."""
+        """Why the exporter is not ready now, or "" when it is: ready while something can be served.
+
+        With one cluster, it must be listed and no list/watch of it failing past `watch_down_threshold`; with
+        several, one such cluster is enough (the others show down in `kube_image_watch_up` and on the page).
+        """
         if not self._first_round_done:
             return "first inventory and check round not done yet"
+        if not self.loader.alive():
+            return "the expected-list loader has stopped (see the log)"
         now = self._clock()
-        for cluster in self.clusters:
-            for reflector in cluster.all_reflectors:
-                down = reflector.stats.down_for(now)
-                if down > self.watch_down_threshold:
-                    return (f"{cluster.client.name} {reflector.kind} list/watch failing for {down:.0f}s "
-                            f"(threshold {self.watch_down_threshold:.0f}s): {reflector.stats.last_error}")
+        reasons = [self._cluster_down(cluster, now) for cluster in self.clusters]
+        if not reasons or not all(reasons):
+            return ""
+        return reasons[0] if len(reasons) == 1 else "no cluster can be served: " + "; ".join(reasons)
+
+    def _cluster_down(self, cluster: ClusterWatch, now: float) -> str:
+        """Why this cluster cannot be served now, or "" when it can."""
+        name = cluster.client.name
+        for reflector in cluster.all_reflectors:
+            down = reflector.stats.down_for(now)
+            if down > self.watch_down_threshold:
+                return (f"{name} {reflector.kind} list/watch failing for {down:.0f}s "
+                        f"(threshold {self.watch_down_threshold:.0f}s): {reflector.stats.last_error}")
+        if cluster.gathered is None:
+            failing = next((r for r in cluster.all_reflectors if r.stats.failing_since is not None), None)
+            return f"{name} not listed yet" + (f": {failing.kind}: {failing.stats.last_error}" if failing else "")
         return ""
 
     def _publish(self, inputs: _Cycle, round_done: bool) -> Snapshot:
@@ -303,7 +374,7 @@ class Exporter:
             inputs.expected, {image: self._state(image, self._node_keyring) for image in inputs.expected_images},
             list(inputs.chains), time.time(), self._digests,
             [(row, self._state(row.image, keyring)) for row, keyring in inputs.rollback],
-            chains=inputs.chains, health=self._health(inputs.started))
+            chains=inputs.chains, health=self._health(inputs.started), expected_complete=not inputs.lists_loading)
         self._snapshot = snapshot
         rows, histograms = series.of(snapshot)
         self.published.metrics = MetricsPage(render(rows, histograms))
@@ -321,7 +392,10 @@ class Exporter:
         """The status page of this snapshot: first-seen times advanced now, its HTML built if and when `/` is opened."""
         persisted = self._persisted
         previous = persisted.merged(self.first_seen) if persisted is not None else self.first_seen
-        self.first_seen = firstseen.advance(previous, page.tracked_keys(rows), snapshot.created_at)
+        # the problems of a cluster not listed (unreachable since the start) are not known now, not gone: kept
+        unknown = {c.client.name for c in self.clusters if c.gathered is None}
+        kept = [key for key in previous if page.tracked_cluster(key) in unknown] if unknown else []
+        self.first_seen = firstseen.advance(previous, [*page.tracked_keys(rows), *kept], snapshot.created_at)
         if persisted is not None and round_done:  # a partial inventory would forget the problems of what is missing
             persisted.save(self.first_seen)
         data = page.of(snapshot, rows, self.first_seen, not_ready_reason, refresh_seconds=max(5, round(self.interval)))

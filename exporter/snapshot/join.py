@@ -74,6 +74,7 @@ def join(
     rollback: Iterable[tuple[Labels, ImageState]] = (),
     chains: Mapping[str, tuple[PodChain, ...]] | None = None,
     health: Health | None = None,
+    expected_complete: bool = True,
 ) -> Snapshot:
     """Compute the reference-level and expected-list series of one cycle.
 
@@ -85,6 +86,7 @@ def join(
     registry no longer has is a missing image (`image` written `name@digest`, reason `absent`).
     `rollback` pairs (cluster, namespace, release, revision, image) of kept Helm revisions with their state.
     `chains` (by cluster) and `health` are carried to the Snapshot as they are, for the views.
+    `expected_complete` is False while a list's first reading is under way: no image is called unexpected then.
     """
     digests = digests or {}
     pairs = tuple(references)
@@ -117,7 +119,7 @@ def join(
             missing.add(labels + (state.status.value,))
         if ref.unit is None:
             unknown_unit.add(labels[:-1])
-        if expected and ref.image not in expected_images:
+        if expected and expected_complete and ref.image not in expected_images:
             unexpected.add(labels)
         facts = digests.get((ref.image, ref.running_digest)) if ref.running_digest else None
         if facts is not None and drifted(ref.running_digest, facts):

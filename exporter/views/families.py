@@ -152,7 +152,8 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "kube_image_cycle_failures_total",
         "counter",
-        "Cycles that ended in an error (the last snapshot stays published; /readyz fails once none completes).",
+        "Cycles and expected-list loader rounds that ended in an error (the last snapshot stays published; "
+        "/readyz fails once none completes).",
         (),
         'increase(kube_image_cycle_failures_total[1h]) > 0',
     ),

@@ -84,6 +84,7 @@ class PageInput:
     list_sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # list name -> where it is read
     registry_limits: Mapping[str, RegistryLimit] = field(default_factory=dict)  # host -> paused or slowed now
     refresh_seconds: int = 60  # the browser reloads the page this often (0: never)
+    lists_loading: frozenset[str] = frozenset()  # lists whose first reading is under way
     max_rows: int = 1000  # per table; the rest is counted and left to /metrics
 
 
@@ -98,7 +99,8 @@ def of(snapshot: Snapshot, rows: Mapping[str, Rows], first_seen: Mapping[Labels,
                      first_seen, not_ready_reason,
                      {(w.cluster, w.kind): w.last_error for w in health.watches if w.last_error},
                      list_sources, {limit.host: limit for limit in health.registry_limits},
-                     refresh_seconds=refresh_seconds)
+                     refresh_seconds=refresh_seconds,
+                     lists_loading=frozenset(state.name for state in health.lists if state.loading))
 
 
 def tracked_keys(series: Mapping[str, Rows]) -> list[Labels]:
@@ -203,6 +205,7 @@ def _expected(out: list[str], data: PageInput) -> None:
         missing = [labels for labels, _ in s.get("kube_image_expected_missing", ()) if labels[0] == name]
         not_running = [labels for labels, _ in s.get("kube_image_expected_not_running", ()) if labels[1] == name]
         state = ("" if name not in up else ' <span class="ok">loaded</span>' if up[name]
+                 else ' <span class="warn">loading (first reading under way)</span>' if name in data.lists_loading
                  else ' <span class="bad">failing to load (last good content kept)</span>')
         count = f" {int(images[name])} images," if name in images else ""
         out.append(f"<h3>list {_e(name)}</h3><p>{state}{count} {len(missing)} missing from their registry, "
@@ -275,7 +278,8 @@ def _sources(out: list[str], data: PageInput) -> None:
     out.append("<h3>Expected lists</h3>")
     if list_up:
         _table(out, ("list", "state", "images", "load errors", "source"),
-               [(_e(name), '<span class="ok">loaded</span>' if list_up[name] else '<span class="bad">failing</span>',
+               [(_e(name), '<span class="ok">loaded</span>' if list_up[name]
+                 else '<span class="warn">loading</span>' if name in data.lists_loading else '<span class="bad">failing</span>',
                  str(int(list_images.get(name, 0))), str(int(list_errors.get(name, 0))),
                  ("mono", "<br>".join(_e(source) for source in data.list_sources.get(name, ()))))
                 for name in sorted(list_up)])

@@ -84,14 +84,16 @@ def watches(rows: Iterable[WatchHealth]) -> dict[str, Rows]:
 
 
 def expected_lists(states: Iterable[ListHealth]) -> dict[str, Rows]:
-    """One row per list name; a list fed by several sources is up only when all of them are."""
+    """One row per list name; a list fed by several sources is up only when all of them are. A list whose first
+    reading is under way is not up, and its image count is absent (not known yet, not zero)."""
     up: dict[str, bool] = {}
     errors: dict[str, int] = {}
     images: dict[str, set[str]] = {}
     for state in states:
         up[state.name] = up.get(state.name, True) and state.up
         errors[state.name] = errors.get(state.name, 0) + state.errors
-        images.setdefault(state.name, set()).update(state.images)
+        if not state.loading:
+            images.setdefault(state.name, set()).update(state.images)
     return {
         "kube_image_expected_list_up": tuple(((name,), 1.0 if ok else 0.0) for name, ok in sorted(up.items())),
         "kube_image_expected_list_images": tuple(((name,), float(len(images[name]))) for name in sorted(images)),

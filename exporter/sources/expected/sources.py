@@ -4,7 +4,8 @@ A source spec is `[NAME=]SOURCE`: a file or directory path, an `http(s)://` URL,
 `configmap:NAMESPACE/NAME[/KEY]`. Each source is one list, named by NAME, else the file stem or the
 ConfigMap name; a directory gives one list per file (`*.txt`, `*.list`, `*.json`), named by stem.
 
-`ExpectedLists.refresh()` runs once per cycle and re-reads cheaply: a file only when its mtime, size or
+`ExpectedLists.refresh_spec()` re-reads one source, cheaply (the loader, `loader.py`, calls it for each source
+on its own schedule, off the serve cycle; `refresh()` reads them all now): a file only when its mtime, size or
 inode changed, a URL with a conditional GET, a ConfigMap only when its resourceVersion changed. A source
 that fails — unreadable, unparseable, of the wrong shape, empty, too large, too slow — keeps its last good
 content, is marked down with its reason and counts an error: a broken list never empties the expectations
@@ -19,9 +20,10 @@ import base64
 import binascii
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,11 +99,13 @@ class ListState:
     loaded_at: float | None = None  # wall time of the last successful load
     version: Any = None  # what tells a change: file stat, ETag, resourceVersion
     last_error: str = ""  # why the last reading failed ("" while up)
+    loading: bool = False  # its first reading is under way: neither content nor a failure is known yet
 
 
 @dataclass
 class ExpectedLists:
-    """All configured lists, refreshed in place by the serve loop (which alone calls `refresh`)."""
+    """All configured lists, refreshed in place (one reading of a source at a time; readings of different sources
+    may run at once, in the loader's threads, while the cycle reads `lists` and `health()`)."""
 
     specs: list[Spec]
     read_configmap: ConfigMapReader | None = None
@@ -115,38 +119,61 @@ class ExpectedLists:
 
     def __post_init__(self) -> None:
         self._client = httpx.Client(timeout=self.timeout, follow_redirects=True, transport=self.transport)
+        self._lock = threading.Lock()  # over `states`: a reading fetches without it, then updates under it
+        self._closed = False
+        for spec in self.specs:  # shown as loading until its first reading ends
+            key = (spec.display, None) if spec.kind == "file" and Path(spec.location).is_dir() else None
+            name = Path(spec.location).name if key else _list_name(spec)
+            self.states[key or (spec.display, name)] = ListState(name, spec.display, loading=True)
 
     def close(self) -> None:
+        self._closed = True  # a reading cut short by the close is no failure of its source
         self._client.close()
 
     @property
     def lists(self) -> dict[str, Images]:
         """{list name: {image: units}} of every list that has loaded once (a later failure keeps it)."""
         merged: dict[str, Images] = {}
-        for state in self.states.values():
-            if state.images is not None:
-                merged[state.name] = {**merged.get(state.name, {}), **state.images}
+        with self._lock:
+            for state in self.states.values():
+                if state.images is not None:
+                    merged[state.name] = {**merged.get(state.name, {}), **state.images}
         return merged
+
+    def health(self) -> list[ListState]:
+        """A copy of every list's state, as it is now."""
+        with self._lock:
+            return [replace(state) for state in self.states.values()]
+
+    def loading(self) -> list[str]:
+        """The lists whose first reading is still under way."""
+        with self._lock:
+            return sorted({state.name for state in self.states.values() if state.loading})
 
     def refresh(self) -> None:
         """Re-read every source whose content may have changed; failures are logged and counted, never raised."""
         for spec in self.specs:
-            if spec.kind == "url":
-                self._load(spec, spec.name or _url_stem(spec.location), self._fetch_url)
-            elif spec.kind == "configmap":
-                self._load(spec, spec.name or spec.location.split("/")[1], self._fetch_configmap)
-            elif Path(spec.location).is_dir():
-                self._refresh_directory(spec)
-            else:
-                self._load(spec, spec.name or Path(spec.location).stem, lambda s, v: _read_file(Path(s.location), v))
+            self.refresh_spec(spec)
+
+    def refresh_spec(self, spec: Spec) -> None:
+        """Re-read one source if its content may have changed; failures are logged and counted, never raised."""
+        if spec.kind == "url":
+            self._load(spec, _list_name(spec), self._fetch_url)
+        elif spec.kind == "configmap":
+            self._load(spec, _list_name(spec), self._fetch_configmap)
+        elif Path(spec.location).is_dir():
+            self._refresh_directory(spec)
+        else:
+            self._load(spec, _list_name(spec), lambda s, v: _read_file(Path(s.location), v))
 
     # -- one list --
 
     def _state(self, spec: Spec, name: str) -> ListState:
         key = (spec.display, name)
-        if key not in self.states:
-            self.states[key] = ListState(name, spec.display)
-        return self.states[key]
+        with self._lock:
+            if key not in self.states:
+                self.states[key] = ListState(name, spec.display, loading=True)
+            return self.states[key]
 
     def _load(self, spec: Spec, name: str, fetch: Callable[[Spec, Any], tuple[Any, list[tuple[bytes, str]]] | None],
               origin: str | None = None) -> None:
@@ -154,7 +181,8 @@ class ExpectedLists:
         try:
             fetched = fetch(spec, state.version)
             if fetched is None:  # unchanged since the last good load
-                state.up = True
+                with self._lock:
+                    state.up = True
                 return
             version, documents = fetched
             images = _parse_all(documents)
@@ -164,13 +192,16 @@ class ExpectedLists:
         except Exception as exc:  # noqa: BLE001 (a source never stops the cycle; the reason is kept)
             self._failed(state, name, origin or spec.display, f"{type(exc).__name__}: {exc}")
             return
-        state.images, state.version, state.up, state.loaded_at = images, version, True, time.time()
-        state.last_error = ""
+        with self._lock:
+            state.images, state.version, state.up, state.loaded_at = images, version, True, time.time()
+            state.last_error, state.loading = "", False
         log.info("expected list %s loaded from %s: %d images", name, origin or spec.display, len(images))
 
-    @staticmethod
-    def _failed(state: ListState, name: str, origin: str, reason: str) -> None:
-        state.up, state.errors, state.last_error = False, state.errors + 1, redact(reason)
+    def _failed(self, state: ListState, name: str, origin: str, reason: str) -> None:
+        if self._closed:
+            return
+        with self._lock:
+            state.up, state.errors, state.last_error, state.loading = False, state.errors + 1, redact(reason), False
         kept = "keeping the last good content" if state.images is not None else "no content yet"
         log.error("expected list %s (%s) not loaded: %s; %s", name, origin, state.last_error, kept)
 
@@ -181,16 +212,18 @@ class ExpectedLists:
             files = sorted(p for p in directory.iterdir()
                            if p.suffix in LIST_SUFFIXES and not p.name.startswith(".") and p.is_file())
         except OSError as exc:
-            state = self.states.setdefault(own_key, ListState(directory.name, spec.display))
-            state.up, state.errors = False, state.errors + 1
+            with self._lock:
+                state = self.states.setdefault(own_key, ListState(directory.name, spec.display))
+                state.up, state.errors, state.loading = False, state.errors + 1, False
             log.error("expected lists in %s not read: %s", directory, exc.strerror)
             return
-        self.states.pop(own_key, None)
         present = {p.stem for p in files}
-        for key, state in list(self.states.items()):
-            if key[0] == spec.display and state.name not in present:
-                log.info("expected list %s removed: %s/%s is gone", state.name, directory, state.name)
-                del self.states[key]  # a file deleted from the directory is a list withdrawn on purpose
+        with self._lock:
+            self.states.pop(own_key, None)
+            for key, state in list(self.states.items()):
+                if key[0] == spec.display and state.name not in present:
+                    log.info("expected list %s removed: %s/%s is gone", state.name, directory, state.name)
+                    del self.states[key]  # a file deleted from the directory is a list withdrawn on purpose
         for path in files:
             self._load(spec, path.stem, lambda s, v, path=path: _read_file(path, v), origin=str(path))
 
@@ -283,6 +316,17 @@ def _parse_all(documents: list[tuple[bytes, str]]) -> Images:
     if not images:
         raise SourceError("no image in it (an empty list is treated as a failed load)")
     return images
+
+
+def _list_name(spec: Spec) -> str:
+    """The name of a source's list (a directory's lists are named by their files)."""
+    if spec.name:
+        return spec.name
+    if spec.kind == "url":
+        return _url_stem(spec.location)
+    if spec.kind == "configmap":
+        return spec.location.split("/")[1]
+    return Path(spec.location).stem
 
 
 def _url_stem(url: str) -> str:
