@@ -15,8 +15,8 @@ protocol. Against clients that misbehave it keeps what production servers keep:
 - the listen backlog is 1,024 (the kernel caps it at `net.core.somaxconn`);
 - client connections are capped at half the open-file limit (`connection_cap`), so scrapers never take the
   descriptors the exporter's own work needs; at the cap the least recently active idle connection is closed;
-- when accept() fails for want of file descriptors anyway, asyncio stops accepting for a second instead of
-  spinning on the error, and the server closes its longest idle connections to make room;
+- when accept() fails for want of file descriptors anyway, the server stops accepting for a second instead of
+  spinning on the error, and closes its longest idle connections to make room;
 - the one handler that may work for long (the first /report after a cycle, built on demand) runs in a
   single worker thread, so it never holds up a scrape.
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import gzip
 import http
 import logging
@@ -60,6 +61,8 @@ WRITE_CHUNK = 64 * 1024  # a slow reader holds at most about this much of a page
 RESERVE = 64  # descriptors never given to clients, whatever the limit: the exporter's own work needs them
 MIN_CONNECTIONS = 16  # clients served even under a tiny open-file limit
 UNLIMITED_CONNECTIONS = 1 << 20  # under no open-file limit at all
+ACCEPT_BATCH = 16  # connections accepted per wake-up: the cap may be passed by this many while evicted ones close
+ACCEPT_RETRY_DELAY = 1.0  # accept() out of descriptors: wait this long before trying again
 FULL_LOG_INTERVAL = 60.0  # at most one warning a minute about connections closed at the cap
 
 
@@ -189,12 +192,13 @@ class Server:
         self.max_connections = max_connections or connection_cap(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.create_server((host, port), family=family, backlog=BACKLOG)  # binds now: errors here
+        self._socket.setblocking(False)
         self._loop = _Loop(clock)
-        self._loop.set_exception_handler(self._loop_exception)
         self._builder: ThreadPoolExecutor | None = None  # the worker thread of slow pages, made on first use
         self.connections: OrderedDict[_Connection, None] = OrderedDict()  # least recently active first
+        self._accepted = 0  # sockets accepted whose connection is not made yet
         self.evicted = self.refused = 0  # connections closed to stay under `max_connections`
-        self._shed_at = self._full_logged_at = -math.inf
+        self._full_logged_at = -math.inf
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
         self._started = threading.Event()
 
@@ -217,13 +221,12 @@ class Server:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(
-            self._loop.create_server(lambda: _Connection(self), sock=self._socket, backlog=BACKLOG))
+        self._loop.add_reader(self._socket.fileno(), self._accept)
         self._started.set()
         try:
             self._loop.run_forever()
         finally:
-            server.close()
+            self._loop.remove_reader(self._socket.fileno())
             for connection in list(self.connections):
                 connection.close(abort=True)
             self._loop.run_until_complete(asyncio.sleep(0))  # let the aborted transports close their sockets
@@ -231,27 +234,67 @@ class Server:
             if self._builder is not None:
                 self._builder.shutdown(wait=False, cancel_futures=True)
 
+    def _accept(self) -> None:
+        """Take connections from the backlog, `ACCEPT_BATCH` at most per wake-up, making room under the cap
+        before each (asyncio's own server accepts up to the backlog at once, past any cap)."""
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, _ = self._socket.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self._out_of_descriptors()
+                else:
+                    log.warning("accepting a connection failed: %s", exc)
+                return
+            if not self._make_room():
+                sock.close()  # every connection is busy: this one is refused before a byte is read
+                continue
+            self._accepted += 1
+            self._loop.create_task(self._connect(sock))
+
+    async def _connect(self, sock: socket.socket) -> None:
+        try:
+            await self._loop.connect_accepted_socket(lambda: _Connection(self), sock)
+        except OSError as exc:  # the client was gone before its transport was made
+            self._accepted -= 1
+            sock.close()
+            log.debug("a connection closed before it was served: %s", exc)
+
+    def _out_of_descriptors(self) -> None:
+        """accept() failed for want of descriptors (taken by the rest of the process): close the longest idle
+        connections, and stop accepting for a second instead of spinning on the error (as asyncio does)."""
+        self._shed_idle()
+        fd = self._socket.fileno()
+        self._loop.remove_reader(fd)
+        self._loop.call_later(ACCEPT_RETRY_DELAY, self._loop.add_reader, fd, self._accept)
+
     # -- the connection table: at most `max_connections`, least recently active first --
 
-    def admit(self, connection: "_Connection") -> None:
-        """Take a new connection under the cap: at the cap, close the least recently active connection
-        that waits for a request (idle, or connected and silent); when every one is busy, close this one."""
-        self.connections[connection] = None
-        if len(self.connections) <= self.max_connections:
-            return
-        oldest = next((c for c in self.connections if c.waiting and c is not connection), None)
+    def _make_room(self) -> bool:
+        """Whether one more connection fits under the cap, closing the least recently active connection
+        that waits for a request (idle, or connected and silent) to make room; False when every one is busy."""
+        if len(self.connections) + self._accepted < self.max_connections:
+            return True
+        oldest = next((c for c in self.connections if c.waiting), None)
         if oldest is not None:
             self.evicted += 1
             oldest.close(abort=True)
         else:
             self.refused += 1
-            connection.close(abort=True)
         now = self._loop.time()
         if now - self._full_logged_at >= FULL_LOG_INTERVAL:
             self._full_logged_at = now
             log.warning("%d client connections, the most this server holds (the rest of the open-file limit is kept "
                         "for the exporter's own work): %d idle ones closed, %d new ones refused so far",
                         self.max_connections, self.evicted, self.refused)
+        return oldest is not None
+
+    def admit(self, connection: "_Connection") -> None:
+        """A connection accepted by `_accept` is made: count it among the connections."""
+        self._accepted -= 1
+        self.connections[connection] = None
 
     def touch(self, connection: "_Connection") -> None:
         """`connection` has just been answered: it is now the most recently active."""
@@ -261,22 +304,11 @@ class Server:
     def forget(self, connection: "_Connection") -> None:
         self.connections.pop(connection, None)
 
-    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
-        if "out of system resource" in context.get("message", ""):  # accept() hit EMFILE/ENFILE
-            self._shed_idle()
-            return
-        loop.default_exception_handler(context)
-
     def _shed_idle(self) -> None:
         """Close the longest idle quarter of the connections (at least one) to free file descriptors.
 
         The cap keeps the server below the limit; this is for descriptors the rest of the process took.
-        asyncio reports every failed accept() of a burst and retries a second later: shed once per retry.
         """
-        now = self._loop.time()
-        if now - self._shed_at < 0.5:
-            return
-        self._shed_at = now
         idle = [c for c in self.connections if c.waiting]  # least recently active first
         shed = idle[:max(1, len(idle) // 4)]
         log.warning("out of file descriptors with %d connections open: closing the %d longest idle",
