@@ -10,10 +10,13 @@ protocol. Against clients that misbehave it keeps what production servers keep:
 - the request head must arrive whole within `HEADER_TIMEOUT` of its first byte (of the connection, for
   the first request), so a slowloris client is dropped; a keep-alive connection idle for `IDLE_TIMEOUT`
   is closed; a client that does not read its answer within `WRITE_TIMEOUT` is dropped;
+- pipelined requests are answered in order, in a loop: any number of them on one connection;
 - heads are capped at 16 KiB (h11's limit) and request bodies are not read: a body gets 413;
 - the listen backlog is 1,024 (the kernel caps it at `net.core.somaxconn`);
-- when accept() fails for want of file descriptors, asyncio stops accepting for a second instead of
-  spinning on the error, and the server closes its longest idle connections to make room;
+- client connections are capped at half the open-file limit (`connection_cap`), so scrapers never take the
+  descriptors the exporter's own work needs; at the cap the least recently active idle connection is closed;
+- when accept() fails for want of file descriptors anyway, the server stops accepting for a second instead of
+  spinning on the error, and closes its longest idle connections to make room;
 - the one handler that may work for long (the first /report after a cycle, built on demand) runs in a
   single worker thread, so it never holds up a scrape.
 """
@@ -21,12 +24,17 @@ protocol. Against clients that misbehave it keeps what production servers keep:
 from __future__ import annotations
 
 import asyncio
+import enum
+import errno
 import gzip
 import http
 import logging
+import math
+import resource
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,11 +48,22 @@ from exporter.views.page import HEADERS as PAGE_HEADERS
 log = logging.getLogger(__name__)
 
 HEADER_TIMEOUT = 5.0  # from a request's first byte (or the connection) to its last header line
-IDLE_TIMEOUT = 60.0  # a keep-alive connection waiting for its next request (Prometheus scrapes every 15-60 s)
+# A keep-alive connection waiting for its next request. Well above any scrape interval (Prometheus' default is
+# 1 m, common ones reach 2 m), and above the 5 m after which Prometheus closes its own idle connections
+# (prometheus/common config/http_config.go, `idleConnTimeout`): the scraper closes first, so a scrape never
+# races the server's close on a reused connection (60 s, equal to a common interval, did). Idle connections
+# cost a descriptor each, bounded by `connection_cap`.
+IDLE_TIMEOUT = 600.0
 WRITE_TIMEOUT = 30.0  # a client that reads its answer no faster than this is dropped
 BACKLOG = 1024
 MAX_HEAD = 16 * 1024
 WRITE_CHUNK = 64 * 1024  # a slow reader holds at most about this much of a page in its buffer
+RESERVE = 64  # descriptors never given to clients, whatever the limit: the exporter's own work needs them
+MIN_CONNECTIONS = 16  # clients served even under a tiny open-file limit
+UNLIMITED_CONNECTIONS = 1 << 20  # under no open-file limit at all
+ACCEPT_BATCH = 16  # connections accepted per wake-up: the cap may be passed by this many while evicted ones close
+ACCEPT_RETRY_DELAY = 1.0  # accept() out of descriptors: wait this long before trying again
+FULL_LOG_INTERVAL = 60.0  # at most one warning a minute about connections closed at the cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,22 +152,53 @@ ROUTES: dict[str, Callable[[Published], Answer]] = {
 # -- the server --
 
 
+def connection_cap(nofile: int) -> int:
+    """How many client connections the server holds under an open-file limit of `nofile`.
+
+    Half the limit, and never the last `RESERVE` descriptors: the rest is the exporter's own (API watches,
+    registry connections, the shared cache, files). Idle scrapers holding every descriptor would otherwise
+    make the next registry check fail for want of a socket.
+    """
+    if nofile < 0 or nofile == resource.RLIM_INFINITY:
+        return UNLIMITED_CONNECTIONS
+    return max(MIN_CONNECTIONS, min(nofile // 2, nofile - RESERVE))
+
+
+class _Loop(asyncio.SelectorEventLoop):
+    """The server's event loop, its timers on `clock`: a test moves a fake clock instead of sleeping."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def time(self) -> float:
+        return self._clock()
+
+
 class Server:
-    """The endpoints over HTTP/1.1 on HOST:PORT, served by an event loop in a daemon thread."""
+    """The endpoints over HTTP/1.1 on HOST:PORT, served by an event loop in a daemon thread.
+
+    `max_connections` defaults to `connection_cap` of this process's open-file limit; `clock` drives the
+    deadlines (time.monotonic; tests pass a fake one).
+    """
 
     def __init__(self, published: Published, host: str, port: int, routes=None,
                  header_timeout: float = HEADER_TIMEOUT, idle_timeout: float = IDLE_TIMEOUT,
-                 write_timeout: float = WRITE_TIMEOUT) -> None:
+                 write_timeout: float = WRITE_TIMEOUT, max_connections: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.published = published
         self.routes = dict(ROUTES if routes is None else routes)
         self.header_timeout, self.idle_timeout, self.write_timeout = header_timeout, idle_timeout, write_timeout
+        self.max_connections = max_connections or connection_cap(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.create_server((host, port), family=family, backlog=BACKLOG)  # binds now: errors here
-        self._loop = asyncio.new_event_loop()
-        self._loop.set_exception_handler(self._loop_exception)
+        self._socket.setblocking(False)
+        self._loop = _Loop(clock)
         self._builder: ThreadPoolExecutor | None = None  # the worker thread of slow pages, made on first use
-        self.connections: set[_Connection] = set()
-        self._shed_at = 0.0
+        self.connections: OrderedDict[_Connection, None] = OrderedDict()  # least recently active first
+        self._accepted = 0  # sockets accepted whose connection is not made yet
+        self.evicted = self.refused = 0  # connections closed to stay under `max_connections`
+        self._full_logged_at = -math.inf
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
         self._started = threading.Event()
 
@@ -171,41 +221,102 @@ class Server:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(
-            self._loop.create_server(lambda: _Connection(self), sock=self._socket, backlog=BACKLOG))
+        self._loop.add_reader(self._socket.fileno(), self._accept)
         self._started.set()
         try:
             self._loop.run_forever()
         finally:
-            server.close()
+            self._loop.remove_reader(self._socket.fileno())
             for connection in list(self.connections):
-                connection.abort()
+                connection.close(abort=True)
             self._loop.run_until_complete(asyncio.sleep(0))  # let the aborted transports close their sockets
             self._loop.close()
             if self._builder is not None:
                 self._builder.shutdown(wait=False, cancel_futures=True)
 
-    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
-        if "out of system resource" in context.get("message", ""):  # accept() hit EMFILE/ENFILE
-            self._shed_idle()
-            return
-        loop.default_exception_handler(context)
+    def _accept(self) -> None:
+        """Take connections from the backlog, `ACCEPT_BATCH` at most per wake-up, making room under the cap
+        before each (asyncio's own server accepts up to the backlog at once, past any cap)."""
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, _ = self._socket.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self._out_of_descriptors()
+                else:
+                    log.warning("accepting a connection failed: %s", exc)
+                return
+            if not self._make_room():
+                sock.close()  # every connection is busy: this one is refused before a byte is read
+                continue
+            self._accepted += 1
+            self._loop.create_task(self._connect(sock))
+
+    async def _connect(self, sock: socket.socket) -> None:
+        try:
+            await self._loop.connect_accepted_socket(lambda: _Connection(self), sock)
+        except OSError as exc:  # the client was gone before its transport was made
+            self._accepted -= 1
+            sock.close()
+            log.debug("a connection closed before it was served: %s", exc)
+
+    def _out_of_descriptors(self) -> None:
+        """accept() failed for want of descriptors (taken by the rest of the process): close the longest idle
+        connections, and stop accepting for a second instead of spinning on the error (as asyncio does)."""
+        self._shed_idle()
+        fd = self._socket.fileno()
+        self._loop.remove_reader(fd)
+        self._loop.call_later(ACCEPT_RETRY_DELAY, self._loop.add_reader, fd, self._accept)
+
+    # -- the connection table: at most `max_connections`, least recently active first --
+
+    def _make_room(self) -> bool:
+        """Whether one more connection fits under the cap, closing the least recently active connection
+        that waits for a request (idle, or connected and silent) to make room; False when every one is busy."""
+        if len(self.connections) + self._accepted < self.max_connections:
+            return True
+        oldest = next((c for c in self.connections if c.waiting), None)
+        if oldest is not None:
+            self.evicted += 1
+            oldest.close(abort=True)
+        else:
+            self.refused += 1
+        now = self._loop.time()
+        if now - self._full_logged_at >= FULL_LOG_INTERVAL:
+            self._full_logged_at = now
+            log.warning("%d client connections, the most this server holds (the rest of the open-file limit is kept "
+                        "for the exporter's own work): %d idle ones closed, %d new ones refused so far",
+                        self.max_connections, self.evicted, self.refused)
+        return oldest is not None
+
+    def admit(self, connection: "_Connection") -> None:
+        """A connection accepted by `_accept` is made: count it among the connections."""
+        self._accepted -= 1
+        self.connections[connection] = None
+
+    def touch(self, connection: "_Connection") -> None:
+        """`connection` has just been answered: it is now the most recently active."""
+        if connection in self.connections:
+            self.connections.move_to_end(connection)
+
+    def forget(self, connection: "_Connection") -> None:
+        self.connections.pop(connection, None)
 
     def _shed_idle(self) -> None:
         """Close the longest idle quarter of the connections (at least one) to free file descriptors.
 
-        asyncio reports every failed accept() of a burst and retries a second later: shed once per retry.
+        The cap keeps the server below the limit; this is for descriptors the rest of the process took.
         """
-        now = time.monotonic()
-        if now - self._shed_at < 0.5:
-            return
-        self._shed_at = now
-        idle = sorted((c for c in self.connections if c.idle_since is not None), key=lambda c: c.idle_since)
+        idle = [c for c in self.connections if c.waiting]  # least recently active first
         shed = idle[:max(1, len(idle) // 4)]
         log.warning("out of file descriptors with %d connections open: closing the %d longest idle",
                     len(self.connections), len(shed))
         for connection in shed:
-            connection.abort()
+            connection.close(abort=True)
+
+    # -- answers --
 
     def answer(self, request: h11.Request) -> tuple[str, str, int, Page | LazyPage, list[tuple[str, str]]]:
         """(method, path, status, page, extra headers) for a request, from the route table."""
@@ -225,38 +336,60 @@ class Server:
         return self._loop.run_in_executor(self._builder, page.get)
 
 
-class _Connection(asyncio.Protocol):
-    """One client connection: h11 parses, callbacks move it along, one timer bounds each phase.
+class State(enum.Enum):
+    """Where a connection is. Each state has its one deadline, armed on entering it (`_Connection._enter`)."""
 
-    Phases: waiting for a request head (`header_timeout` from the connection, or from the first byte after a
-    keep-alive pause), idle between requests (`idle_timeout`), answering (`write_timeout`; reading paused).
+    READING_HEAD = "reading a request head"  # header_timeout, from the connection or from the request's first byte
+    ANSWERING = "answering"  # write_timeout; when the answer waits, reading pauses and pipelined requests wait
+    IDLE = "idle"  # idle_timeout: keep-alive, nothing of the next request received yet
+    CLOSING = "closing"  # no deadline: the transport is closed or closing
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: h11 parses, `state` says what the connection waits for.
+
+        connection made -> READING_HEAD -> (a whole request) -> ANSWERING -> (answer written)
+            -> READING_HEAD when a pipelined request is already buffered, IDLE otherwise
+        IDLE -> (a byte) -> READING_HEAD;  any state -> (deadline, bad request, close, eviction) -> CLOSING
+
+    `_pump` answers requests in a loop, as many as h11 holds: pipelined requests cost no stack. An answer that
+    cannot be finished at once (a page built in the worker thread, a client reading slowly) returns to the
+    loop from its callback (`_resume`).
     """
 
     def __init__(self, server: Server) -> None:
         self.server = server
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         self.transport: asyncio.Transport | None = None
-        self.idle_since: float | None = time.monotonic()  # None while a request is being answered
+        self.state = State.READING_HEAD
         self._timer: asyncio.TimerHandle | None = None
         self._body: memoryview | None = None  # what is left to write of the current answer
         self._paused = False  # the transport's buffer is above its high-water mark
+
+    @property
+    def waiting(self) -> bool:
+        """Holding a descriptor with no request under way: idle, or connected and silent. First to be closed
+        when the server needs room."""
+        return self.state is State.IDLE or (self.state is State.READING_HEAD and not self.conn.trailing_data[0])
 
     # -- asyncio callbacks --
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.server.connections.add(self)
-        self._arm(self.server.header_timeout)
+        self._enter(State.READING_HEAD)  # the head deadline of the first request runs from the connection
+        self.server.admit(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.idle_since is not None and self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
-            self._arm(self.server.header_timeout)  # the first byte of a request after a keep-alive pause
+        if self.state is State.CLOSING:
+            return
+        if self.state is State.IDLE:
+            self._enter(State.READING_HEAD)  # the first byte of a request after a keep-alive pause
         self.conn.receive_data(data)
-        self._next()
+        self._pump()
 
     def eof_received(self) -> bool:
         self.conn.receive_data(b"")
-        self._next()
+        self._pump()
         return True  # the transport is closed by us, once any answer in progress is written
 
     def pause_writing(self) -> None:
@@ -264,73 +397,106 @@ class _Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._paused = False
-        self._write_body()
+        if self._write_body():
+            self._resume()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.server.connections.discard(self)
+        self._enter(State.CLOSING)
+        self.server.forget(self)
+
+    # -- states --
+
+    def _enter(self, state: State) -> None:
+        """Move to `state` and arm its deadline (none for CLOSING)."""
+        self.state = state
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
+        seconds = {State.READING_HEAD: self.server.header_timeout, State.ANSWERING: self.server.write_timeout,
+                   State.IDLE: self.server.idle_timeout}.get(state)
+        if seconds is not None:
+            self._timer = self.server._loop.call_later(seconds, self._expire)
 
-    # -- moving along --
+    def _expire(self) -> None:
+        log.debug("closing a connection %s for too long", self.state.value)
+        self.close(abort=True)
 
-    def abort(self) -> None:
-        self.server.connections.discard(self)
+    def close(self, abort: bool = False) -> None:
+        """Enter CLOSING and close the transport: once what is written is sent, or at once (`abort`)."""
+        self._enter(State.CLOSING)
+        self.server.forget(self)
         if self.transport is not None:
-            self.transport.abort()
+            self.transport.abort() if abort else self.transport.close()
 
-    def _arm(self, seconds: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self.server._loop.call_later(seconds, self.abort)
+    # -- requests --
 
-    def _next(self) -> None:
-        """Handle what h11 has parsed, unless an answer is being written."""
-        if self.idle_since is None or self.transport is None or self.transport.is_closing():
+    def _pump(self) -> None:
+        """Answer every whole request h11 holds, one after another, until one must wait or more bytes are needed."""
+        while self.state in (State.READING_HEAD, State.IDLE):
+            try:
+                request = self._next_request()
+                if request is None:
+                    return
+                self._answer(request)
+            except h11.RemoteProtocolError as exc:
+                self._refuse(exc.error_status_hint)
+            except Exception:  # noqa: BLE001 (a handler's bug costs this request, never the server)
+                log.exception("answering a request failed")
+                self._refuse(500)
+        if self.state is State.ANSWERING and self.transport.is_reading():
+            self.transport.pause_reading()  # one answer at a time: further requests wait in the socket
+
+    def _resume(self) -> None:
+        """Back to the requests after an answer finished in a callback."""
+        if self.state is State.CLOSING:
             return
-        try:
-            buffered = len(self.conn.trailing_data[0])
-            event = self.conn.next_event()
-            if event is h11.NEED_DATA:
-                return
-            if isinstance(event, h11.Request) and buffered - len(self.conn.trailing_data[0]) > MAX_HEAD:
-                raise h11.RemoteProtocolError("request head too large", error_status_hint=431)  # came in one piece
-            if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-                self.transport.close()
-                return
-            if not isinstance(event, h11.Request):
-                raise h11.RemoteProtocolError("unexpected request data", error_status_hint=400)
-            if _has_body(event):
-                raise h11.RemoteProtocolError("request bodies are not accepted", error_status_hint=413)
-            if not isinstance(self.conn.next_event(), h11.EndOfMessage):  # a request without a body ends here
-                raise h11.RemoteProtocolError("unexpected request body", error_status_hint=400)
-            self._answer(event)
-        except h11.RemoteProtocolError as exc:
-            self._refuse(exc.error_status_hint)
-        except Exception:  # noqa: BLE001 (a handler's bug costs this request, never the server)
-            log.exception("answering a request failed")
-            self._refuse(500)
+        if not self.transport.is_reading():
+            self.transport.resume_reading()
+        self._pump()
+
+    def _next_request(self) -> h11.Request | None:
+        """The next whole request h11 holds; None when it needs more bytes, or the client has closed."""
+        buffered = len(self.conn.trailing_data[0])
+        event = self.conn.next_event()
+        if event is h11.NEED_DATA:
+            return None
+        if isinstance(event, h11.Request) and buffered - len(self.conn.trailing_data[0]) > MAX_HEAD:
+            raise h11.RemoteProtocolError("request head too large", error_status_hint=431)  # came in one piece
+        if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+            self.close()
+            return None
+        if not isinstance(event, h11.Request):
+            raise h11.RemoteProtocolError("unexpected request data", error_status_hint=400)
+        if _has_body(event):
+            raise h11.RemoteProtocolError("request bodies are not accepted", error_status_hint=413)
+        if not isinstance(self.conn.next_event(), h11.EndOfMessage):  # a request without a body ends here
+            raise h11.RemoteProtocolError("unexpected request body", error_status_hint=400)
+        return event
 
     def _answer(self, request: h11.Request) -> None:
-        self.idle_since = None
-        self.transport.pause_reading()  # one request at a time: pipelined ones wait in the socket
-        self._arm(self.server.write_timeout)
+        self._enter(State.ANSWERING)
         method, path, status, page, extra = self.server.answer(request)
         if isinstance(page, LazyPage) and not page.built:
             future = self.server.build(page)
-            future.add_done_callback(lambda f: self._send(request, method, path, status, f, extra))
+            future.add_done_callback(lambda f: self._built(request, method, path, status, f, extra))
             return
         self._send(request, method, path, status, page, extra)
 
-    def _send(self, request: h11.Request, method: str, path: str, status: int, page, extra) -> None:
-        if isinstance(page, asyncio.Future):  # a lazy page built in the worker thread
-            if self.transport.is_closing():
-                return
-            try:
-                page = page.result()
-            except Exception:  # noqa: BLE001
-                log.exception("building a page failed")
-                self._refuse(500)
-                return
+    def _built(self, request: h11.Request, method: str, path: str, status: int, future: asyncio.Future,
+               extra) -> None:
+        """A lazy page is built in the worker thread: send it, then go on with the requests."""
+        if self.state is not State.ANSWERING:  # closed meanwhile: deadline, client gone, server stopping
+            return
+        try:
+            self._send(request, method, path, status, future.result(), extra)
+        except Exception:  # noqa: BLE001
+            log.exception("building a page failed")
+            self._refuse(500)
+        if self.state is not State.ANSWERING:
+            self._resume()
+
+    def _send(self, request: h11.Request, method: str, path: str, status: int, page: Page | LazyPage,
+              extra) -> None:
         if isinstance(page, LazyPage):
             page = page.get()
         accepts = b"gzip" in b",".join(v for k, v in request.headers if k == b"accept-encoding")
@@ -346,27 +512,26 @@ class _Connection(asyncio.Protocol):
         log.debug("%s %s %d", method, path, status)
         self._write_body()
 
-    def _write_body(self) -> None:
+    def _write_body(self) -> bool:
         """Write the answer a chunk at a time while the transport takes it: a client that reads slowly holds
-        a chunk of the page in its buffer, not a copy of all of it."""
-        if self._body is None or self.transport is None or self.transport.is_closing():
-            return
+        a chunk of the page in its buffer, not a copy of all of it. True once the answer is all written."""
+        if self._body is None or self.state is not State.ANSWERING:
+            return False
         while self._body and not self._paused:
             chunk, self._body = self._body[:WRITE_CHUNK], self._body[WRITE_CHUNK:]
             for part in self.conn.send_with_data_passthrough(h11.Data(data=chunk)):
                 self.transport.write(part)
         if self._body or self._paused:
-            return
+            return False
         self._body = None
         self.transport.write(self.conn.send(h11.EndOfMessage()))
         if self.conn.our_state is h11.MUST_CLOSE or self.conn.their_state is h11.MUST_CLOSE:
-            self.transport.close()
-            return
+            self.close()
+            return True
         self.conn.start_next_cycle()
-        self.idle_since = time.monotonic()
-        self._arm(self.server.header_timeout if self.conn.trailing_data[0] else self.server.idle_timeout)
-        self.transport.resume_reading()
-        self._next()  # a pipelined request already received
+        self.server.touch(self)
+        self._enter(State.READING_HEAD if self.conn.trailing_data[0] else State.IDLE)
+        return True
 
     def _refuse(self, status: int) -> None:
         """Answer a request that cannot be read with its status (400, 413, 431, 500), then close."""
@@ -378,7 +543,7 @@ class _Connection(asyncio.Protocol):
                     ("Connection", "close")])) + self.conn.send(h11.Data(data=body)) + self.conn.send(h11.EndOfMessage()))
         except h11.LocalProtocolError:
             pass
-        self.transport.close()
+        self.close()
 
 
 def _has_body(request: h11.Request) -> bool:

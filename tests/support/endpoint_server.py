@@ -1,7 +1,7 @@
 """The exporter's HTTP server alone, in its own process, serving a generated /metrics page.
 
     python -m tests.support.endpoint_server [--series N] [--nofile N] [--header-timeout S] [--idle-timeout S]
-                                            [--baseline]
+                                            [--max-connections N] [--baseline]
 
 Prints the port on its first line, then serves until killed. Used where the process itself must be
 constrained (a low open-file limit) or measured from outside: by tests and by scripts/bench.py.
@@ -38,14 +38,15 @@ def main() -> None:
     parser.add_argument("--nofile", type=int, default=0, help="the open-file limit of this process")
     parser.add_argument("--header-timeout", type=float, default=None)
     parser.add_argument("--idle-timeout", type=float, default=None)
+    parser.add_argument("--max-connections", type=int, default=None, help="default: from the open-file limit")
     parser.add_argument("--baseline", action="store_true", help="serve with the former thread-per-connection server")
     args = parser.parse_args()
     if args.nofile:
         resource.setrlimit(resource.RLIMIT_NOFILE, (args.nofile, args.nofile))
-    timeouts = {k: v for k, v in (("header_timeout", args.header_timeout), ("idle_timeout", args.idle_timeout))
-                if v is not None}
+    options = {k: v for k, v in (("header_timeout", args.header_timeout), ("idle_timeout", args.idle_timeout),
+                                 ("max_connections", args.max_connections)) if v is not None}
     published = Published(metrics=Page.of(page(args.series), CONTENT_TYPE), ready=True)
-    server = baseline(published) if args.baseline else Server(published, "127.0.0.1", 0, **timeouts).start()
+    server = baseline(published) if args.baseline else Server(published, "127.0.0.1", 0, **options).start()
     print(server.port, flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
