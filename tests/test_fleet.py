@@ -196,10 +196,10 @@ def test_restarted_exporter_keeps_missing_since_and_the_page_shows_the_shared_ca
     exporter = Serve(tmp_path, "page", kubeconfig, host, "--cache-url", store.url)
     try:
         exporter.wait_ready()
-        assert eventually(lambda: missing_since(exporter.views.page(), gone) and stored(), timeout=30)
-        since = missing_since(exporter.views.page(), gone)
+        assert eventually(lambda: missing_since(exporter.page(), gone) and stored(), timeout=30)
+        since = missing_since(exporter.page(), gone)
         assert since == time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stored()))
-        assert "Shared cache answering" in exporter.views.page()
+        assert "Shared cache answering" in exporter.page()
         assert 0 < raw.ttl("kie:1:f:0/1:one") <= 7 * 24 * 3600
 
         # restarted later than a first sighting would be shown: the page keeps the stored time
@@ -207,21 +207,21 @@ def test_restarted_exporter_keeps_missing_since_and_the_page_shows_the_shared_ca
         assert eventually(lambda: time.time() > stored() + 2, timeout=5)
         exporter.start()
         exporter.wait_ready()
-        assert missing_since(exporter.views.page(), gone) == since
+        assert missing_since(exporter.page(), gone) == since
 
         # the store lost: the page says so and memory carries on; back empty, the time is written again
         first = stored()
         store.kill()
-        assert eventually(lambda: "Shared cache not answering" in exporter.views.page(), timeout=20)
-        assert missing_since(exporter.views.page(), gone) == since and exporter.ready()
+        assert eventually(lambda: "Shared cache not answering" in exporter.page(), timeout=20)
+        assert missing_since(exporter.page(), gone) == since and exporter.ready()
         store.start()
         raw = store.client()
         assert eventually(lambda: stored() == first, timeout=90)
-        assert eventually(lambda: "Shared cache answering" in exporter.views.page(), timeout=90)
+        assert eventually(lambda: "Shared cache answering" in exporter.page(), timeout=90)
 
         # cleared: forgotten on the page and in the store
         emulator.delete("Pod", "shop", "gone")
-        assert eventually(lambda: stored() is None and missing_since(exporter.views.page(), gone) is None, timeout=30)
+        assert eventually(lambda: stored() is None and missing_since(exporter.page(), gone) is None, timeout=30)
     finally:
         exporter.stop()
         emulator.stop()

@@ -359,8 +359,8 @@ def test_serve_keeps_first_seen_across_cycles_and_forgets_it_when_cleared(emulat
     key = ("kube_image_missing", "one", "ns1", "Pod", "p", "main", "container", "bad/Image:1", "")
     try:
         assert eventually(lambda: key in exporter.first_seen, timeout=30)
-        since, cycles = exporter.first_seen[key], exporter.serve.cycles
-        assert eventually(lambda: exporter.serve.cycles >= cycles + 3, timeout=30)
+        since, cycles = exporter.first_seen[key], exporter.cycles
+        assert eventually(lambda: exporter.cycles >= cycles + 3, timeout=30)
         assert exporter.first_seen[key] == since
         text = Text(published.page.get().body).text
         assert f"ns1/p main bad/Image:1 invalid_reference {page._when(since)}" in text

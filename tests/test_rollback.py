@@ -81,8 +81,8 @@ def test_decoding_cost_of_many_releases_is_paid_once(emulator, kubeconfig, monke
     try:
         exporter.start()
         assert eventually(lambda: published.ready, timeout=60)
-        cycles = exporter.serve.cycles
-        assert eventually(lambda: exporter.serve.cycles >= cycles + 3, timeout=30)
+        cycles = exporter.cycles
+        assert eventually(lambda: exporter.cycles >= cycles + 3, timeout=30)
         assert len(decoded) == 1000  # each revision once, at list time, not once per cycle
         assert len(rows(published, "kube_image_rollback_missing")) == 800  # 4 kept revisions x 200, unreachable
     finally:

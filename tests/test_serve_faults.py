@@ -51,9 +51,9 @@ def test_a_list_of_the_wrong_shape_at_start_up_leaves_the_rest_running(emulator,
     assert value(published, "kube_image_expected_list_up", list="l") == 0
     assert value(published, "kube_image_expected_list_load_errors_total", list="l") >= 1
     assert value(published, "kube_image_unknown_unit", workload="web") == 1  # the inventory is published
-    [state] = exporter.sources.expected.states.values()
+    [state] = exporter.expected.states.values()
     assert "units_per_image.nginx:1: Input should be a valid list" in state.last_error
-    assert exporter.model.health.failures == 0
+    assert exporter.health.failures == 0
 
     path.write_text(GOOD)  # fixed: loaded; then broken again while running: kept, marked down, cycle goes on
     assert eventually(lambda: value(published, "kube_image_expected_list_up", list="l") == 1)
@@ -62,7 +62,7 @@ def test_a_list_of_the_wrong_shape_at_start_up_leaves_the_rest_running(emulator,
     assert value(published, "kube_image_expected_list_images", list="l") == 1  # the last good content
     emulator.create(make_pod("api", "shop", WEB))
     assert eventually(lambda: value(published, "kube_image_unknown_unit", workload="api") == 1)
-    assert published.readiness() == "" and exporter.model.health.failures == 0
+    assert published.readiness() == "" and exporter.health.failures == 0
 
 
 def test_a_failing_cycle_is_counted_and_turns_readyz_once_overdue(emulator, run):
@@ -73,13 +73,13 @@ def test_a_failing_cycle_is_counted_and_turns_readyz_once_overdue(emulator, run)
     def broken():
         raise RuntimeError("a bug in some source")
 
-    exporter.sources.expected.refresh = broken
+    exporter.expected.refresh = broken
     assert eventually(lambda: (failures(published) or 0) >= 2)
     assert eventually(lambda: "last failure: RuntimeError: a bug in some source" in published.readiness())
     assert exporter._thread.is_alive()
     assert value(published, "kube_image_unknown_unit", workload="web") == 1  # the last snapshot stays
 
-    del exporter.sources.expected.refresh  # repaired: ready again
+    del exporter.expected.refresh  # repaired: ready again
     assert eventually(lambda: published.readiness() == "")
 
 
@@ -88,7 +88,7 @@ def test_a_hung_cycle_turns_readyz_with_the_reason(emulator, run):
     exporter, published = run(cycle_stale_after=1.0)
     assert eventually(lambda: published.readiness() == "")
     release = threading.Event()
-    exporter.sources.expected.refresh = lambda: release.wait(30)  # a read that never returns
+    exporter.expected.refresh = lambda: release.wait(30)  # a read that never returns
     try:
         assert eventually(lambda: "(still running)" in published.readiness())
         assert published.readiness().startswith("last completed cycle ")
@@ -118,11 +118,11 @@ def test_a_cluster_whose_inventory_fails_keeps_its_last_one_and_the_others_go_on
             return real(cluster)
 
         exporter._inventory = inventory
-        cycles = exporter.serve.cycles
-        assert eventually(lambda: exporter.serve.cycles >= cycles + 2)  # a whole cycle has run with the failure
+        cycles = exporter.cycles
+        assert eventually(lambda: exporter.cycles >= cycles + 2)  # a whole cycle has run with the failure
         emulator.create(make_pod("api", "shop", WEB))
         assert eventually(lambda: value(published, "kube_image_unknown_unit", cluster="two", workload="api") == 1)
-        assert exporter.model.health.failures == 0
+        assert exporter.health.failures == 0
         assert value(published, "kube_image_unknown_unit", cluster="one", workload="web") == 1  # kept
         assert value(published, "kube_image_unknown_unit", cluster="one", workload="api") is None
         assert value(published, "kube_image_inventory_errors_total", cluster="one") >= 2

@@ -24,8 +24,8 @@ def test_a_pull_leaves_metrics_when_its_pod_leaves_the_node(emulator, kubeconfig
     try:
         assert eventually(lambda: series in published.metrics.body.decode(), 30)
         for _ in range(3):  # kept while the pod runs there, cycle after cycle
-            cycles = exporter.serve.cycles
-            assert eventually(lambda: exporter.serve.cycles > cycles, 30)
+            cycles = exporter.cycles
+            assert eventually(lambda: exporter.cycles > cycles, 30)
             assert series in published.metrics.body.decode()
         emulator.delete("Pod", "shop", "web-1")
         assert eventually(lambda: "kube_image_pull_duration_seconds{" not in published.metrics.body.decode(), 30)

@@ -145,8 +145,8 @@ def test_expected_lists_are_checked_as_the_node_would_pull(with_node, reg, node_
     try:
         exporter.start()
         assert eventually(lambda: exporter.checker.stats.total() > 0, timeout=30)  # the check was sent
-        cycles = exporter.serve.cycles
-        assert eventually(lambda: exporter.serve.cycles >= cycles + 2, timeout=30)  # and its result published
+        cycles = exporter.cycles
+        assert eventually(lambda: exporter.cycles >= cycles + 2, timeout=30)  # and its result published
         metrics = get(server.port, "/metrics")
     finally:
         exporter.stop()
