@@ -286,6 +286,9 @@ class Exporter:
 
     def _readiness(self) -> str:
         """Why the exporter is not ready now, or "" when it is."""
+        ended = [r.stats.last_error for r in self._all_reflectors() if r.stats.ended]
+        if ended:  # a list/watch that can no longer go on: its kind is frozen until a restart
+            return ended[0]
         if not self._first_round_done:
             return "first inventory and check round not done yet"
         now = self._clock()
