@@ -33,6 +33,7 @@ import base64
 import copy
 import itertools
 import json
+import select
 import socket
 import threading
 import time
@@ -565,6 +566,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _client_left(self) -> bool:
+        """The client closed its end (nothing more will be read: the watch can end)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
@@ -644,7 +653,12 @@ class _Handler(BaseHTTPRequestHandler):
                     if not any(e[0] > since for e in emu._events[-1:]) and emu._watch_generation == generation \
                             and len(emu._injected) == injected:
                         wait_until = min(deadline, next_bookmark) if bookmarks else deadline
-                        emu._cond.wait(timeout=max(0.0, wait_until - time.monotonic()))
+                        # wake now and then to see whether the client left, as an apiserver sees a closed
+                        # connection at once: `watching` counts the watches a client holds, not stale ones
+                        emu._cond.wait(timeout=min(0.2, max(0.0, wait_until - time.monotonic())))
+                if self._client_left():
+                    self.close_connection = True
+                    return
             self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
