@@ -289,15 +289,15 @@ class Exporter:
         ended = [r.stats.last_error for r in self._all_reflectors() if r.stats.ended]
         if ended:  # a list/watch that can no longer go on: its kind is frozen until a restart
             return ended[0]
-        if not self._first_round_done:
-            return "first inventory and check round not done yet"
         now = self._clock()
-        for cluster in self.clusters:
+        for cluster in self.clusters:  # first: a list/watch failing from the start is why no round completes
             for reflector in cluster.all_reflectors:
                 down = reflector.stats.down_for(now)
                 if down > self.watch_down_threshold:
                     return (f"{cluster.client.name} {reflector.kind} list/watch failing for {down:.0f}s "
                             f"(threshold {self.watch_down_threshold:.0f}s): {reflector.stats.last_error}")
+        if not self._first_round_done:
+            return "first inventory and check round not done yet"
         return ""
 
     def _publish(self, inputs: _Cycle, round_done: bool) -> Snapshot:

@@ -30,8 +30,11 @@ def test_serve_is_ready_with_a_token_file_ending_in_a_newline(emulator, tmp_path
 def test_a_wrong_token_is_refused_and_never_written_to_the_log(emulator, tmp_path):
     emulator.create(make_pod("web", "shop", "127.0.0.1:9/shop/web:1"))
     path = kubeconfig_with_token_file(emulator, tmp_path, "test-token-but-not-quite\n")
-    with Serve("--kubeconfig", str(path)) as serve:
+    with Serve("--kubeconfig", str(path), "--watch-down-threshold", "1s") as serve:
         serve.wait(lambda: (serve.value("kube_image_watch_errors_total", kind="Pod") or 0) >= 1, "errors counted")
         assert serve.value("kube_image_watch_up", kind="Pod") == 0
-        assert serve.get("/readyz")[0] == 503
-        assert "401" in serve.log() and "test-token" not in serve.log()
+        # why it is not ready: the failing list/watch, not only "first round not done"
+        serve.wait(lambda: "list/watch failing for" in serve.get("/readyz")[1], "the reason in /readyz")
+        status, reason = serve.get("/readyz")
+        assert status == 503 and "401 Unauthorized" in reason
+        assert "401 Unauthorized" in serve.log() and "test-token" not in serve.log()
