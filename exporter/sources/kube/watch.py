@@ -220,7 +220,8 @@ class Reflector:
             except Exception as exc:  # noqa: BLE001 (a bug or a surprise: never the end of this thread)
                 if self._stop.is_set():
                     return
-                self._failed(f"{self.client.name} {self.kind}: list/watch failed ({type(exc).__name__}: {exc})")
+                self._failed(f"{self.client.name} {self.kind}: list/watch failed ({type(exc).__name__}: "
+                             f"{str(exc)[:200]})")
                 need_list, check_version = True, False  # what we hold may be half applied: list it all again
                 delay = self._backoff.next_delay()
                 self._report(exc, delay)
