@@ -167,3 +167,39 @@ def test_service_account_identities_expire_and_stay_bounded():
     for n in range(IDENTITIES):
         source.keyring("other", (), f"sa-{n}")
     assert source.keyring("shop", (), "builder").account is not kept  # the least recently used went first
+
+
+def secret_with(name, data, kind="kubernetes.io/dockerconfigjson"):
+    return {"kind": "Secret", "type": kind, "metadata": {"namespace": "shop", "name": name}, "data": data}
+
+
+def encoded(document) -> str:
+    return base64.b64encode(json.dumps(document).encode()).decode()
+
+
+def test_secrets_of_any_garbage_shape_cost_themselves_only(emulator, kubeconfig, caplog):
+    emulator.create(pull_secret("shop", "good", "ok"))
+    emulator.create(secret_with("number", {".dockerconfigjson": 12345}))
+    emulator.create(secret_with("list-data", ["s3cr3t"]))
+    emulator.create(secret_with("list-config", {".dockerconfigjson": encoded(["s3cr3t"])}))
+    emulator.create(secret_with("auths-list", {".dockerconfigjson": encoded({"auths": ["s3cr3t"]})}))
+    emulator.create(secret_with("cfg-number", {".dockercfg": encoded(7)}, kind="kubernetes.io/dockercfg"))
+    bad = ("number", "list-data", "list-config", "auths-list", "cfg-number")
+    source = source_for(emulator, kubeconfig)
+    assert users(source.keyring("shop", (*bad, "good"))) == ["ok"]
+    assert source.unusable == {("shop", name): "invalid" for name in bad}
+    for name in bad:
+        assert any(f"shop/{name}" in problem for problem in source.problems), name
+    assert "s3cr3t" not in caplog.text and "s3cr3t" not in " ".join(source.problems)
+
+
+def test_a_service_account_of_the_wrong_shape_costs_its_pull_secrets_only(emulator, kubeconfig, caplog):
+    emulator.create(pull_secret("shop", "sa-secret", "sa"))
+    emulator.create({"kind": "ServiceAccount", "metadata": {"namespace": "shop", "name": "odd"},
+                     "imagePullSecrets": "sa-secret"})
+    emulator.create({"kind": "ServiceAccount", "metadata": {"namespace": "shop", "name": "fine"},
+                     "imagePullSecrets": [{"name": "sa-secret"}, {"name": 5}, "x"]})
+    source = source_for(emulator, kubeconfig)
+    assert users(source.keyring("shop", (), "odd")) == []
+    assert "service account shop/odd: imagePullSecrets is not a list of names" in caplog.text
+    assert users(source.keyring("shop", (), "fine")) == ["sa"]

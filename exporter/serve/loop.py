@@ -342,31 +342,42 @@ class Exporter:
     def _readiness(self) -> str:
         """Why the exporter is not ready now, or "" when it is: ready while something can be served.
 
-        With one cluster, it must be listed and no list/watch of it failing past `watch_down_threshold`; with
-        several, one such cluster is enough (the others show down in `kube_image_watch_up` and on the page).
+        A list/watch thread that ended makes it unready (its kind is frozen until a restart). With one cluster, it
+        must be listed and no list/watch of it failing past `watch_down_threshold`; with several, one such cluster
+        is enough (the others show down in `kube_image_watch_up` and on the page). Before the first round, a
+        list/watch failing from the start is named: it is why no round completes.
         """
-        if not self._first_round_done:
-            return "first inventory and check round not done yet"
+        ended = [r.stats.last_error for r in self._all_reflectors() if r.stats.ended]
+        if ended:
+            return ended[0]
         if not self.loader.alive():
             return "the expected-list loader has stopped (see the log)"
         now = self._clock()
-        reasons = [self._cluster_down(cluster, now) for cluster in self.clusters]
-        if not reasons or not all(reasons):
-            return ""
-        return reasons[0] if len(reasons) == 1 else "no cluster can be served: " + "; ".join(reasons)
+        failing = [self._failing(cluster, now) for cluster in self.clusters]
+        reasons = [fail or self._not_listed(cluster) for cluster, fail in zip(self.clusters, failing)]
+        blocked = bool(reasons) and all(reasons)
+        if blocked and (self._first_round_done or all(failing)):
+            return reasons[0] if len(reasons) == 1 else "no cluster can be served: " + "; ".join(reasons)
+        if not self._first_round_done:
+            return "first inventory and check round not done yet"
+        return ""
 
-    def _cluster_down(self, cluster: ClusterWatch, now: float) -> str:
-        """Why this cluster cannot be served now, or "" when it can."""
-        name = cluster.client.name
+    def _failing(self, cluster: ClusterWatch, now: float) -> str:
+        """The first list/watch of this cluster failing past the threshold, or ""."""
         for reflector in cluster.all_reflectors:
             down = reflector.stats.down_for(now)
             if down > self.watch_down_threshold:
-                return (f"{name} {reflector.kind} list/watch failing for {down:.0f}s "
+                return (f"{cluster.client.name} {reflector.kind} list/watch failing for {down:.0f}s "
                         f"(threshold {self.watch_down_threshold:.0f}s): {reflector.stats.last_error}")
-        if cluster.gathered is None:
-            failing = next((r for r in cluster.all_reflectors if r.stats.failing_since is not None), None)
-            return f"{name} not listed yet" + (f": {failing.kind}: {failing.stats.last_error}" if failing else "")
         return ""
+
+    @staticmethod
+    def _not_listed(cluster: ClusterWatch) -> str:
+        """Why a cluster never listed cannot be served yet, or "" once it was."""
+        if cluster.gathered is not None:
+            return ""
+        failing = next((r for r in cluster.all_reflectors if r.stats.failing_since is not None), None)
+        return f"{cluster.client.name} not listed yet" + (f": {failing.kind}: {failing.stats.last_error}" if failing else "")
 
     def _publish(self, inputs: _Cycle, round_done: bool) -> Snapshot:
         snapshot = join(

@@ -86,7 +86,8 @@ class ClusterWatch:
 
     def watch_health(self) -> list[WatchHealth]:
         name = self.client.name
-        return [WatchHealth(name, r.kind, r.stats.failing_since is None and r.stats.lists > 0, r.stats.errors,
+        return [WatchHealth(name, r.kind, r.stats.failing_since is None and r.stats.lists > 0 and not r.stats.ended,
+                            r.stats.errors,
                             r.stats.skipped, len(r.snapshot()),
                             r.stats.last_error if r.stats.failing_since is not None else "",
                             (("expired", r.stats.relists_after_expiry), ("version_reset", r.stats.relists_after_reset),

@@ -4,7 +4,9 @@ The kubelet takes a pod's `imagePullSecrets`, and when there are none those of i
 its own docker config (node credentials). This module reads those objects through injected getters
 (a live cluster's or a test's) and turns them into registry Keyrings. A secret that is missing, forbidden
 or garbage is reported when read and left out, never fatal: the images it was for are then checked
-with what remains, and show `unauthorized` if that is not enough.
+with what remains, and show `unauthorized` if that is not enough. Garbage of any shape (a `data` value that
+is not a string, a `.dockerconfigjson` that decodes to a list) costs that one object, never the cluster's
+inventory; its log line names the object and never its content.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class KeyringSource:
             return from_secret(secret), "", ""
         except CredentialError as exc:
             return (), "invalid", f"pull secret unusable: {exc}"
+        except Exception as exc:  # noqa: BLE001 (garbage of a shape no check foresaw: this secret only)
+            return (), "invalid", (f"pull secret unusable: secret {namespace}/{name}: its content is not a pull "
+                                   f"secret's ({type(exc).__name__})")  # the message could quote the content
 
     def _secret(self, namespace: str, name: str) -> tuple[Credential, ...]:
         key = (namespace, name)
@@ -112,9 +117,11 @@ class KeyringSource:
                 log.warning("service account %s/%s: cannot read (%s)%s", namespace, name, exc,
                             "; its last good content stands in until it is read again" if names else "")
             if account is not None:
-                names = tuple(
-                    str(s["name"]) for s in account.get("imagePullSecrets") or [] if isinstance(s, dict) and s.get("name")
-                )
+                names = _pull_secret_names(account)
+                if names is None:
+                    log.warning("service account %s/%s: imagePullSecrets is not a list of names; its pull secrets "
+                                "are not used", namespace, name)
+                    names = ()
             if not failed:
                 self._last_good[("account", *key)] = names
             entry = self._accounts[key] = (names, failed)
@@ -145,3 +152,13 @@ class KeyringSource:
             identity = self._identities[key] = ServiceAccount(
                 namespace, name, lambda audience: get_token(namespace, name, audience), annotations)
         return identity
+
+
+def _pull_secret_names(account: object) -> tuple[str, ...] | None:
+    """The names of a ServiceAccount's `imagePullSecrets`, or None when the object is not shaped as one."""
+    secrets = account.get("imagePullSecrets") if isinstance(account, Mapping) else None
+    if secrets is None:
+        return () if isinstance(account, Mapping) else None
+    if not isinstance(secrets, list):
+        return None
+    return tuple(str(s["name"]) for s in secrets if isinstance(s, dict) and isinstance(s.get("name"), str) and s["name"])

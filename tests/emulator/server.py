@@ -12,8 +12,18 @@ snapshot (an apiserver serves them from that snapshot); the exporter only relies
 that existed throughout, which holds.
 
 Tests change the cluster with `create`, `update`, `delete`, and cause trouble with `compact`,
-`drop_watches`, `watch_error`, `forbid`, `stop`/`start`, and `backup`/`restore` (an etcd restore: the objects and the
-resourceVersion go back). `future_versions="serve"` makes a watch from a version the server never had wait
+`drop_watches`, `watch_error`, `forbid`, `stop`/`start`, `backup`/`restore` (an etcd restore: the objects and the
+resourceVersion go back), and `inject` (a raw line, garbage or not, on the open watches of a resource).
+
+As strict as an apiserver where a client could come to rely on leniency:
+- a watch with a label or field selector sees an update that makes an object stop matching as DELETED (with the
+  object as it was, at the event's version), and one that makes it start matching as ADDED (k8s.io/apiserver
+  `pkg/storage/cacher/cache_watcher.go`, `convertToWatchEvent`);
+- a field selector on a field the resource does not index answers 400 `field label not supported: NAME`
+  (`metadata.name` and `metadata.namespace` everywhere, plus each kind's own, as `pkg/registry/*/strategy.go`
+  `GetAttrs` and `AddFieldLabelConversionFunc` declare them), and so does a malformed selector;
+- `limit`, `timeoutSeconds` and `resourceVersion` that are not integers answer 400, as the apiserver's query
+  decoding does. `future_versions="serve"` makes a watch from a version the server never had wait
 silently instead of failing, the way a server that forgot would look to a client that does not check.
 """
 
@@ -23,6 +33,7 @@ import base64
 import copy
 import itertools
 import json
+import select
 import socket
 import threading
 import time
@@ -67,6 +78,27 @@ BUILTIN = [
     Resource("cluster.x-k8s.io", "v1beta1", "clusters", "Cluster"),
     Resource("argoproj.io", "v1alpha1", "applications", "Application"),
 ]
+
+
+# Field selectors each kind supports beyond metadata.name and metadata.namespace (k8s.io/kubernetes
+# pkg/apis/*/v1/conversion.go field label conversions).
+FIELD_LABELS = {
+    "Pod": {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+            "spec.hostNetwork", "status.phase", "status.podIP", "status.podIPs", "status.nominatedNodeName"},
+    "Event": {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+              "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+              "reason", "reportingComponent", "source", "type"},
+    "Secret": {"type"},
+    "Namespace": {"status.phase"},
+    "Node": {"spec.unschedulable"},
+    "ReplicaSet": {"status.replicas"},
+    "Job": {"status.successful"},
+}
+COMMON_FIELD_LABELS = {"metadata.name", "metadata.namespace"}
+
+
+class BadRequest(ValueError):
+    """A query the apiserver answers with 400."""
 
 
 def _status(code: int, reason: str, message: str) -> dict:
@@ -127,11 +159,18 @@ def _field(obj: dict, path: str):
     return value
 
 
-def field_matcher(selector: str):
+def field_matcher(selector: str, kind: str = ""):
+    """A predicate for a field selector (=, ==, !=); BadRequest for a field `kind` does not support."""
+    supported = COMMON_FIELD_LABELS | FIELD_LABELS.get(kind, set())
     tests = []
     for term in _split_top(selector or ""):
         negate = "!=" in term
-        key, value = term.split("!=" if negate else ("==" if "==" in term else "="), 1)
+        operator = "!=" if negate else ("==" if "==" in term else "=")
+        if operator not in term:
+            raise BadRequest(f"invalid selector: '{selector}'; can't understand '{term}'")
+        key, value = term.split(operator, 1)
+        if kind and key.strip() not in supported:
+            raise BadRequest(f"field label not supported: {key.strip()}")
         tests.append((key.strip(), value.strip(), negate))
 
     def match(obj: dict) -> bool:
@@ -155,6 +194,7 @@ class Emulator:
         self.bookmark_interval = bookmark_interval  # None: no bookmarks, the stream is silent between changes
         self.future_versions = "reject"  # a watch from a version newer than the server's: "reject" (504) | "serve"
         self.open_watches = 0
+        self.watching: Counter = Counter()  # open watches by plural
         self.watch_error: int | None = None  # answer every watch with this status (lists still work)
         self.resources: dict[tuple[str, str, str], Resource] = {}
         self.by_kind: dict[str, Resource] = {}
@@ -162,7 +202,8 @@ class Emulator:
             self.register(r)
         self._objects: dict[str, dict[tuple[str, str], dict]] = {}
         self._sorted_keys: dict[str, list[tuple[str, str]] | None] = {}
-        self._events: list[tuple[int, str, str, dict]] = []  # (rv, type, plural, object)
+        self._events: list[tuple[int, str, str, dict, dict | None]] = []  # (rv, type, plural, object, previous)
+        self._injected: list[tuple[str, bytes]] = []  # (plural, raw line) for the watches open when injected
         self._rv = itertools.count(1000)
         self.resource_version = 999
         self.compacted = 999  # watches from a version older than this get 410
@@ -185,8 +226,8 @@ class Emulator:
     def _resource_of(self, obj: dict) -> Resource:
         return self.by_kind[obj["kind"]]
 
-    def _record(self, kind: str, plural: str, obj: dict) -> None:
-        self._events.append((int(obj["metadata"]["resourceVersion"]), kind, plural, obj))
+    def _record(self, kind: str, plural: str, obj: dict, previous: dict | None = None) -> None:
+        self._events.append((int(obj["metadata"]["resourceVersion"]), kind, plural, obj, previous))
         self._cond.notify_all()
 
     def create(self, obj: dict) -> dict:
@@ -241,7 +282,7 @@ class Emulator:
             self.resource_version = next(self._rv)
             meta["resourceVersion"] = str(self.resource_version)
             store[key] = obj
-            self._record("MODIFIED", resource.plural, obj)
+            self._record("MODIFIED", resource.plural, obj, old)
         return obj
 
     def delete(self, kind: str, namespace: str | None, name: str) -> None:
@@ -289,6 +330,15 @@ class Emulator:
         with self._cond:
             self._watch_generation += 1
             self._cond.notify_all()
+
+    def inject(self, plural: str, line: bytes) -> int:
+        """Send `line` (any bytes, a newline is added) on every watch of `plural` open now, after the events it
+        was sent so far: how a broken proxy or apiserver bug would look to a client. Returns how many watches
+        will get it."""
+        with self._cond:
+            self._injected.append((plural, line.rstrip(b"\n") + b"\n"))
+            self._cond.notify_all()
+            return self.watching[plural]
 
     def forbid(self, plural: str, namespace: str | None = None) -> None:
         self.forbidden.add((plural, namespace))
@@ -433,9 +483,12 @@ class _Handler(BaseHTTPRequestHandler):
             if obj is None:
                 return self._error(404, "NotFound", f'{plural} "{name}" not found')
             return self._json(200, obj)
-        if query.get("watch") in ("1", "true"):
-            return self._watch(resource, namespace, query)
-        return self._list(resource, namespace, query)
+        try:
+            if query.get("watch") in ("1", "true"):
+                return self._watch(resource, namespace, query)
+            return self._list(resource, namespace, query)
+        except BadRequest as exc:
+            return self._error(400, "BadRequest", str(exc))
 
     def do_POST(self) -> None:  # noqa: N802
         """Only the TokenRequest subresource: POST /api/v1/namespaces/NS/serviceaccounts/NAME/token."""
@@ -467,8 +520,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _list(self, resource: Resource, namespace: str | None, query: dict) -> None:
         emu = self.emu
         labels = label_matcher(query.get("labelSelector", ""))
-        fields = field_matcher(query.get("fieldSelector", ""))
-        limit = int(query.get("limit") or 0)
+        fields = field_matcher(query.get("fieldSelector", ""), resource.kind)
+        limit = _integer(query, "limit")
         with emu._cond:
             list_rv = emu.resource_version
             after = None
@@ -513,6 +566,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _client_left(self) -> bool:
+        """The client closed its end (nothing more will be read: the watch can end)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
@@ -520,10 +581,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _watch(self, resource: Resource, namespace: str | None, query: dict) -> None:
         emu = self.emu
         labels = label_matcher(query.get("labelSelector", ""))
-        fields = field_matcher(query.get("fieldSelector", ""))
-        timeout = float(query.get("timeoutSeconds") or 1800)
+        fields = field_matcher(query.get("fieldSelector", ""), resource.kind)
+        timeout = float(_integer(query, "timeoutSeconds") or 1800)
         bookmarks = query.get("allowWatchBookmarks") in ("1", "true") and bool(emu.bookmark_interval)
-        since = int(query.get("resourceVersion") or 0)
+        since = _integer(query, "resourceVersion")
+
+        def matches(obj: dict | None) -> bool:
+            return (obj is not None and not (namespace and obj["metadata"].get("namespace") != namespace)
+                    and labels(obj["metadata"].get("labels") or {}) and fields(obj))
+
         if emu.watch_error:
             return self._error(emu.watch_error, "InternalError", "an error on the server prevented the watch")
         with emu._cond:
@@ -541,6 +607,8 @@ class _Handler(BaseHTTPRequestHandler):
         next_bookmark = time.monotonic() + (emu.bookmark_interval or 0)
         with emu._cond:
             emu.open_watches += 1
+            emu.watching[resource.plural] += 1
+            injected = len(emu._injected)
         try:
             with emu._cond:
                 generation = emu._watch_generation
@@ -562,15 +630,15 @@ class _Handler(BaseHTTPRequestHandler):
                     if pending:
                         since = pending[-1][0]
                     current_rv = emu.resource_version
+                    raw = [line for plural, line in emu._injected[injected:] if plural == resource.plural]
+                    injected = len(emu._injected)
                 lines = []
-                for rv, kind, plural, obj in pending:
-                    if plural != resource.plural:
-                        continue
-                    if namespace and obj["metadata"].get("namespace") != namespace:
-                        continue
-                    if not labels(obj["metadata"].get("labels") or {}) or not fields(obj):
-                        continue
-                    lines.append(orjson.dumps({"type": kind, "object": obj}) + b"\n")
+                for rv, kind, plural, obj, previous in pending:
+                    if plural == resource.plural:
+                        event = _as_seen(kind, obj, previous, matches)
+                        if event is not None:
+                            lines.append(orjson.dumps({"type": event[0], "object": event[1]}) + b"\n")
+                lines += raw
                 if lines:
                     self._chunk(b"".join(lines))
                 now = time.monotonic()
@@ -582,12 +650,44 @@ class _Handler(BaseHTTPRequestHandler):
                     self._chunk(orjson.dumps({"type": "BOOKMARK", "object": mark}) + b"\n")
                     next_bookmark = now + emu.bookmark_interval
                 with emu._cond:
-                    if not any(e[0] > since for e in emu._events[-1:]) and emu._watch_generation == generation:
+                    if not any(e[0] > since for e in emu._events[-1:]) and emu._watch_generation == generation \
+                            and len(emu._injected) == injected:
                         wait_until = min(deadline, next_bookmark) if bookmarks else deadline
-                        emu._cond.wait(timeout=max(0.0, wait_until - time.monotonic()))
+                        # wake now and then to see whether the client left, as an apiserver sees a closed
+                        # connection at once: `watching` counts the watches a client holds, not stale ones
+                        emu._cond.wait(timeout=min(0.2, max(0.0, wait_until - time.monotonic())))
+                if self._client_left():
+                    self.close_connection = True
+                    return
             self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
             with emu._cond:
                 emu.open_watches -= 1
+                emu.watching[resource.plural] -= 1
+
+
+def _integer(query: dict, name: str) -> int:
+    """An integer query parameter (0 when absent); BadRequest otherwise, as the apiserver's decoding answers."""
+    text = query.get(name) or "0"
+    try:
+        return int(text)
+    except ValueError:
+        raise BadRequest(f"{name}: Invalid value: \"{text}\": must be an integer") from None
+
+
+def _as_seen(kind: str, obj: dict, previous: dict | None, matches) -> tuple[str, dict] | None:
+    """The event a watch with a selector sees for a change, as the apiserver's cacher converts it: an object
+    that starts matching is ADDED, one that stops matching is DELETED with its previous content at the event's
+    version (`convertToWatchEvent`, k8s.io/apiserver pkg/storage/cacher/cache_watcher.go)."""
+    if kind == "DELETED":
+        return (kind, obj) if matches(obj) else None
+    now, before = matches(obj), matches(previous)
+    if now:
+        return ("MODIFIED" if before else "ADDED", obj)
+    if before:
+        gone = copy.deepcopy(previous)
+        gone["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"]
+        return "DELETED", gone
+    return None

@@ -44,6 +44,52 @@ class Expired(ApiError):
     """
 
 
+class Garbled(ApiError):
+    """The server answered with something that is not what the API sends: a line of a watch that is not an
+    event, a list that is not a list. The message says what was wrong, never the content."""
+
+
+EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
+
+
+def _shape(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _event(where: str, line: bytes) -> tuple[str, dict]:
+    """(type, object) of one line of a watch; Garbled for anything an apiserver would not send."""
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise Garbled(f"{where}: a line of the stream is not JSON") from None
+    if not isinstance(event, dict):
+        raise Garbled(f"{where}: a line of the stream is a JSON {_shape(event)}, not an event")
+    kind_of_event, obj = event.get("type"), event.get("object")
+    if kind_of_event not in EVENT_TYPES:
+        shown = repr(kind_of_event)[:40] if isinstance(kind_of_event, str) else _shape(kind_of_event)
+        raise Garbled(f"{where}: an event of unknown type {shown}")
+    if not isinstance(obj, dict):
+        raise Garbled(f"{where}: an event of type {kind_of_event} whose object is {_shape(obj)}, not an object")
+    if not isinstance(obj.get("metadata", {}), dict):
+        raise Garbled(f"{where}: an event of type {kind_of_event} whose metadata is {_shape(obj['metadata'])}, "
+                      "not a mapping")
+    return kind_of_event, obj
+
+
+def _page(where: str, page: object) -> tuple[list[dict], dict]:
+    """(items, metadata) of one page of a list; Garbled when it is not shaped as a list."""
+    if not isinstance(page, dict):
+        raise Garbled(f"{where}: the answer is a JSON {_shape(page)}, not a list")
+    items, metadata = page.get("items") or [], page.get("metadata") or {}
+    if not isinstance(items, list) or not isinstance(metadata, dict):
+        raise Garbled(f"{where}: the answer is not shaped as a list (items {_shape(items)}, "
+                      f"metadata {_shape(metadata)})")
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("metadata", {}), dict):
+            raise Garbled(f"{where}: an item of the list is {_shape(item)}, not an object")
+    return items, metadata
+
+
 def _too_large(status: int, message: str, body: dict) -> bool:
     """The apiserver's ResourceVersionTooLarge answer (client-go's `IsTooLargeResourceVersion`)."""
     causes = ((body.get("details") or {}).get("causes") or []) if isinstance(body, dict) else []
@@ -134,6 +180,9 @@ class ClusterClient:
             raise ApiError(f"{self.name}: GET {path}: {exc.reason}", exc.status or 0) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise ApiError(f"{self.name}: GET {path}: cannot reach the API server ({_why(exc)})") from None
+        except ValueError:  # http.client refuses a header (its message quotes the value: a token, never logged)
+            raise ApiError(f"{self.name}: GET {path}: the request cannot be sent (a header value is not valid: "
+                           f"the kubeconfig's credentials?)") from None
         raw = response.response
         if raw.status >= 400:
             body: dict = {}
@@ -211,11 +260,16 @@ class ClusterClient:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise ApiError(f"{self.name}: create token of {namespace}/{name}: cannot reach the API server "
                            f"({type(exc).__name__})") from None
+        except ValueError:  # a header refused (its message quotes the value): never logged
+            raise ApiError(f"{self.name}: create token of {namespace}/{name}: the request cannot be sent "
+                           f"(a header value is not valid)") from None
         raw = response.response
         try:
             if raw.status >= 400:
                 raise ApiError(f"{self.name}: create token of {namespace}/{name}: {raw.status} {raw.reason}", raw.status)
-            token = (orjson.loads(raw.data).get("status") or {}).get("token")
+            answer = orjson.loads(raw.data)
+            status = answer.get("status") if isinstance(answer, dict) else None
+            token = status.get("token") if isinstance(status, dict) else None
         except orjson.JSONDecodeError:
             raise ApiError(f"{self.name}: create token of {namespace}/{name}: the answer is not JSON") from None
         finally:
@@ -256,12 +310,10 @@ class ClusterClient:
             query = [("limit", page_size), *_selectors(label_selector, field_selector)]
             if token:
                 query.append(("continue", token))
-            page = self._get_json(path, query)
-            items = page.get("items") or []
+            items, metadata = _page(f"{self.name}: GET {path}", self._get_json(path, query))
             for item in items:
                 item["kind"] = info.kind
                 item["apiVersion"] = info.api_version
-            metadata = page.get("metadata") or {}
             yield items, str(metadata.get("resourceVersion", ""))
             token = metadata.get("continue")
             if not token:
@@ -288,7 +340,8 @@ class ClusterClient:
         """An open watch from `resource_version`: iterate it for (type, object) events until the server ends it.
 
         Raises Expired when the server cannot serve from that version (410, or 504 "Too large resource version",
-        as an answer or an ERROR event), ApiError when the connection fails. BOOKMARK events are passed on so
+        as an answer or an ERROR event), ApiError when the connection fails, Garbled (an ApiError) at a line that
+        is not a watch event. BOOKMARK events are passed on so
         callers can advance their version. `close()` from another thread ends it at once.
         """
         info = self._info(api_version, kind)
@@ -332,15 +385,11 @@ class WatchStream:
                     return
                 if not line.strip():
                     continue
-                try:
-                    event = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    raise ApiError(f"{self._where}: a line of the stream is not JSON") from None
-                kind_of_event = event.get("type")
-                obj = event.get("object") or {}
+                kind_of_event, obj = _event(self._where, line)
                 if kind_of_event == "ERROR":
-                    code = int(obj.get("code") or 0)
-                    raise _error(self._where, code, str(obj.get("message", "error")), obj)
+                    code = obj.get("code")
+                    code = code if isinstance(code, int) and not isinstance(code, bool) else 0
+                    raise _error(self._where, code, str(obj.get("message", "error"))[:200], obj)
                 if kind_of_event != "BOOKMARK":
                     obj["kind"] = info.kind
                     obj["apiVersion"] = info.api_version

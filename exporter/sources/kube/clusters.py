@@ -95,7 +95,25 @@ def _client(configuration: Configuration) -> ApiClient:
     outage's log lines and delayed every error."""
     configuration.connection_pool_maxsize = 32
     configuration.retries = False
+    _trim_token(configuration)
+    refresh = configuration.refresh_api_key_hook
+    if refresh is not None:  # called before each request: sets the token as read again (in-cluster, exec plugins)
+        def refreshed(config, refresh=refresh):
+            refresh(config)  # the library's hook sets the token untrimmed and installs itself again
+            _trim_token(config)
+            config.refresh_api_key_hook = refreshed
+
+        configuration.refresh_api_key_hook = refreshed
     return ApiClient(configuration)
+
+
+def _trim_token(configuration: Configuration) -> None:
+    """A bearer token without the white space around it, as client-go reads a `tokenFile` (`strings.TrimSpace`):
+    `echo TOKEN > file` ends it with a newline, which no HTTP header may carry."""
+    value = configuration.api_key.get("BearerToken")
+    if isinstance(value, str):
+        scheme, _, token = value.strip().partition(" ")
+        configuration.api_key["BearerToken"] = f"{scheme} {token.strip()}" if token else scheme
 
 
 def default_kubeconfig() -> Path | None:

@@ -16,6 +16,14 @@ stayed open `QUIET_DROP` seconds before the network dropped it breaks the row: i
 load balancer are no reason to list 50,000 pods again). A watch that ends at its timeout without a single
 event or bookmark is followed by the same question, as an apiserver bookmarks about once a minute.
 
+Nothing ends the loop but a stop (client-go's `BackoffUntil` and `HandleCrash`): a line of the stream that is
+not an event is an error like a dropped connection (counted, backed off, resumed from the last good version,
+which the server replays from), and any other exception (a bug, a surprise in an object) is logged with its
+traceback once per kind of exception, counted, backed off, and followed by a fresh list, since what is held may
+be half applied. Should the thread end anyway, `stats.ended` says why, and the health and readiness show it.
+Health follows the last outcome: a list that succeeds, or a watch the server accepts, ends a failure, even when
+no event follows (a kind without objects stays quiet for the whole watch).
+
 `request_stop()` closes the open watch stream, so a stop never waits for a silent server.
 """
 
@@ -25,10 +33,12 @@ import logging
 import random
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter.common.redact import redact
 from exporter.sources.kube.api import ApiError, ClusterClient, Expired, WatchStream
 
 log = logging.getLogger(__name__)
@@ -49,7 +59,8 @@ class ReflectorStats:
     last_error: str = ""
     skipped: int = 0  # objects that could not be trimmed (logged one by one)
     last_success: float = 0.0  # monotonic time of the last successful list or watch event/bookmark
-    failing_since: float | None = None  # monotonic time of the first error since the last success
+    failing_since: float | None = None  # monotonic time of the first error since the last success (or open watch)
+    ended: str = ""  # why the thread ended without being asked to stop ("" while it runs, or was stopped)
 
     def down_for(self, now: float) -> float:
         """Seconds the list/watch has been failing without a success in between (0 when working)."""
@@ -108,6 +119,7 @@ class Reflector:
         self._clock = clock
         self._relist_after = relist_after
         self._failures = 0  # in a row: reset by any success, and by a watch that stayed open a while
+        self._reported: set[str] = set()  # kinds of unexpected exceptions whose traceback was logged
         self._stream: WatchStream | None = None
         self._objects: dict[str, Any] = {}
         self._published: dict[str, Any] = {}
@@ -130,10 +142,26 @@ class Reflector:
 
     def start(self) -> "Reflector":
         self._thread = threading.Thread(
-            target=self.run, name=f"reflector-{self.client.name}-{self.kind}", daemon=True
+            target=self._run_until_stopped, name=f"reflector-{self.client.name}-{self.kind}", daemon=True
         )
         self._thread.start()
         return self
+
+    def _run_until_stopped(self) -> None:
+        """The thread: `run`, and should it end without a stop (it catches every Exception, so only a
+        BaseException could end it), say so where health and readiness read it."""
+        try:
+            self.run()
+            why = "" if self._stop.is_set() else "the loop returned"
+        except BaseException as exc:  # noqa: BLE001 (the thread ends here; its health must say so)
+            why = f"{type(exc).__name__}: {exc}"
+        if why and not self._stop.is_set():
+            self.stats.ended = why
+            self.stats.errors += 1
+            self.stats.last_error = f"{self.client.name} {self.kind}: the list/watch thread ended ({why})"
+            if self.stats.failing_since is None:
+                self.stats.failing_since = self._clock()
+            log.error("%s; its objects are no longer kept current", redact(self.stats.last_error))
 
     def request_stop(self) -> None:
         """Ask the loop to end without waiting (stop many reflectors at once, then join them); an open watch is
@@ -178,11 +206,7 @@ class Reflector:
             except ApiError as exc:
                 if self._stop.is_set():
                     return
-                self._failures += 1
-                self.stats.errors += 1
-                self.stats.last_error = str(exc)
-                if self.stats.failing_since is None:
-                    self.stats.failing_since = self._clock()
+                self._failed(str(exc))
                 if exc.status in (403, 404):
                     need_list = True  # what we hold may be stale: start over once readable again
                 elif self._failures >= self._relist_after and not need_list:
@@ -193,11 +217,39 @@ class Reflector:
                 log.warning("%s; retrying in %.1fs", exc, delay)  # the error names the cluster and the resource
                 if self._sleep(delay):
                     return
+            except Exception as exc:  # noqa: BLE001 (a bug or a surprise: never the end of this thread)
+                if self._stop.is_set():
+                    return
+                self._failed(f"{self.client.name} {self.kind}: list/watch failed ({type(exc).__name__}: "
+                             f"{str(exc)[:200]})")
+                need_list, check_version = True, False  # what we hold may be half applied: list it all again
+                delay = self._backoff.next_delay()
+                self._report(exc, delay)
+                if self._sleep(delay):
+                    return
+
+    def _failed(self, message: str) -> None:
+        self._failures += 1
+        self.stats.errors += 1
+        self.stats.last_error = message
+        if self.stats.failing_since is None:
+            self.stats.failing_since = self._clock()
+
+    def _report(self, exc: Exception, delay: float) -> None:
+        """One line per failure; the traceback too the first time this kind of exception happens here."""
+        line = f"{self.stats.last_error}; listing again in {delay:.1f}s"
+        name = type(exc).__name__
+        if name in self._reported:
+            log.warning("%s", redact(line))
+            return
+        self._reported.add(name)
+        log.error("%s\n%s", redact(line), redact("".join(traceback.format_exception(exc)).rstrip()))
 
     def _server_forgot(self) -> bool:
         """Whether the server's current resourceVersion is behind the one we resume from (it was restored or
         reset, and a watch from ours would wait for changes that already happened). One single-item list."""
         for _, current in self.client.list_pages(self.api_version, self.kind, page_size=1, **self._selectors):
+            self._healthy()  # the server answers
             if _older(current, self._version):
                 log.info("%s %s: the server is at resourceVersion %s, behind ours (%s): it was restored or reset; "
                          "listing again", self.client.name, self.kind, current, self._version)
@@ -229,6 +281,7 @@ class Reflector:
         if self._stop.is_set():  # asked to stop while the watch was being opened
             stream.close()
         opened = self._clock()
+        self._healthy()  # the server accepted the watch: working, even if no event ever comes
         received = 0
         try:
             for event_type, obj in stream:
@@ -258,8 +311,12 @@ class Reflector:
             stream.close()  # left early (stop, a version gone back): the connection never goes back half read
 
     def _apply_into(self, objects: dict[str, Any], event_type: str, obj: dict) -> None:
-        uid = (obj.get("metadata") or {}).get("uid")
-        if not uid:
+        meta = obj.get("metadata") or {}
+        uid = meta.get("uid")
+        if not uid or not isinstance(uid, str):  # an object the API always gives a uid: reported, not kept
+            self.stats.skipped += 1
+            log.warning("%s %s %s/%s skipped: no uid", self.client.name, self.kind, meta.get("namespace"),
+                        meta.get("name"))
             return
         if self._on_event is not None:
             try:
@@ -272,7 +329,6 @@ class Reflector:
         try:
             objects[uid] = self._trim(obj)
         except Exception as exc:  # one bad object is reported and skipped, the rest kept
-            meta = obj.get("metadata") or {}
             self.stats.skipped += 1
             log.warning("%s %s %s/%s skipped: %s", self.client.name, self.kind, meta.get("namespace"),
                         meta.get("name"), exc)
@@ -284,14 +340,20 @@ class Reflector:
             self._on_change()
 
     def _success(self) -> None:
-        now = self._clock()
-        if self.stats.failing_since is not None and not self._stop.is_set():
-            log.info("%s %s: list/watch works again after %.0fs", self.client.name, self.kind,
-                     now - self.stats.failing_since)
-        self.stats.last_success = now
-        self.stats.failing_since = None
+        """A list, an event or a watch ended by the server at its timeout: working, and the row of failures ends."""
+        self._healthy()
+        self.stats.last_success = self._clock()
         self._failures = 0
         self._backoff.reset()
+
+    def _healthy(self) -> None:
+        """The server answered as it should (a list, an accepted watch): no longer failing. The row of failures
+        and the backoff go on until something arrives, as a server that accepts watches and drops them at once
+        must still be backed off from."""
+        if self.stats.failing_since is not None and not self._stop.is_set():
+            log.info("%s %s: list/watch works again after %.0fs", self.client.name, self.kind,
+                     self._clock() - self.stats.failing_since)
+        self.stats.failing_since = None
 
 
 class _WentBack(Expired):
