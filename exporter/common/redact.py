@@ -2,7 +2,9 @@
 
 A URL may carry a password (`https://user:pw@host/...`, even with a raw `@` in it) or a token in its query
 (`?access_token=...`). Redacted, it keeps what tells the source apart (scheme, host, port, path, the query's
-keys) and drops the user info and every query value.
+keys) and drops the user info and every query value. Without a scheme, `user:pass@host` loses its user info
+too; an image reference pinned by digest (`app:1.2@sha256:...`) is not user info and stays whole. Closing
+punctuation after a URL in prose (`(see https://h/x?a=b).`) stays outside it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ REDACTED = "REDACTED"
 # a URL inside free text: scheme://, then anything up to white space or a quote
 _URL_IN_TEXT = re.compile(r"""\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'"<>]+""")
 _QUERY_VALUE = re.compile(r"=[^&#]*")
+# user:pass@host with no scheme; not name:tag@algorithm:hex (an image reference pinned by digest)
+_BARE_USERINFO = re.compile(r"""(?<![\w/@:.%+-])[\w.%+-]+:[^\s@/'"<>]+@(?![a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32})"""
+                            r"""(?=[A-Za-z0-9\[])""")
+_TRAILING = ".,;:!?)]}"
 
 
 def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
@@ -46,20 +52,44 @@ def redact_url(url: str) -> str:
     return f"{path}?{_QUERY_VALUE.sub('=' + REDACTED, query)}{hash_}{fragment and REDACTED}"
 
 
+def _url_in_prose(match: re.Match) -> str:
+    """A URL found in free text, redacted, with closing punctuation that belongs to the prose kept after it."""
+    url, tail = match.group(0), ""
+    while url and url[-1] in _TRAILING and (url[-1] != ")" or url.count("(") < url.count(")")):
+        url, tail = url[:-1], url[-1] + tail
+    return redact_url(url) + tail
+
+
 def redact(text: str) -> str:
-    """Free text (a log message, an error) with every URL in it redacted."""
-    if "://" not in text:
-        return text
-    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    """Free text (a log message, an error, a label) with every URL and bare `user:pass@host` in it redacted."""
+    if "://" in text:
+        text = _URL_IN_TEXT.sub(_url_in_prose, text)
+    if "@" in text:
+        text = _BARE_USERINFO.sub("", text)
+    return text
 
 
 class RedactFilter(logging.Filter):
-    """Redacts every URL of a log record's message (installed on the log handler and on the HTTP clients'
-    loggers, whose request lines carry full URLs)."""
+    """Redacts every URL of a log record: its message, its traceback and its stack (installed on the log handler
+    and on the HTTP clients' loggers, whose request lines carry full URLs).
+
+    The traceback is rendered here, redacted, into `exc_text`, and `exc_info` dropped: formatters (text and
+    JSON alike) then write the redacted text instead of rendering the exception again.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = redact(record.exc_text or _FORMATTER.formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
+
+
+_FORMATTER = logging.Formatter()

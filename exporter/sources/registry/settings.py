@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exporter.common.redact import redact
 from exporter.model.records import Status
 
 # Cache lifetime of a result, by status (seconds); each entry gets +-10% jitter so checks spread out.
@@ -72,9 +73,20 @@ def parse_mirror(item: str) -> tuple[str, str]:
     """`FROM=TO[/PATH]` as (FROM, TO); ValueError naming the item when it is not that."""
     source, sep, target = item.partition("=")
     source, target = source.strip(), target.strip()
+    if sep and target:
+        check_mirror(target)
     if not sep or not source or not target or "=" in target:
-        raise ValueError(f"expected FROM=TO, got {item!r}")
+        raise ValueError(f"expected FROM=TO, got {redact(item)!r}")
     return source, target
+
+
+def check_mirror(target: str) -> None:
+    """ValueError when a mirror carries credentials (user info or a query): they would become the `registry`
+    label of every series it serves. The message never repeats them."""
+    authority = target.split("://", 1)[-1].split("/", 1)[0]
+    if "@" in authority or "?" in target:
+        raise ValueError(f"mirror {redact(target.partition('?')[0])!r} carries credentials (user info or a query): give them in a "
+                         "docker config file (--docker-config) for the mirror's host instead")
 
 
 def from_options(
@@ -102,6 +114,8 @@ def from_options(
         if values.get("ca_file"):
             values["ca_file"] = Path(values["ca_file"])
         values["mirrors"] = tuple(values.get("mirrors") or ())
+        for mirror in values["mirrors"]:  # the config file's `hosts` table too
+            check_mirror(mirror)
         built[host] = HostOptions(**values)
     kwargs = {}
     if concurrency:
