@@ -355,3 +355,46 @@ def test_first_seen_with_redis_killed_is_not_known_logged_once_without_traceback
     assert cache.breaker.state == "open" and not cache.up
     assert sum("unavailable" in r.getMessage() for r in caplog.records) == 1
     assert not any(r.exc_info for r in caplog.records)
+
+
+def test_an_expired_lock_taken_by_a_peer_is_neither_extended_nor_released_by_its_first_holder(store, caplog):
+    """Two exporters in two pods have the same process id (1): only a token per acquisition tells their locks apart.
+    The first holder's lock expires (a paused process), a peer claims the image; the first holder's extension and
+    its release at publish leave the peer's lock as it is, and it learns that it lost the lock."""
+    first, peer = SharedCache(store.url, lock_ttl=0.3), SharedCache(store.url, lock_ttl=30)
+    key = ("reg.example/team/app:1", "fingerprint")
+    assert first.claim([key]) == {key}
+    assert first.extend([key]) == 1  # still its own
+    time.sleep(0.5)  # expired
+    assert peer.claim([key]) == {key}
+    with caplog.at_level(logging.WARNING):
+        assert first.extend([key]) == 0
+        result = CheckResult(Status.AVAILABLE, "sha256:" + "0" * 64, "reg.example", "", checked_at=time.time())
+        first.publish({key: (encode(result, time.time() + 60), 60.0)}, release=[key])
+    assert peer.locked([key]) == {key}  # the peer's lock stands, with its own lifetime
+    assert first.counts.lost_locks == 2 and peer.counts.lost_locks == 0
+    assert sum("taken by another exporter" in r.getMessage() for r in caplog.records) == 1  # said once
+    peer.publish({}, release=[key])
+    assert peer.locked([key]) == set() and peer.counts.lost_locks == 0
+
+
+def test_the_lock_keeper_survives_a_failure_and_keeps_extending(store, caplog, monkeypatch):
+    """A bug in one extension (not a store outage: that is the breaker's) is logged once, counted, and the next
+    beat extends again: one failure does not let the round's locks lapse while it still checks."""
+    cache = SharedCache(store.url, lock_ttl=1.5)  # a beat every 0.5 s
+    key = ("reg.example/team/app:1", "fingerprint")
+    assert cache.claim([key]) == {key}
+    real_extend, calls = cache.extend, []
+
+    def flaky(keys):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real_extend(keys)
+
+    monkeypatch.setattr(cache, "extend", flaky)
+    with caplog.at_level(logging.ERROR), cache.holding([key]):
+        assert eventually(lambda: len(calls) >= 4, timeout=10)
+        assert cache.locked([key]) == {key}  # extended past its 1.5 s lifetime, after the failure
+    assert cache.counts.keeper_failures == 1
+    assert sum("extending a round's locks failed" in r.getMessage() for r in caplog.records) == 1
