@@ -64,7 +64,7 @@ def shared_cache(seen: dict) -> None:
                 grouped = firstseen.group(upserts, scope)
                 trips, commands = cache.counts.round_trips, cache.counts.commands
                 started = time.perf_counter()
-                assert cache.save_first_seen(scopes, {s: {k: upserts[k] for k in keys} for s, keys in grouped.items()},
+                assert cache.first_seen.save(scopes, {s: {k: upserts[k] for k in keys} for s, keys in grouped.items()},
                                              firstseen.group(deletes, scope))
                 return (time.perf_counter() - started, cache.counts.round_trips - trips,
                         cache.counts.commands - commands)
@@ -78,7 +78,7 @@ def shared_cache(seen: dict) -> None:
             changed.update({(*k[:-1], k[-1] + "-new"): 99.0 for k in keys[-step:]})
             churn = save(seen, changed)
             started = time.perf_counter()
-            loaded = SharedCache(store.url, timeout=30.0).load_first_seen(scopes)
+            loaded = SharedCache(store.url, timeout=30.0).first_seen.load(scopes)
             read = time.perf_counter() - started
             assert loaded == changed
         finally:

@@ -126,10 +126,10 @@ class MemoryStore:
     def __init__(self):
         self.up, self.data, self.writes = True, {}, []
 
-    def load_first_seen(self, scopes):
+    def load(self, scopes):
         return {key: seen for scope in scopes for key, seen in self.data.get(scope, {}).items()} if self.up else None
 
-    def save_first_seen(self, scopes, upserts, deletes):
+    def save(self, scopes, upserts, deletes):
         if not self.up:
             return False
         if upserts or deletes:

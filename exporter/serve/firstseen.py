@@ -46,8 +46,8 @@ def group(keys: Iterable[K], scope: Callable[[K], str]) -> dict[str, list[K]]:
 class Persisted:
     """First-seen times kept in a store as well, so a restart keeps "missing since".
 
-    The store is injected (the shared cache: `up`, `load_first_seen(scopes)` returning None when it cannot
-    answer, `save_first_seen(scopes, upserts, deletes)` returning whether it took them); this class holds only
+    The store is injected (the shared cache: `up`, `load(scopes)` returning None when it cannot
+    answer, `save(scopes, upserts, deletes)` returning whether it took them); this class holds only
     what the store is known to hold. That is read when unknown (at start, after the store was away: it may have
     been wiped), merged in until this process has written back, and written as the difference since the last
     write. A failed write makes it unknown again, so the difference is written once the store answers.
@@ -63,7 +63,7 @@ class Persisted:
         if not self._store.up:
             self._stored = None
         if self._stored is None:
-            loaded = self._store.load_first_seen(self._scopes)
+            loaded = self._store.load(self._scopes)
             if loaded is not None:
                 self._stored = self._restored = loaded
         return earliest(seen, self._restored) if self._restored else seen
@@ -74,7 +74,7 @@ class Persisted:
             return
         upserts, deletes = changes(self._stored, seen)
         by_scope = {scope: {key: upserts[key] for key in keys} for scope, keys in group(upserts, self._scope_of).items()}
-        if self._store.save_first_seen(self._scopes, by_scope, group(deletes, self._scope_of)):
+        if self._store.save(self._scopes, by_scope, group(deletes, self._scope_of)):
             self._stored, self._restored = seen, {}  # `seen` is replaced, never changed in place, by `advance`
         else:
             self._stored = None

@@ -24,6 +24,7 @@ from exporter.sources.registry.shared import (
     encode,
     read_password,
 )
+from exporter.sources.registry.shared import flight
 from tests.support import counting, eventually
 from tests.support import redis as real_redis
 from tests.support import registry as real
@@ -156,7 +157,7 @@ def test_waits_for_the_lock_holder_and_checks_itself_when_the_lock_expires(front
     creds = keyring(front.host)
     image = f"{front.host}/team/app2:1.0"
     holder = SharedCache(store.url, lock_ttl=0.6)
-    assert holder.claim([(image, creds.fingerprint)]) == {(image, creds.fingerprint)}  # then it dies
+    assert holder.locks.claim([(image, creds.fingerprint)]) == {(image, creds.fingerprint)}  # then it dies
     waiter = exporter_checker(front, store, lock_ttl=5)
     [result] = waiter.check_many([(image, creds)]).values()
     assert result.status == Status.AVAILABLE and front.total() == 1
@@ -168,8 +169,8 @@ def test_answers_with_the_stale_result_while_another_rechecks(front, store):
     key = (f"{front.host}/team/app3:1.0", creds.fingerprint)
     peer = SharedCache(store.url)
     old = CheckResult(Status.ABSENT, None, front.host, "old", time.time() - 7200)
-    peer.publish({key: (encode(old, old.checked_at + 600), 600)})  # expired an hour ago, still in the store
-    assert peer.claim([key]) == {key}  # the peer re-checks it now
+    flight.publish(peer, {key: (encode(old, old.checked_at + 600), 600)})  # expired an hour ago, still in the store
+    assert peer.locks.claim([key]) == {key}  # the peer re-checks it now
     [result] = exporter_checker(front, store).check_many([(key[0], creds)]).values()
     assert (result.status, result.detail) == (Status.ABSENT, "old") and front.total() == 0
 
@@ -277,7 +278,7 @@ def test_only_the_credentials_that_apply_name_a_shared_check(front, store):
 def test_closing_stops_a_wait_for_other_exporters(front, store):
     creds = keyring(front.host)
     image = f"{front.host}/team/app5:1.0"
-    SharedCache(store.url, lock_ttl=60).claim([(image, creds.fingerprint)])  # a peer checks it for a long time
+    SharedCache(store.url, lock_ttl=60).locks.claim([(image, creds.fingerprint)])  # a peer checks it for a long time
     waiter = exporter_checker(front, store)
     answers = []
     thread = threading.Thread(target=lambda: answers.append(waiter.check_many([(image, creds)])))
@@ -292,16 +293,16 @@ def test_a_result_published_between_the_lookup_and_the_lock_is_not_checked_again
     key = ("registry.example.com/team/app:1", "anonymous")
     me, peer = SharedCache(store.url), SharedCache(store.url)
     result = CheckResult(Status.AVAILABLE, "sha256:" + "1" * 64, "registry.example.com", "", time.time())
-    first_lookup = me.lookup
+    first_lookup = me.results.lookup
 
     def lookup_then_peer_finishes(keys):
         answer = first_lookup(keys)
-        me.lookup = first_lookup
-        peer.publish({key: (encode(result, result.checked_at + 600), 600)}, release=[key])  # its round ends now
+        me.results.lookup = first_lookup
+        flight.publish(peer, {key: (encode(result, result.checked_at + 600), 600)}, release=[key])  # its round ends now
         return answer
 
-    me.lookup = lookup_then_peer_finishes
-    plan = me.plan([key])
+    me.results.lookup = lookup_then_peer_finishes
+    plan = flight.plan(me, [key])
     assert plan.mine == [] and plan.waiting == [] and plan.found[key]["digest"] == result.digest
     assert not store.client().keys("kie:1:l:*")  # the lock taken meanwhile is given back
 
@@ -315,43 +316,43 @@ LIST = ("kube_image_expected_missing", "release-1.4", "reg/shop/web:1", "")
 
 def test_first_seen_times_are_stored_per_scope_with_a_ttl_and_read_back(store):
     cache = SharedCache(store.url, first_seen_ttl=3600)
-    assert cache.load_first_seen(["0/1:one"]) == {}
-    assert cache.save_first_seen(["0/1:one"], {"0/1:one": {ONE: 100.5, LIST: 120.0}, "0/1:two": {TWO: 99.0}}, {})
-    assert SharedCache(store.url).load_first_seen(["0/1:one"]) == {ONE: 100.5, LIST: 120.0}  # another process
-    assert cache.load_first_seen(["0/1:one", "0/1:two", "0/1:three"]) == {ONE: 100.5, LIST: 120.0, TWO: 99.0}
+    assert cache.first_seen.load(["0/1:one"]) == {}
+    assert cache.first_seen.save(["0/1:one"], {"0/1:one": {ONE: 100.5, LIST: 120.0}, "0/1:two": {TWO: 99.0}}, {})
+    assert SharedCache(store.url).first_seen.load(["0/1:one"]) == {ONE: 100.5, LIST: 120.0}  # another process
+    assert cache.first_seen.load(["0/1:one", "0/1:two", "0/1:three"]) == {ONE: 100.5, LIST: 120.0, TWO: 99.0}
     raw = store.client()
     assert 0 < raw.ttl("kie:1:f:0/1:one") <= 3600 and 0 < raw.ttl("kie:1:f:0/1:two") <= 3600
     assert raw.hget("kie:1:f:0/1:one", orjson.dumps(list(ONE))) == b"100.5"
     # a forgotten problem is deleted; the last one of a scope takes the scope with it
-    assert cache.save_first_seen(["0/1:one"], {}, {"0/1:two": [TWO], "0/1:one": [LIST]})
-    assert cache.load_first_seen(["0/1:one", "0/1:two"]) == {ONE: 100.5} and not raw.exists("kie:1:f:0/1:two")
+    assert cache.first_seen.save(["0/1:one"], {}, {"0/1:two": [TWO], "0/1:one": [LIST]})
+    assert cache.first_seen.load(["0/1:one", "0/1:two"]) == {ONE: 100.5} and not raw.exists("kie:1:f:0/1:two")
     # nothing changed and the TTL was just set: no round trip
     trips = cache.counts.round_trips
-    assert cache.save_first_seen(["0/1:one"], {}, {}) and cache.counts.round_trips == trips
+    assert cache.first_seen.save(["0/1:one"], {}, {}) and cache.counts.round_trips == trips
     # a field written in another form is left out, not an error
     raw.hset("kie:1:f:0/1:one", mapping={b"not json": b"1", orjson.dumps(["a"]): b"soon", orjson.dumps([1]): b"2"})
-    assert cache.load_first_seen(["0/1:one"]) == {ONE: 100.5}
+    assert cache.first_seen.load(["0/1:one"]) == {ONE: 100.5}
 
 
 def test_first_seen_with_the_breaker_open_is_not_known_and_never_raises(store, caplog):
     now = [0.0]
     cache = SharedCache(store.url, breaker=Breaker(cooldown=10.0, clock=lambda: now[0]))
-    assert cache.save_first_seen(["0/1:one"], {"0/1:one": {ONE: 100.0}}, {})
+    assert cache.first_seen.save(["0/1:one"], {"0/1:one": {ONE: 100.0}}, {})
     cache.breaker.failed()  # as after a failed call
     with caplog.at_level(logging.INFO, logger="exporter.sources.registry.shared"):
-        assert cache.load_first_seen(["0/1:one"]) is None  # not known, unlike "nothing stored" ({})
-        assert cache.save_first_seen(["0/1:one"], {"0/1:one": {TWO: 200.0}}, {"0/1:one": [ONE]}) is False
+        assert cache.first_seen.load(["0/1:one"]) is None  # not known, unlike "nothing stored" ({})
+        assert cache.first_seen.save(["0/1:one"], {"0/1:one": {TWO: 200.0}}, {"0/1:one": [ONE]}) is False
     assert cache.counts.round_trips == 1 and not caplog.records  # refused before reaching Redis, quietly
     now[0] = 10.0  # half-open: the trial goes through and closes the breaker
-    assert cache.load_first_seen(["0/1:one"]) == {ONE: 100.0} and cache.breaker.state == "closed"
+    assert cache.first_seen.load(["0/1:one"]) == {ONE: 100.0} and cache.breaker.state == "closed"
 
 
 def test_first_seen_with_redis_killed_is_not_known_logged_once_without_traceback(store, caplog):
     cache = SharedCache(store.url, timeout=0.2)
     store.kill()
     with caplog.at_level(logging.INFO, logger="exporter.sources.registry.shared"):
-        assert cache.save_first_seen(["0/1:one"], {"0/1:one": {ONE: 100.0}}, {}) is False
-        assert cache.load_first_seen(["0/1:one"]) is None
+        assert cache.first_seen.save(["0/1:one"], {"0/1:one": {ONE: 100.0}}, {}) is False
+        assert cache.first_seen.load(["0/1:one"]) is None
     assert cache.breaker.state == "open" and not cache.up
     assert sum("unavailable" in r.getMessage() for r in caplog.records) == 1
     assert not any(r.exc_info for r in caplog.records)
@@ -363,19 +364,19 @@ def test_an_expired_lock_taken_by_a_peer_is_neither_extended_nor_released_by_its
     its release at publish leave the peer's lock as it is, and it learns that it lost the lock."""
     first, peer = SharedCache(store.url, lock_ttl=0.3), SharedCache(store.url, lock_ttl=30)
     key = ("reg.example/team/app:1", "fingerprint")
-    assert first.claim([key]) == {key}
-    assert first.extend([key]) == 1  # still its own
+    assert first.locks.claim([key]) == {key}
+    assert first.locks.extend([key]) == 1  # still its own
     time.sleep(0.5)  # expired
-    assert peer.claim([key]) == {key}
+    assert peer.locks.claim([key]) == {key}
     with caplog.at_level(logging.WARNING):
-        assert first.extend([key]) == 0
+        assert first.locks.extend([key]) == 0
         result = CheckResult(Status.AVAILABLE, "sha256:" + "0" * 64, "reg.example", "", checked_at=time.time())
-        first.publish({key: (encode(result, time.time() + 60), 60.0)}, release=[key])
-    assert peer.locked([key]) == {key}  # the peer's lock stands, with its own lifetime
+        flight.publish(first, {key: (encode(result, time.time() + 60), 60.0)}, release=[key])
+    assert peer.locks.locked([key]) == {key}  # the peer's lock stands, with its own lifetime
     assert first.counts.lost_locks == 2 and peer.counts.lost_locks == 0
     assert sum("taken by another exporter" in r.getMessage() for r in caplog.records) == 1  # said once
-    peer.publish({}, release=[key])
-    assert peer.locked([key]) == set() and peer.counts.lost_locks == 0
+    flight.publish(peer, {}, release=[key])
+    assert peer.locks.locked([key]) == set() and peer.counts.lost_locks == 0
 
 
 def test_the_lock_keeper_survives_a_failure_and_keeps_extending(store, caplog, monkeypatch):
@@ -383,8 +384,8 @@ def test_the_lock_keeper_survives_a_failure_and_keeps_extending(store, caplog, m
     beat extends again: one failure does not let the round's locks lapse while it still checks."""
     cache = SharedCache(store.url, lock_ttl=1.5)  # a beat every 0.5 s
     key = ("reg.example/team/app:1", "fingerprint")
-    assert cache.claim([key]) == {key}
-    real_extend, calls = cache.extend, []
+    assert cache.locks.claim([key]) == {key}
+    real_extend, calls = cache.locks.extend, []
 
     def flaky(keys):
         calls.append(1)
@@ -392,9 +393,9 @@ def test_the_lock_keeper_survives_a_failure_and_keeps_extending(store, caplog, m
             raise RuntimeError("boom")
         return real_extend(keys)
 
-    monkeypatch.setattr(cache, "extend", flaky)
-    with caplog.at_level(logging.ERROR), cache.holding([key]):
+    monkeypatch.setattr(cache.locks, "extend", flaky)
+    with caplog.at_level(logging.ERROR), cache.locks.keeping([key]):
         assert eventually(lambda: len(calls) >= 4, timeout=10)
-        assert cache.locked([key]) == {key}  # extended past its 1.5 s lifetime, after the failure
+        assert cache.locks.locked([key]) == {key}  # extended past its 1.5 s lifetime, after the failure
     assert cache.counts.keeper_failures == 1
     assert sum("extending a round's locks failed" in r.getMessage() for r in caplog.records) == 1

@@ -218,7 +218,7 @@ class Checker:
             elif known is None or known < now:  # never read, or a failure whose retry time has come
                 todo.append(((image, keyring.fingerprint), (image, keyring)))
         if todo and self.shared is not None:  # --cache-url: indexes other exporters already read
-            for image, known in self.shared.children([image for (image, _), _ in todo]).items():
+            for image, known in self.shared.indexes.get([image for (image, _), _ in todo]).items():
                 self._children[image] = answers[image] = known
             todo = [item for item in todo if item[0][0] not in answers]
         if todo:
@@ -231,7 +231,7 @@ class Checker:
                 else:
                     self._children[image] = now + self.settings.ttl.get(result.status, 120)
             if self.shared is not None:
-                self.shared.put_children(read)
+                self.shared.indexes.put(read)
         return answers
 
     # -- step 1: plan --
