@@ -142,6 +142,7 @@ def test_two_exporters_share_checks_keep_credentials_apart_and_survive_restart_a
         assert 'kube_image_missing{cluster="two",namespace="legacy"' in text and 'reason="unauthorized"' in text
         assert 'namespace="shop"' not in "".join(l for l in text.splitlines() if l.startswith("kube_image_missing{"))
         assert "\nkube_image_shared_cache_up 1\n" in text
+        assert '\nkube_image_shared_cache_errors_total{reason="unavailable"} 0\n' in text
         sent = front.total()
 
         # restart inside the TTL: ready from the shared verdicts, nothing re-checked
@@ -153,6 +154,7 @@ def test_two_exporters_share_checks_keep_credentials_apart_and_survive_restart_a
         # Redis lost mid-run: scrapes go on, the gauge says so, no traceback; it comes back by itself
         store.kill()
         assert eventually(lambda: "\nkube_image_shared_cache_up 0\n" in second.metrics(), timeout=20)
+        assert 'kube_image_shared_cache_errors_total{reason="unavailable"} 0\n' not in second.metrics()  # counted
         assert second.ready() and set(statuses(second.metrics()).values()) == {"available", "unauthorized"}
         store.start()
         assert eventually(lambda: "\nkube_image_shared_cache_up 1\n" in second.metrics(), timeout=90)

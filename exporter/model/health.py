@@ -89,4 +89,5 @@ class Health:
     inventory_errors: Counts = ()  # (cluster,): inventories that failed (the cluster's last one was kept)
     cycle_failures: int = 0  # cycles that ended in an exception since start
     shared_cache_up: bool | None = None  # whether the shared cache (--cache-url) answers; None when none is set
+    shared_cache_errors: Counts = ()  # (reason,): calls that failed, locks lost to a peer, lock keeper failures
     cycle_seconds: float = 0.0  # what gathering and checking took this cycle

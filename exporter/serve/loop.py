@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from exporter.model.health import Health, ListHealth
+from exporter.model.health import Counts, Health, ListHealth
 from exporter.model.records import PodChain, Reference
 from exporter.serve import firstseen
 from exporter.common.logs import FailureLog
@@ -330,7 +330,17 @@ class Exporter:
             cycle_seconds=time.monotonic() - started,
             # --cache-url: whether the shared cache answers (probed once a cycle)
             shared_cache_up=self.checker.shared.probe() if self.checker.shared is not None else None,
+            shared_cache_errors=self._shared_cache_errors(),
         )
+
+    def _shared_cache_errors(self) -> Counts:
+        """What went wrong with the shared cache since start, by reason (none without --cache-url)."""
+        shared = self.checker.shared
+        if shared is None:
+            return ()
+        counts = shared.counts
+        return ((("unavailable",), counts.failures), (("lock_lost",), counts.lost_locks),
+                (("lock_keeper",), counts.keeper_failures))
 
     def _list_health(self) -> tuple[ListHealth, ...]:
         """Each list as the loader left it; every list down while the loader is gone (it reads nothing then)."""

@@ -179,6 +179,15 @@ FAMILIES: tuple[Family, ...] = (
         'kube_image_shared_cache_up == 0',
     ),
     Family(
+        "kube_image_shared_cache_errors_total",
+        "counter",
+        "What went wrong with the shared result cache: calls that failed (unavailable), locks that expired and "
+        "were taken by another exporter (lock_lost), failures of the thread extending a round's locks "
+        "(lock_keeper); absent when none is set.",
+        ("reason",),
+        'sum by (reason) (increase(kube_image_shared_cache_errors_total[1h])) > 0',
+    ),
+    Family(
         "kube_image_digest_drift",
         "gauge",
         "1 when the tag a container runs now resolves to another digest in the registry.",

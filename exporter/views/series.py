@@ -30,6 +30,7 @@ def of(snapshot: Snapshot) -> tuple[dict[str, Rows], dict[str, list[Histogram]]]
     series["kube_image_cycle_failures_total"] = (((), float(health.cycle_failures)),)
     if health.shared_cache_up is not None:
         series["kube_image_shared_cache_up"] = (((), float(health.shared_cache_up)),)
+        series["kube_image_shared_cache_errors_total"] = _counts(health.shared_cache_errors)
     series["kube_image_build_info"] = (((__version__,), 1.0),)
     series["kube_image_cycle_duration_seconds"] = (((), health.cycle_seconds),)
     series["kube_image_last_cycle_timestamp_seconds"] = (((), snapshot.created_at),)
