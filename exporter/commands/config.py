@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import ssl
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from pydantic import (
 from typing_extensions import Annotated
 
 from exporter.common.durations import SETTING_PATTERN, parse_setting
-from exporter.common.files import MAX_BYTES, FileProblem, ReadError, read_text, read_yaml
+from exporter.common.files import MAX_BYTES, FileProblem, ReadError, read_certificates, read_yaml
 from exporter.common.logs import FORMATS, LEVELS
 from exporter.sources.registry.settings import RegistrySettings, from_options, parse_mirror
 
@@ -113,15 +112,11 @@ def _ca_file(value: Path | None) -> Path | None:
     if value is None:
         return None
     try:
-        text = read_text(value, MAX_BYTES)
+        read_certificates(value, MAX_BYTES)
     except ReadError as exc:
         if not value.exists():
             raise ValueError(f"file {value} does not exist") from None
         raise ValueError(f"file {value}: {exc}") from None
-    try:
-        ssl.create_default_context().load_verify_locations(cadata=text)
-    except (ssl.SSLError, ValueError):
-        raise ValueError(f"file {value}: no PEM certificate in it") from None
     return value
 
 

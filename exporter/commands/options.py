@@ -82,25 +82,10 @@ def shared_cache(loaded, **options):
     from exporter.sources.registry.shared import SharedCache, SharedCacheError, read_password
 
     try:
-        if loaded.cache_password_file:
-            password = _password(loaded.cache_password_file)
-        else:
-            password = read_password(None)  # the environment's, if any
+        password = read_password(loaded.cache_password_file)  # else the environment's, if any
         return SharedCache(loaded.cache_url, password=password, **options)
     except SharedCacheError as exc:
         raise UsageError(str(exc)) from None
-
-
-def _password(path) -> str | None:
-    """The password a file holds (bounded, regular file, text); UsageError naming the file, never its content."""
-    from exporter.common.files import MAX_SECRET_BYTES, ReadError, TooLarge, read_text
-
-    try:
-        return read_text(path, MAX_SECRET_BYTES).strip() or None
-    except TooLarge as exc:
-        raise UsageError(f"cache password file {path}: {exc}, the most it may hold") from None
-    except ReadError as exc:
-        raise UsageError(f"cache password file {path}: {exc}") from None
 
 
 def settings(args: argparse.Namespace, keys: tuple[str, ...]):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -89,6 +90,17 @@ def read_file(path: str | Path, limit: int) -> tuple[os.stat_result, bytes]:
 def read_text(path: str | Path, limit: int = MAX_BYTES) -> str:
     """The UTF-8 text of a file, bounded as `read_file`; ReadError otherwise, `not text` for binary content."""
     return decode(read_file(path, limit)[1])
+
+
+def read_certificates(path: str | Path, limit: int = MAX_BYTES) -> str:
+    """The PEM certificates of a CA file read the bounded way; `no PEM certificate in it` (Malformed) for an empty
+    or foreign file, which the TLS library would otherwise refuse with a traceback at the first request."""
+    text = read_text(path, limit)
+    try:
+        ssl.create_default_context().load_verify_locations(cadata=text)
+    except (ssl.SSLError, ValueError):
+        raise Malformed("no PEM certificate in it") from None
+    return text
 
 
 def decode(content: bytes) -> str:

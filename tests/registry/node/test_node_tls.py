@@ -7,6 +7,7 @@ trust: without the node's certs.d the check is `tls_error`, with it `available`.
 import datetime
 import ipaddress
 import json
+import logging
 import ssl
 import subprocess
 import time
@@ -124,3 +125,28 @@ def test_a_mirror_without_its_ca_is_a_tls_error(tls_registry, tmp_path):
     (directory / "hosts.toml").write_text(f'[host."https://{host}"]\n')
     result = check("registry.example.invalid/team/app:1.0", NodeOptions(containerd_hosts_dir=tmp_path / "certs.d"))
     assert result.status == Status.TLS_ERROR  # the mirror's answer is the one reported: the upstream never resolves
+
+
+def test_a_fifo_binary_or_empty_ca_file_in_hosts_toml_is_left_out_with_a_warning(tls_registry, tmp_path, caplog):
+    """A CA file named by a node's hosts.toml is read the one bounded way, like every file: a FIFO never blocks the
+    check round, a binary or empty file never reaches the TLS library; each is named in a warning, and the good CA
+    file beside them still verifies the mirror."""
+    import os
+
+    host, digest, ca = tls_registry
+    directory = tmp_path / "certs.d" / "registry.example.invalid"
+    directory.mkdir(parents=True)
+    (directory / "ca.crt").write_bytes(ca.read_bytes())
+    os.mkfifo(directory / "fifo.crt")
+    (directory / "binary.crt").write_bytes(bytes(range(256)) * 4)
+    (directory / "empty.crt").write_bytes(b"")
+    (directory / "hosts.toml").write_text(
+        f'[host."https://{host}"]\n  capabilities = ["pull", "resolve"]\n'
+        '  ca = ["fifo.crt", "binary.crt", "empty.crt", "ca.crt"]\n')
+    with caplog.at_level(logging.WARNING):
+        result = check("registry.example.invalid/team/app:1.0", NodeOptions(containerd_hosts_dir=tmp_path / "certs.d"))
+    assert (result.status, result.digest, result.endpoint) == (Status.AVAILABLE, digest, host)
+    warnings = "\n".join(r.getMessage() for r in caplog.records)
+    assert "fifo.crt not used: not a regular file" in warnings
+    assert "binary.crt not used: not text" in warnings
+    assert "empty.crt not used: no PEM certificate in it" in warnings

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from exporter.common.files import ReadError, read_certificates
 from exporter.model.images import ImageRef, api_host
 from exporter.sources.registry.credentials import Credential, Keyring, short_hash
 from exporter.sources.registry.node import containerd, docker_config, plugin, providers, registries_conf
@@ -200,14 +201,19 @@ class NodeView:
         return out
 
     def _bundle(self, files: tuple[Path, ...]) -> Path | None:
-        """One CA file for the checker: the file itself, or several concatenated into a bundle."""
-        if len(files) <= 1:
-            return files[0] if files else None
-        try:
-            content = b"\n".join(f.read_bytes() for f in files)
-        except OSError as exc:
-            log.warning("CA file unreadable: %s", exc)
+        """One CA file for the checker, written here from the named files, each read the bounded way and checked to
+        hold PEM certificates: a FIFO, an endless or a binary file named in a hosts.toml never reaches the TLS
+        library, which would block on it or fail the host's every check with a traceback. A file left out is
+        named in a warning; its host is then verified against the system's CAs (a `tls_error` if that fails)."""
+        parts = []
+        for file in files:
+            try:
+                parts.append(read_certificates(file).encode())
+            except ReadError as exc:
+                log.warning("CA file %s not used: %s", file, exc)
+        if not parts:
             return None
+        content = b"\n".join(parts)
         path = self._bundles / (hashlib.sha256(content).hexdigest()[:16] + ".pem")
         path.write_bytes(content)
         return path

@@ -11,7 +11,6 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +18,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from exporter.common.files import MAX_SECRET_BYTES, ReadError, TooLarge, read_text
 from exporter.common.redact import redact_url
 from exporter.sources.registry.shared.breaker import Breaker
 
@@ -53,10 +53,12 @@ def read_password(password_file: str | None, environ: Mapping[str, str] = os.env
     """The password from `password_file`, else from the environment; None when neither sets one. A password
     in the URL itself wins over both."""
     if password_file:
-        try:
-            return Path(password_file).read_text(encoding="utf-8").strip() or None
-        except OSError as exc:
-            raise SharedCacheError(f"cache password file {password_file}: {exc.strerror}") from None
+        try:  # bounded, regular files only, text: /dev/zero or a FIFO is refused, never read or waited on
+            return read_text(password_file, MAX_SECRET_BYTES).strip() or None
+        except TooLarge as exc:
+            raise SharedCacheError(f"cache password file {password_file}: {exc}, the most it may hold") from None
+        except ReadError as exc:
+            raise SharedCacheError(f"cache password file {password_file}: {exc}") from None
     return environ.get(PASSWORD_ENV) or None
 
 
