@@ -184,6 +184,7 @@ def test_several_providers_combined_in_config_order(tmp_path, make_plugin):
     ("fail", "exited with status 1"),
     ("hang", "timed out after 1s"),
     ("garbage", "not JSON"),
+    ("deep", "answered JSON nested deeper than 20 levels"),
     ("wrong-version", "apiVersion 'v0'"),
 ])
 def test_failures_name_the_provider_never_its_output(tmp_path, make_plugin, caplog, mode, why):

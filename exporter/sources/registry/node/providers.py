@@ -27,7 +27,7 @@ from typing import Any
 from cachetools import TLRUCache
 
 from exporter.common.durations import go_duration
-from exporter.common.files import FileProblem, read_yaml
+from exporter.common.files import FileProblem, ReadError, TooDeep, parse_json, read_yaml
 from exporter.sources.registry.credentials import Credential, FailedCredential  # noqa: F401 (FailedCredential: made here)
 from exporter.sources.registry.node import patterns
 from exporter.sources.registry.node.plugin import PluginError
@@ -203,8 +203,10 @@ def service_account_annotations(attributes: TokenAttributes, annotations: Mappin
 def parse_response(raw: bytes, spec: ProviderSpec) -> Answer:
     """The plugin's stdout as a response; PluginError (naming no content) when it is not a valid one."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = parse_json(raw, limit=20)  # a response is 4 levels deep; 100,000 would be a RecursionError
+    except TooDeep as exc:
+        raise PluginError(f"answered JSON {exc}") from None
+    except ReadError:
         raise PluginError("answered something that is not JSON") from None
     if not isinstance(data, dict) or data.get("kind") != "CredentialProviderResponse":
         raise PluginError("answered JSON that is not a CredentialProviderResponse")
