@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from exporter.model.records import MISSING, UNVERIFIED, reason_pattern
 from exporter.views.families import BY_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,6 +228,20 @@ def dashboard(uid: str, title: str, description: str, variables: list[dict], pan
 
 REFERENCE_COLUMNS = ["cluster", "namespace", "workload_kind", "workload", "container", "container_type", "image",
                      "unit"]
+WORKLOAD = "cluster, namespace, workload_kind, workload"
+# the alerts' grouping: a reference counted once whatever the number of exporter replicas scraped
+ONCE = f"{WORKLOAD}, container, image, unit, reason"
+
+
+def once(selector: str) -> str:
+    return f"max by ({ONCE}) ({selector})"
+
+
+def classed(s, statuses, active: bool) -> str:
+    """The references of one class (README "What missing means"), of running workloads or of inactive ones, each
+    once: the expression KubeImageMissing and KubeImageMissingInactive evaluate."""
+    selector = once(s("kube_image_missing", f'reason=~"{reason_pattern(statuses)}"'))
+    return f"{selector} {'unless' if active else 'and'} on ({WORKLOAD}) kube_image_workload_inactive"
 
 
 def overview() -> dict:
@@ -235,7 +250,7 @@ def overview() -> dict:
     def s(metric: str, *matchers: str) -> str:
         return select(metric, scope, *matchers)
 
-    missing = s("kube_image_missing")
+    problems = s("kube_image_missing")  # every reference not available, whatever its class
     slowest = f"topk(10, {s('kube_image_pull_duration_seconds')})"
     rate_interval = "[$__rate_interval]"
     # Namespaces and units are offered where images are missing: what this dashboard is for.
@@ -248,27 +263,40 @@ def overview() -> dict:
     ]
     panels = [
         row("Missing from registries"),
-        stat("Missing references", "Container references whose image is not available in its registry.",
-             [target(f"sum({missing}) or vector(0)")]),
-        stat("Missing images", "Unique images (per cluster) that are not available in their registry.",
-             [target(f"count(count by (cluster, image) ({missing})) or vector(0)")]),
+        stat("Missing references", "Container references of running workloads whose image the registry says is "
+             f"gone or can never be pulled ({', '.join(MISSING)}): what KubeImageMissing pages on, each once "
+             "whatever the number of exporter replicas.",
+             [target(f"count({classed(s, MISSING, active=True)}) or vector(0)")], w=4),
+        stat("Missing images", "Unique images (per cluster) that running workloads use and the registry says are "
+             "gone or can never be pulled.",
+             [target(f"count(count by (cluster, image) ({classed(s, MISSING, active=True)})) or vector(0)")], w=4),
+        stat("Unverified references", "Container references of running workloads whose image could not be "
+             f"checked ({', '.join(UNVERIFIED)}): not known to be missing; the registry alerts say why.",
+             [target(f"count({classed(s, UNVERIFIED, active=True)}) or vector(0)")], thresholds=GREEN_ORANGE,
+             w=4),
+        stat("Missing, inactive workloads", "Container references of workloads that run nothing now (scaled to "
+             "zero, suspended) whose image is missing: a scale-up or the next schedule fails.",
+             [target(f"count({classed(s, MISSING, active=False)}) or vector(0)")], thresholds=GREEN_ORANGE,
+             w=4),
         stat("References without a unit", "Container references whose owning unit (Flux, Helm, Argo CD, "
              "top-level controller) could not be resolved.",
-             [target(f"count({s('kube_image_unknown_unit')}) or vector(0)")], thresholds=GREEN_ORANGE),
+             [target(f"count({s('kube_image_unknown_unit')}) or vector(0)")], thresholds=GREEN_ORANGE, w=4),
         stat("Unique images", "Unique images in use (per cluster), whatever their registry status.",
-             [target(f"count({s('kube_image_status')}) or vector(0)")], thresholds=NEUTRAL),
-        timeseries("Missing references by reason", "Missing references by registry status (absent, "
-                   "unauthorized, forbidden, rate_limited, unreachable, ...).",
-                   [target(f"sum by (reason) ({missing})", "{{reason}}")], stack=True),
-        bargauge("Missing references by unit", "Missing references per owning unit; (none) when the unit is "
-                 "unknown.",
-                 [target(f'sum by (unit) (label_replace({missing}, "unit", "(none)", "unit", ""))', "{{unit}}",
+             [target(f"count({s('kube_image_status')}) or vector(0)")], thresholds=NEUTRAL, w=4),
+        timeseries("References not available by reason", "Container references whose image is not available, by "
+                   f"registry status: missing ({', '.join(MISSING)}) and unverified ({', '.join(UNVERIFIED)}).",
+                   [target(f"count by (reason) ({once(problems)})", "{{reason}}")], stack=True),
+        bargauge("References not available by unit", "Container references whose image is not available, per "
+                 "owning unit; (none) when the unit is unknown.",
+                 [target(f'count by (unit) (label_replace({once(problems)}, "unit", "(none)", "unit", ""))',
+                         "{{unit}}", instant=True)], w=6),
+        bargauge("References not available by namespace", "Container references whose image is not available, "
+                 "per cluster and namespace.",
+                 [target(f"count by (cluster, namespace) ({once(problems)})", "{{cluster}} / {{namespace}}",
                          instant=True)], w=6),
-        bargauge("Missing references by namespace", "Missing references per cluster and namespace.",
-                 [target(f"sum by (cluster, namespace) ({missing})", "{{cluster}} / {{namespace}}", instant=True)],
-                 w=6),
-        table("Each missing reference", "Every container reference whose image is not available, with the "
-              "registry status as reason.", [table_target(missing)], REFERENCE_COLUMNS + ["reason"], h=10),
+        table("Each reference not available", "Every container reference whose image is not available, with the "
+              "registry status as reason (missing or unverified: see the headline stats).",
+              [table_target(problems)], REFERENCE_COLUMNS + ["reason"], h=10),
         row("Registries"),
         table("Images by registry and status", "Unique images per registry endpoint and current status.",
               [table_target(f"count by (registry, status) ({s('kube_image_status')})")], ["registry", "status"],

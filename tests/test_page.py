@@ -3,6 +3,7 @@ and the `/` route that serves it with its security headers."""
 
 import html
 import re
+import pathlib
 import subprocess
 import sys
 import urllib.request
@@ -11,6 +12,7 @@ import pytest
 
 from exporter.common.redact import redact
 from exporter.model.health import RegistryLimit
+from exporter.model.records import Status
 from exporter.serve import firstseen
 from exporter.serve.endpoints import LazyPage, Page, Published, Server
 from exporter.serve.loop import Exporter
@@ -82,8 +84,10 @@ def test_missing_images_are_grouped_by_cluster_then_unit_then_workload():
                         "cluster staging", "unit shop-frontend"]
     prod_frontend = body[body.index("unit shop-frontend"):body.index("no unit resolved")]
     rows = Text(prod_frontend.encode()).text
-    assert "Deployment shop/web" in rows and "migrate (init)" in rows and "unauthorized" in rows
-    assert "reg.example/shop/migrate:1" in rows and "reg.example/shop/web:1.4" in rows
+    assert "Deployment shop/web" in rows and "reg.example/shop/web:1.4" in rows
+    assert "migrate" not in rows  # unauthorized: unverified, in its own section
+    unverified = Text(section(render(), "unverified").encode()).text
+    assert "Unverified images (1)" in unverified and "migrate (init)" in unverified and "unauthorized" in unverified
     assert "reg.example/shop/web:1.5" not in rows  # staging's, under its own cluster
     assert "runs nothing now" in Text(body[:body.index("unit shop-frontend")].encode()).text  # the suspended CronJob
 
@@ -237,10 +241,14 @@ def test_serve_shows_a_registry_pause_on_the_page(emulator, kubeconfig, httpserv
 
 def test_header_links_version_cycle_time_and_readiness():
     parsed = Text(render(not_ready_reason="first inventory and check round not done yet"))
-    assert [v for k, v in parsed.attrs if k == "href"] == ["metrics", "report", "healthz", "readyz"]  # relative
+    links = [v for k, v in parsed.attrs if k == "href" and not v.startswith(page.RUNBOOK)]
+    assert links == ["metrics", "report", "healthz", "readyz"]  # relative
     assert "version 1.2.3" in parsed.text and "last cycle 2027-01-15 08:00:00 UTC" in parsed.text
     assert "not ready: first inventory and check round not done yet" in parsed.text
-    assert "5 references missing" in parsed.text and "1 watch down" in parsed.text
+    # one meaning of missing: absent on running workloads; the suspended CronJob's and the unauthorized apart
+    assert "3 references missing" in parsed.text and "1 missing on an inactive workload" in parsed.text
+    assert "1 reference unverified" in parsed.text and "0 references without a unit" in parsed.text
+    assert "1 watch down" in parsed.text
 
 
 def test_an_empty_cycle_says_all_is_well():
@@ -368,3 +376,26 @@ def test_serve_keeps_first_seen_across_cycles_and_forgets_it_when_cleared(emulat
         assert eventually(lambda: key not in exporter.first_seen, timeout=30)
     finally:
         exporter.stop()
+
+
+def test_references_without_a_unit_are_listed_as_the_banner_counts_them():
+    unknown = {"kube_image_unknown_unit": (
+        (("prod", "tools", "Pod", "debug", "debug", "container", "reg.example/tools/debug:1"), 1.0),
+        (("prod", "tools", "Pod", "shell", "sh", "ephemeral", "reg.example/tools/sh:1"), 1.0))}
+    body = render(dict(SERIES, **unknown))
+    assert "2 references without a unit" in Text(body).text
+    listed = Text(section(body, "unknown-unit").encode()).text
+    assert "References without a unit (2)" in listed
+    assert "Pod tools/debug debug reg.example/tools/debug:1" in listed and "Pod tools/shell sh" in listed
+    assert "Every reference belongs to a unit." in Text(section(render(), "unknown-unit").encode()).text
+
+
+def test_each_problem_links_to_the_runbook_section_of_the_alert_that_covers_it():
+    """Every status but available has a section; each reason on the page is a link to it."""
+    runbook = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "runbook.md").read_text()
+    anchors = {line[3:].strip().lower() for line in runbook.splitlines() if line.startswith("## ")}
+    assert set(page.RUNBOOK_BY_REASON) == set(Status) - {Status.AVAILABLE}
+    assert set(page.RUNBOOK_BY_REASON.values()) <= anchors
+    body = render().decode()
+    assert f'<a href="{page.RUNBOOK}#kubeimagemissing">absent</a>' in body
+    assert f'<a href="{page.RUNBOOK}#kubeimagecredentialsfailing">unauthorized</a>' in body

@@ -21,6 +21,7 @@ from exporter.serve.endpoints import Published, Server
 from exporter.serve.loop import Exporter
 from exporter.sources.kube.clusters import load_clusters
 from exporter.sources.registry.checker import Checker
+from exporter.views import page
 from tests.conftest import make_pod
 from tests.support import browser, eventually, free_port, http_get
 from tests.support import registry as real
@@ -72,8 +73,10 @@ def test_demo_status_page_shows_the_missing_image_under_its_unit(tmp_path):
         assert "Every pull secret named by a workload is usable." in sources
         assert "No pull failure seen (3 images with a pull observed)." in sources
         assert "Shared cache None configured" in sources
-        links = [urljoin(url, href) for name, href in browser.Text(dom).attrs if name == "href"]
+        hrefs = [href for name, href in browser.Text(dom).attrs if name == "href"]
+        links = [urljoin(url, href) for href in hrefs if not href.startswith("https://")]  # runbook links leave
         assert [link.removeprefix(url) for link in links] == ["metrics", "report", "healthz", "readyz"]
+        assert f"{page.RUNBOOK}#kubeimagemissing" in hrefs and f"{page.RUNBOOK}#kubeimageunknownunit" in hrefs
         assert [http_get(link)[0] for link in links] == [200, 200, 200, 200]
 
         shot = tmp_path / "status-page.png"

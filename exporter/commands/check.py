@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from exporter.commands import options
 from exporter.commands.errors import UsageError
+from exporter.model.records import Verdict, verdict
 
 DEFAULT_TIMEOUT = "5m"
 
@@ -136,7 +139,6 @@ def check(images: list[str], keyring, registry_settings, progress: bool = False,
 
 def print_rows(rows: list[Row], as_json: bool) -> None:
     import json
-    from collections import Counter
 
     if as_json:
         print(json.dumps([{"image": r.image, "status": r.status, "digest": r.digest, "endpoint": r.endpoint,
@@ -147,6 +149,19 @@ def print_rows(rows: list[Row], as_json: bool) -> None:
             extra = r.digest if r.status == "available" else r.detail
             via = f"via {r.endpoint}" if r.mirrored else ""
             print(f"{r.status:<{width}}  {r.image}  {' '.join(filter(None, [via, extra]))}".rstrip())
-    counts = Counter(r.status for r in rows)
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    print(f"{len(rows)} images: {summary}", file=sys.stderr)
+    print(summary(r.status for r in rows), file=sys.stderr)
+
+
+def summary(statuses: Iterable[str]) -> str:
+    """The closing line: the classes every surface uses (missing, unverified, available), each with its statuses,
+    e.g. `3 images: 1 missing (1 absent), 1 unverified (1 unauthorized), 1 available`."""
+    counts = Counter(statuses)
+    parts = []
+    for cls in (Verdict.MISSING, Verdict.UNVERIFIED, Verdict.AVAILABLE):
+        mine = sorted(((n, status) for status, n in counts.items() if verdict(status) == cls), key=lambda x: (-x[0], x[1]))
+        if not mine:
+            continue
+        total = sum(n for n, _ in mine)
+        detail = "" if cls == Verdict.AVAILABLE else " (" + ", ".join(f"{n} {status}" for n, status in mine) + ")"
+        parts.append(f"{total} {cls.value}{detail}")
+    return f"{sum(counts.values())} images: {', '.join(parts)}"

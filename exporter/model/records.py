@@ -25,6 +25,31 @@ class Status(StrEnum):
     ERROR = "error"
 
 
+# What a status means, once for every surface (README "What missing means"): dashboards' headline stats, alerts,
+# the status page, /report and check's summary split problems this one way. Whether a workload runs now (inactive:
+# scaled to zero, suspended) is a separate dimension, never a class.
+MISSING = (Status.ABSENT, Status.INVALID_REFERENCE)  # the registry says it is gone, or it can never be pulled
+UNVERIFIED = tuple(s for s in Status if s is not Status.AVAILABLE and s not in MISSING)  # we could not tell
+
+
+class Verdict(StrEnum):
+    AVAILABLE = "available"
+    MISSING = "missing"
+    UNVERIFIED = "unverified"
+
+
+def verdict(status: str) -> Verdict:
+    """The class of a status (given as a Status or its string)."""
+    if status == Status.AVAILABLE:
+        return Verdict.AVAILABLE
+    return Verdict.MISSING if status in MISSING else Verdict.UNVERIFIED
+
+
+def reason_pattern(statuses: tuple[Status, ...]) -> str:
+    """The PromQL regex matching these statuses in a `reason` label (`absent|invalid_reference`)."""
+    return "|".join(s.value for s in statuses)
+
+
 CONTAINER_TYPES = ("container", "init", "ephemeral")
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from exporter import __version__
 from exporter.common.redact import redact
 from exporter.model.health import RegistryLimit
+from exporter.model.records import MISSING, Status, Verdict, verdict
 from exporter.snapshot.join import Snapshot
 
 Labels = tuple[str, ...]
@@ -35,8 +36,18 @@ READS = TRACKED + (
     "kube_image_watch_up", "kube_image_watch_errors_total", "kube_image_watch_skipped_objects_total",
     "kube_image_watch_objects", "kube_image_status", "kube_image_registry_requests_total",
     "kube_image_pull_secret_unusable", "kube_image_pull_failures_total", "kube_image_pull_duration_seconds",
-    "kube_image_rollback_release_errors_total", "kube_image_shared_cache_up",
+    "kube_image_rollback_release_errors_total", "kube_image_shared_cache_up", "kube_image_unknown_unit",
 )
+
+# Where each problem's runbook section is: the alert that covers it (docs/runbook.md, as the rules link it).
+RUNBOOK = "https://github.com/kube-image-exporter/kube-image-exporter/blob/main/docs/runbook.md"
+RUNBOOK_BY_REASON = {
+    **dict.fromkeys(MISSING, "kubeimagemissing"),
+    Status.UNAUTHORIZED: "kubeimagecredentialsfailing", Status.FORBIDDEN: "kubeimagecredentialsfailing",
+    Status.RATE_LIMITED: "kubeimageregistryratelimited",
+    **dict.fromkeys((Status.UNREACHABLE, Status.TLS_ERROR, Status.ERROR, Status.UNCHECKED),
+                    "kubeimageregistryunreachable"),
+}
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0 2em 2em;color:#1b1b1b;background:#fff}
@@ -122,6 +133,7 @@ def render(data: PageInput) -> bytes:
                f"<title>kube-image-exporter status</title><style>{CSS}</style></head><body>")
     _header(out, data)
     _missing(out, data)
+    _unknown_units(out, data)
     _expected(out, data)
     _drift(out, data)
     _rollback(out, data)
@@ -144,8 +156,12 @@ def _header(out: list[str], data: PageInput) -> None:
                # relative links: they still work behind a path prefix (`kubectl proxy`, an ingress path)
                '<nav><a href="metrics">/metrics</a><a href="report">/report</a>'
                '<a href="healthz">/healthz</a><a href="readyz">/readyz</a></nav></header>')
+    classes = _classes(data)
     counts = [
-        (len(s.get("kube_image_missing", ())), "reference missing", "references missing"),
+        (len(classes.missing), "reference missing", "references missing"),
+        (len(classes.inactive), "missing on an inactive workload", "missing on inactive workloads"),
+        (len(classes.unverified), "reference unverified", "references unverified"),
+        (len(s.get("kube_image_unknown_unit", ())), "reference without a unit", "references without a unit"),
         (len(s.get("kube_image_expected_missing", ())), "expected image missing", "expected images missing"),
         (len(s.get("kube_image_expected_not_running", ())), "expected image not running",
          "expected images not running"),
@@ -158,15 +174,43 @@ def _header(out: list[str], data: PageInput) -> None:
         + "</p>")
 
 
+@dataclass(frozen=True)
+class Classes:
+    """kube_image_missing's rows split as every surface splits them (README "What missing means")."""
+
+    missing: list[Labels]  # missing, workload running
+    inactive: list[Labels]  # missing, workload scaled to zero or suspended
+    unverified: list[Labels]  # could not be told, workload running
+    unverified_inactive: list[Labels]
+
+
+def _classes(data: PageInput) -> Classes:
+    inactive = {labels for labels, _ in data.series.get("kube_image_workload_inactive", ())}
+    split: dict[tuple[Verdict, bool], list[Labels]] = {}
+    for labels, _ in data.series.get("kube_image_missing", ()):
+        split.setdefault((verdict(labels[-1]), labels[:4] in inactive), []).append(labels)
+    return Classes(*(split.get(key, []) for key in ((Verdict.MISSING, False), (Verdict.MISSING, True),
+                                                     (Verdict.UNVERIFIED, False), (Verdict.UNVERIFIED, True))))
+
+
 def _missing(out: list[str], data: PageInput) -> None:
-    rows = data.series.get("kube_image_missing", ())
-    out.append(f'<section id="missing"><h2>Missing images ({len(rows)})</h2>')
+    """Two sections: images the registry says are gone (missing), then images that could not be checked."""
+    classes = _classes(data)
+    unverified = classes.unverified + classes.unverified_inactive
+    _references(out, data, "missing", classes.missing + classes.inactive,
+                f"No image in use is known to be missing; {len(unverified)} could not be checked (below)."
+                if unverified else "Every image in use is available in its registry.")
+    _references(out, data, "unverified", unverified, "Every image in use could be checked.")
+
+
+def _references(out: list[str], data: PageInput, anchor: str, rows: list[Labels], empty: str) -> None:
+    out.append(f'<section id="{anchor}"><h2>{anchor.capitalize()} images ({len(rows)})</h2>')
     if not rows:
-        out.append('<p class="ok">Every image in use is available in its registry.</p></section>')
+        out.append(f'<p class="ok">{empty}</p></section>')
         return
     inactive = {labels for labels, _ in data.series.get("kube_image_workload_inactive", ())}
     # cluster, then units by name with "no unit" last, then namespace, kind, workload, container
-    ordered = sorted((labels for labels, _ in rows), key=lambda l: (l[0], l[7] == "", l[7], l[1:7]))
+    ordered = sorted(rows, key=lambda l: (l[0], l[7] == "", l[7], l[1:7]))
     shown = ordered[:data.max_rows]
     tree: dict[str, dict[str, dict[Labels, list[Labels]]]] = {}  # cluster -> unit -> workload -> rows
     for labels in shown:
@@ -183,11 +227,33 @@ def _missing(out: list[str], data: PageInput) -> None:
                     *_, container, ctype, image, _unit, reason = labels
                     kind_note = "" if ctype == "container" else f' <span class="muted">({_e(ctype)})</span>'
                     cells.append((f"{_e(kind)} {_e(namespace)}/{_e(workload)}{note}", f"{_e(container)}{kind_note}",
-                                  ("image", _e(image)), ("bad", _e(reason)),
+                                  ("image", _e(image)), ("bad", _runbook(reason)),
                                   _since(data, ("kube_image_missing", *labels[:-1]))))
-            _table(out, ("workload", "container", "image", "reason", "missing since"), cells)
+            _table(out, ("workload", "container", "image", "reason", f"{anchor} since"), cells)
     _more(out, len(rows) - len(shown), "kube_image_missing")
     out.append("</section>")
+
+
+def _unknown_units(out: list[str], data: PageInput) -> None:
+    """References no unit owns (the banner and kube_image_unknown_unit count them): a release list misses them."""
+    rows = sorted(labels for labels, _ in data.series.get("kube_image_unknown_unit", ()))
+    out.append(f'<section id="unknown-unit"><h2>References without a unit ({len(rows)})</h2>')
+    if not rows:
+        out.append('<p class="ok">Every reference belongs to a unit.</p></section>')
+        return
+    out.append(f'<p class="muted">Deployed by hand, or by a tool the unit sources do not read: release image lists '
+               f'miss their images (<a href="{RUNBOOK}#kubeimageunknownunit">runbook</a>).</p>')
+    _table(out, ("cluster", "workload", "container", "image"),
+           [(_e(cluster), f"{_e(kind)} {_e(namespace)}/{_e(workload)}", _e(container), ("image", _e(image)))
+            for cluster, namespace, kind, workload, container, _ctype, image in rows[:data.max_rows]])
+    _more(out, len(rows) - data.max_rows, "kube_image_unknown_unit")
+    out.append("</section>")
+
+
+def _runbook(reason: str) -> str:
+    """A reason linked to the runbook section of the alert that covers it."""
+    anchor = RUNBOOK_BY_REASON.get(reason)
+    return f'<a href="{RUNBOOK}#{anchor}">{_e(reason)}</a>' if anchor else _e(reason)
 
 
 def _expected(out: list[str], data: PageInput) -> None:

@@ -67,7 +67,7 @@ def test_file_lists_of_every_format(basic_registry, docker_config, tmp_path, cap
     assert sorted(row[0] for row in rows) == ["absent", "available", "invalid_reference"]  # duplicates once
     [typo] = [row for row in rows if row[0] == "invalid_reference"]
     assert typo[1:] == ["Not", "A Reference!  " + typo[2].split("  ", 1)[1]] and "release.txt line 4" in typo[2]
-    assert "3 images: 1 absent, 1 available, 1 invalid_reference" in err
+    assert "3 images: 2 missing (1 absent, 1 invalid_reference), 1 available" in err
 
 
 def test_a_typo_in_a_list_fails_the_gate_in_json_too(basic_registry, docker_config, tmp_path, capsys):
