@@ -41,3 +41,15 @@ def test_several_clusters_report_under_their_names_in_the_order_they_are_watched
     body = json.loads(report.page(snapshot("prod", "edge")))
     assert list(body["clusters"]) == ["prod", "edge"]
     assert body["clusters"]["edge"]["images"] == [DEBUG, WEB]
+
+
+def test_an_image_only_a_template_names_is_in_registry_status_not_in_images():
+    """Sylva's `images` lists pods' images; a suspended CronJob's missing image is still reported, where its
+    status is (the README's "What missing means" says so)."""
+    report_image = "registry.example.com/report:0.9"
+    cron = Reference("prod", "shop", "CronJob", "report", "report", "container", report_image, "shop", active=False)
+    pairs = [(reference(WEB, "web", "shop"), ImageState(Status.AVAILABLE, "registry.example.com")),
+             (cron, ImageState(Status.ABSENT, "registry.example.com"))]
+    body = json.loads(report.page(join(pairs, {}, {}, ["prod"], now=1.0, chains={"prod": chains("prod")})))
+    assert report_image not in body["images"]
+    assert body["registry_status"][report_image] == "absent"

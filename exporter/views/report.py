@@ -3,7 +3,9 @@
 A view over pod chains (exporter.model.records.PodChain): images come from pods only (containers, init and
 ephemeral containers), normalized as distribution/reference does, as Sylva's tool does; images that do not
 parse are already left out (the inventory names them). `page` is /report: the same report of each
-cluster of a Snapshot, with the registry status of each image.
+cluster of a Snapshot, with the registry status of each image. `images` stays pods-only, Sylva's shape; an image
+only a template names (a CronJob between runs, a Deployment scaled to zero) is in `registry_status`, which covers
+every reference of the snapshot.
 """
 
 from __future__ import annotations
