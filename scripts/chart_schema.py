@@ -73,6 +73,8 @@ def schema() -> dict:
                 "existingSecret": STRING,
                 "existingSecretKey": {"type": "string", "minLength": 1},
             }),
+            "replicaCount": {"type": "integer", "minimum": 1},
+            "topologySpreadConstraints": LIST,
             "sharding": obj({"totalShards": {"type": "integer", "minimum": 1}}),
             "serviceAccount": obj({"create": {"type": "boolean"}, "name": STRING, "annotations": STRING_MAP}),
             "rbac": obj({
@@ -116,6 +118,10 @@ def schema() -> dict:
                 "maxUnavailable": {"type": ["integer", "string"]},
             }),
         }),
+        # replicas above 1 share one registry check per image through the cache, or each checks everything
+        "if": {"properties": {"replicaCount": {"minimum": 2}}, "required": ["replicaCount"]},
+        "then": {"properties": {"cache": {"properties": {"url": {"minLength": 1}}, "required": ["url"]}},
+                 "required": ["cache"]},
     }
 
 

@@ -62,3 +62,42 @@ def test_default_is_one_deployment_without_fleet_settings():
 def test_bad_fleet_values_fail_naming_the_key(values, message):
     with pytest.raises(Exception, match=re.escape(message)):
         render(values)
+
+
+REPLICATED = {"replicaCount": 2, "cache": {"url": "redis://valkey.cache.svc:6379/0", "existingSecret": "cache-auth"}}
+
+
+def test_replicas_are_full_exporters_spread_over_nodes_with_a_disruption_budget():
+    """replicaCount: one Deployment of N replicas, each serving the whole cluster (no shard), sharing the cache."""
+    docs = render(REPLICATED)
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+    [deployment] = of_kind(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 2 and not of_kind(docs, "StatefulSet")
+    env = env_of(deployment)
+    assert "KUBE_IMAGE_EXPORTER_SHARD" not in env and env["KUBE_IMAGE_EXPORTER_CACHE_URL"]["value"]
+    [spread] = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname" and spread["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert spread["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    [budget] = of_kind(docs, "PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    report = helm.lint(str(CHART), REPLICATED, strict=True, namespace="monitoring")
+    assert report["errors"] == []
+
+
+def test_one_replica_has_no_spread_and_no_budget_unless_asked():
+    docs = render({})
+    assert "topologySpreadConstraints" not in of_kind(docs, "Deployment")[0]["spec"]["template"]["spec"]
+    assert of_kind(docs, "PodDisruptionBudget") == []
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"replicaCount": 2}, "/cache"),  # the schema: replicas without a shared cache check everything N times
+    ({"replicaCount": 2, "cache": {"url": ""}}, "/cache/url"),
+    ({"replicaCount": 0}, "/replicaCount"),
+    ({**REPLICATED, "sharding": {"totalShards": 2}}, "choose one"),
+])
+def test_bad_replica_values_fail_naming_the_key(values, message):
+    with pytest.raises(Exception, match=re.escape(message)):
+        render(values)
