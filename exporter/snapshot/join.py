@@ -88,79 +88,93 @@ def join(
     `chains` (by cluster) and `health` are carried to the Snapshot as they are, for the views.
     `expected_complete` is False while a list's first reading is under way: no image is called unexpected then.
     """
-    digests = digests or {}
     pairs = tuple(references)
-    # Sets: references differing only in fields that are not labels (pull secrets, active) are one series.
-    missing: set[Labels] = set()
-    unknown_unit: set[Labels] = set()
-    unexpected: set[Labels] = set()
-    drift: set[Labels] = set()
-    active_workloads: set[Labels] = set()
-    all_workloads: set[Labels] = set()
-    status_rows: set[Labels] = set()
-    checked: dict[tuple[str, str], float] = {}
-    running: dict[str, set[str]] = {}
-
-    expected_images: set[str] = set()
-    for images in expected.values():
-        expected_images.update(images)
-
-    for ref, state in pairs:
-        labels = _reference_labels(ref)
-        all_workloads.add(labels[:4])
-        if ref.active:
-            active_workloads.add(labels[:4])
-        running.setdefault(ref.cluster, set()).add(ref.image)
-        status_rows.add((ref.cluster, ref.image, state.registry, state.status.value))
-        if state.checked_at is not None:
-            key = (ref.cluster, ref.image)
-            checked[key] = max(checked.get(key, 0.0), state.checked_at)
-        if state.status not in (Status.AVAILABLE, Status.UNCHECKED):
-            missing.add(labels + (state.status.value,))
-        if ref.unit is None:
-            unknown_unit.add(labels[:-1])
-        if expected and expected_complete and ref.image not in expected_images:
-            unexpected.add(labels)
-        facts = digests.get((ref.image, ref.running_digest)) if ref.running_digest else None
-        if facts is not None and drifted(ref.running_digest, facts):
-            drift.add(labels + (ref.running_digest, facts.registry_digest))
-            if facts.running_status == Status.ABSENT:  # the reference written by digest, as a restart pulls it
-                missing.add(labels[:6] + (pinned(ref.image, ref.running_digest), labels[7], Status.ABSENT.value))
-
-    expected_missing: list[tuple[Labels, float]] = []
-    not_running: list[tuple[Labels, float]] = []
-    cluster_names = sorted(set(clusters) | set(running))
-    for list_name, images in sorted(expected.items()):
-        for image, units in sorted(images.items()):
-            unit_labels = sorted(units) or [""]
-            state = expected_states.get(image, UNCHECKED)
-            if state.status not in (Status.AVAILABLE, Status.UNCHECKED):
-                for unit in unit_labels:
-                    expected_missing.append(((list_name, image, unit, state.status.value), 1.0))
-            for cluster in cluster_names:
-                if image not in running.get(cluster, ()):
-                    for unit in unit_labels:
-                        not_running.append(((cluster, list_name, image, unit), 1.0))
-
-    rollback_missing = {labels + (state.status.value,) for labels, state in rollback
-                        if state.status not in (Status.AVAILABLE, Status.UNCHECKED)}
-
+    expected_images = {image for images in expected.values() for image in images}
+    rows = _reference_rows(pairs, digests or {}, expected_images if expected and expected_complete else None)
+    cluster_names = sorted(set(clusters) | set(rows.running))
+    expected_missing, not_running = _expected_rows(expected, expected_states, cluster_names, rows.running)
     series = {
-        "kube_image_rollback_missing": _ones(rollback_missing),
-        "kube_image_missing": _ones(missing),
-        "kube_image_status": _ones(status_rows),
-        "kube_image_unknown_unit": _ones(unknown_unit),
-        "kube_image_unexpected": _ones(unexpected),
-        "kube_image_digest_drift": _ones(drift),
-        "kube_image_workload_inactive": _ones(all_workloads - active_workloads),
+        "kube_image_rollback_missing": _ones(labels + (state.status.value,) for labels, state in rollback
+                                             if _not_available(state)),
+        "kube_image_missing": _ones(rows.missing),
+        "kube_image_status": _ones(rows.statuses),
+        "kube_image_unknown_unit": _ones(rows.unknown_unit),
+        "kube_image_unexpected": _ones(rows.unexpected),
+        "kube_image_digest_drift": _ones(rows.drift),
+        "kube_image_workload_inactive": _ones(rows.workloads - rows.active_workloads),
         "kube_image_expected_missing": tuple(expected_missing),
         "kube_image_expected_not_running": tuple(not_running),
-        "kube_image_last_check_timestamp_seconds": tuple(
-            (key, value) for key, value in sorted(checked.items())
-        ),
+        "kube_image_last_check_timestamp_seconds": tuple(sorted(rows.checked.items())),
     }
     return Snapshot(created_at=now, series=series, references=pairs, chains=dict(chains or {}),
                     health=health or Health())
+
+
+def _not_available(state: ImageState) -> bool:
+    """A problem row: every status but available, and but unchecked (not known yet is not a problem yet)."""
+    return state.status not in (Status.AVAILABLE, Status.UNCHECKED)
+
+
+@dataclass
+class _ReferenceRows:
+    """The label sets the references give. Sets: references differing only in fields that are not labels (pull
+    secrets, active) are one series."""
+
+    missing: set[Labels] = field(default_factory=set)
+    unknown_unit: set[Labels] = field(default_factory=set)
+    unexpected: set[Labels] = field(default_factory=set)
+    drift: set[Labels] = field(default_factory=set)
+    workloads: set[Labels] = field(default_factory=set)
+    active_workloads: set[Labels] = field(default_factory=set)
+    statuses: set[Labels] = field(default_factory=set)
+    checked: dict[tuple[str, str], float] = field(default_factory=dict)  # (cluster, image) -> last check
+    running: dict[str, set[str]] = field(default_factory=dict)  # cluster -> images its references name
+
+
+def _reference_rows(pairs: Iterable[tuple[Reference, ImageState]], digests: Mapping[tuple[str, str], DigestFacts],
+                    expected_images: set[str] | None) -> _ReferenceRows:
+    """Every reference's rows; `expected_images` None when no image may be called unexpected (no list, or a
+    list still loading)."""
+    rows = _ReferenceRows()
+    for ref, state in pairs:
+        labels = _reference_labels(ref)
+        rows.workloads.add(labels[:4])
+        if ref.active:
+            rows.active_workloads.add(labels[:4])
+        rows.running.setdefault(ref.cluster, set()).add(ref.image)
+        rows.statuses.add((ref.cluster, ref.image, state.registry, state.status.value))
+        if state.checked_at is not None:
+            key = (ref.cluster, ref.image)
+            rows.checked[key] = max(rows.checked.get(key, 0.0), state.checked_at)
+        if _not_available(state):
+            rows.missing.add(labels + (state.status.value,))
+        if ref.unit is None:
+            rows.unknown_unit.add(labels[:-1])
+        if expected_images is not None and ref.image not in expected_images:
+            rows.unexpected.add(labels)
+        facts = digests.get((ref.image, ref.running_digest)) if ref.running_digest else None
+        if facts is not None and drifted(ref.running_digest, facts):
+            rows.drift.add(labels + (ref.running_digest, facts.registry_digest))
+            if facts.running_status == Status.ABSENT:  # the reference written by digest, as a restart pulls it
+                rows.missing.add(labels[:6] + (pinned(ref.image, ref.running_digest), labels[7], Status.ABSENT.value))
+    return rows
+
+
+def _expected_rows(expected: Mapping[str, Mapping[str, frozenset[str]]], states: Mapping[str, ImageState],
+                   clusters: list[str], running: Mapping[str, set[str]]) -> tuple[list, list]:
+    """(expected images not available, expected images a cluster does not run), one row per unit."""
+    expected_missing: list[tuple[Labels, float]] = []
+    not_running: list[tuple[Labels, float]] = []
+    for list_name, images in sorted(expected.items()):
+        for image, units in sorted(images.items()):
+            unit_labels = sorted(units) or [""]
+            state = states.get(image, UNCHECKED)
+            if _not_available(state):
+                expected_missing.extend(((list_name, image, unit, state.status.value), 1.0) for unit in unit_labels)
+            for cluster in clusters:
+                if image not in running.get(cluster, ()):
+                    not_running.extend(((cluster, list_name, image, unit), 1.0) for unit in unit_labels)
+    return expected_missing, not_running
 
 
 def _ones(rows: Iterable[Labels]) -> tuple[tuple[Labels, float], ...]:
