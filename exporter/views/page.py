@@ -320,74 +320,95 @@ def _rollback(out: list[str], data: PageInput) -> None:
 
 
 def _sources(out: list[str], data: PageInput) -> None:
-    s = data.series
+    """Where the data comes from and how each source is doing: one subsection per source."""
     out.append('<section id="sources"><h2>Sources</h2>')
+    for subsection in (_watches, _lists, _registries, _pull_secrets, _pulls, _release_storage, _shared_cache):
+        subsection(out, data)
+    out.append("</section>")
 
-    # watches: (cluster, kind)
+
+def _watches(out: list[str], data: PageInput) -> None:
+    """Each (cluster, kind) list/watch: up or down, objects held, errors, skipped objects, the last error."""
+    s = data.series
     up = dict(s.get("kube_image_watch_up", ()))
     errors = dict(s.get("kube_image_watch_errors_total", ()))
     skipped = dict(s.get("kube_image_watch_skipped_objects_total", ()))
     objects = dict(s.get("kube_image_watch_objects", ()))
     out.append("<h3>Kubernetes watches</h3>")
-    if up:
-        _table(out, ("cluster", "kind", "state", "objects", "errors", "skipped objects", "last error"),
-               [(_e(key[0]), _e(key[1]), '<span class="ok">up</span>' if up[key] else '<span class="bad">down</span>',
-                 str(int(objects.get(key, 0))), str(int(errors.get(key, 0))), str(int(skipped.get(key, 0))),
-                 _e(data.watch_errors.get(key, ""))) for key in sorted(up)])
-    else:
+    if not up:
         out.append('<p class="muted">No watch has reported yet.</p>')
+        return
+    _table(out, ("cluster", "kind", "state", "objects", "errors", "skipped objects", "last error"),
+           [(_e(key[0]), _e(key[1]), '<span class="ok">up</span>' if up[key] else '<span class="bad">down</span>',
+             str(int(objects.get(key, 0))), str(int(errors.get(key, 0))), str(int(skipped.get(key, 0))),
+             _e(data.watch_errors.get(key, ""))) for key in sorted(up)])
 
-    # expected lists: (list,)
-    list_up = {labels[0]: v for labels, v in s.get("kube_image_expected_list_up", ())}
-    list_images = {labels[0]: v for labels, v in s.get("kube_image_expected_list_images", ())}
-    list_errors = {labels[0]: v for labels, v in s.get("kube_image_expected_list_load_errors_total", ())}
+
+def _lists(out: list[str], data: PageInput) -> None:
+    """Each expected list: loaded, loading (first reading under way) or failing, its size and sources."""
+    s = data.series
+    up = {labels[0]: v for labels, v in s.get("kube_image_expected_list_up", ())}
+    images = {labels[0]: v for labels, v in s.get("kube_image_expected_list_images", ())}
+    errors = {labels[0]: v for labels, v in s.get("kube_image_expected_list_load_errors_total", ())}
     out.append("<h3>Expected lists</h3>")
-    if list_up:
-        _table(out, ("list", "state", "images", "load errors", "source"),
-               [(_e(name), '<span class="ok">loaded</span>' if list_up[name]
-                 else '<span class="warn">loading</span>' if name in data.lists_loading else '<span class="bad">failing</span>',
-                 str(int(list_images.get(name, 0))), str(int(list_errors.get(name, 0))),
-                 ("mono", "<br>".join(_e(source) for source in data.list_sources.get(name, ()))))
-                for name in sorted(list_up)])
-    else:
+    if not up:
         out.append('<p class="muted">None configured.</p>')
+        return
 
-    _registries(out, data)
+    def state(name: str) -> str:
+        if up[name]:
+            return '<span class="ok">loaded</span>'
+        return '<span class="warn">loading</span>' if name in data.lists_loading else '<span class="bad">failing</span>'
 
-    secrets = [labels for labels, _ in s.get("kube_image_pull_secret_unusable", ())]
+    _table(out, ("list", "state", "images", "load errors", "source"),
+           [(_e(name), state(name), str(int(images.get(name, 0))), str(int(errors.get(name, 0))),
+             ("mono", "<br>".join(_e(source) for source in data.list_sources.get(name, ()))))
+            for name in sorted(up)])
+
+
+def _pull_secrets(out: list[str], data: PageInput) -> None:
+    secrets = [labels for labels, _ in data.series.get("kube_image_pull_secret_unusable", ())]
     out.append("<h3>Pull secrets</h3>")
-    if secrets:
-        _table(out, ("cluster", "secret", "problem"),
-               [(_e(cluster), f"{_e(namespace)}/{_e(secret)}", ("bad", _e(reason)))
-                for cluster, namespace, secret, reason in secrets[:data.max_rows]])
-    else:
+    if not secrets:
         out.append('<p class="ok">Every pull secret named by a workload is usable.</p>')
+        return
+    _table(out, ("cluster", "secret", "problem"),
+           [(_e(cluster), f"{_e(namespace)}/{_e(secret)}", ("bad", _e(reason)))
+            for cluster, namespace, secret, reason in secrets[:data.max_rows]])
 
+
+def _pulls(out: list[str], data: PageInput) -> None:
+    """Pull failures the kubelet's events told of, by cluster, registry and reason."""
+    s = data.series
     failures = [(labels, v) for labels, v in s.get("kube_image_pull_failures_total", ()) if v]
     out.append("<h3>Image pulls (kubelet events)</h3>")
-    if failures:
-        _table(out, ("cluster", "registry", "failure", "seen"),
-               [(_e(cluster), _e(registry), ("warn", _e(reason)), str(int(n)))
-                for (cluster, registry, reason), n in failures[:data.max_rows]])
-    else:
+    if not failures:
         pulls = sum(1 for _ in s.get("kube_image_pull_duration_seconds", ()))
         out.append(f'<p class="ok">No pull failure seen ({pulls} images with a pull observed).</p>')
+        return
+    _table(out, ("cluster", "registry", "failure", "seen"),
+           [(_e(cluster), _e(registry), ("warn", _e(reason)), str(int(n)))
+            for (cluster, registry, reason), n in failures[:data.max_rows]])
 
-    releases = [(labels, v) for labels, v in s.get("kube_image_rollback_release_errors_total", ()) if v]
+
+def _release_storage(out: list[str], data: PageInput) -> None:
+    """Helm release revisions that could not be read (shown only when there are some)."""
+    releases = [(labels, v) for labels, v in data.series.get("kube_image_rollback_release_errors_total", ()) if v]
     if releases:
         out.append("<h3>Helm release storage</h3>")
         _table(out, ("cluster", "namespace", "problem", "revisions skipped"),
                [(_e(cluster), _e(namespace), ("warn", _e(reason)), str(int(n)))
                 for (cluster, namespace, reason), n in releases])
 
+
+def _shared_cache(out: list[str], data: PageInput) -> None:
     out.append("<h3>Shared cache</h3>")
-    cache = s.get("kube_image_shared_cache_up", ())
-    if cache:
-        state = '<span class="ok">answering</span>' if cache[0][1] else '<span class="bad">not answering</span>'
-        out.append(f"<p>{state}</p>")
-    else:
+    cache = data.series.get("kube_image_shared_cache_up", ())
+    if not cache:
         out.append('<p class="muted">None configured (<code>--cache-url</code>).</p>')
-    out.append("</section>")
+        return
+    state = '<span class="ok">answering</span>' if cache[0][1] else '<span class="bad">not answering</span>'
+    out.append(f"<p>{state}</p>")
 
 
 def _registries(out: list[str], data: PageInput) -> None:
