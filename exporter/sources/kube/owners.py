@@ -122,61 +122,27 @@ class OwnerResolver:
         return found
 
     def _walk(self, start: Meta) -> tuple[Resolution, Trace]:
-        trace: list[Read] = []
-        chain: list[str] = [start.key]
-        walked: list[Meta] = [start]
-        workload: Meta | OwnerRef = start
-        in_owner_chain = True
-        current: Meta = start
-        seen = {start.key}
-        unit_from_flux: str | None = None
+        """Up from `start`, one object a step, until a unit's label, a top-level object, a Node, a cycle, an owner
+        that cannot be read or MAX_DEPTH."""
+        walk = _Walk(start)
         for _ in range(MAX_DEPTH):
-            labels = current.labels
+            labels = walk.current.labels
             if self._flux and FLUX_KUSTOMIZATION_NAME in labels:
-                namespace = labels.get(FLUX_KUSTOMIZATION_NAMESPACE) or current.namespace
-                unit_from_flux = labels[FLUX_KUSTOMIZATION_NAME]
-                chain.append(f"Kustomization/{namespace}/{unit_from_flux}")
+                walk.to_kustomization(labels)
                 break
             if self._flux and FLUX_HELMRELEASE_NAME in labels:
-                in_owner_chain = False
-                namespace = labels.get(FLUX_HELMRELEASE_NAMESPACE) or current.namespace
-                name = labels[FLUX_HELMRELEASE_NAME]
-                key = f"HelmRelease/{namespace}/{name}"
-                if key in seen:
-                    break
-                seen.add(key)
-                chain.append(key)
-                parent = self._read(trace, OwnerKey(HELMRELEASE_API_VERSION, "HelmRelease", namespace, name))
-                if parent is None:
-                    break
-                current = meta_of(parent)
-                walked.append(current)
-                continue
-            owner = current.controller
-            if owner is None:
+                key = walk.to_helmrelease(labels)
+            else:
+                key = walk.to_controller()
+            if key is None or not walk.arrive(self._read(walk.trace, key)):
                 break
-            namespace = None if owner.kind == "Node" else current.namespace
-            key = f"{owner.kind}/{namespace}/{owner.name}"
-            if key in seen:
-                break
-            seen.add(key)
-            chain.append(key)
-            if in_owner_chain and owner.kind != "Node":
-                workload = owner
-            if owner.kind == "Node":
-                break
-            parent = self._read(trace, OwnerKey(owner.api_version, owner.kind, namespace, owner.name))
-            if parent is None:
-                break
-            current = meta_of(parent)
-            walked.append(current)
         resolution = Resolution(
-            workload_kind=workload.kind,
-            workload=workload.name,
-            unit=self._unit(walked, unit_from_flux),
-            chain=tuple(reversed(chain)),
+            workload_kind=walk.workload.kind,
+            workload=walk.workload.name,
+            unit=self._unit(walk.walked, walk.unit_from_flux),
+            chain=tuple(reversed(walk.chain)),
         )
-        return resolution, tuple(trace)
+        return resolution, tuple(walk.trace)
 
     def _unit(self, walked: list[Meta], unit_from_flux: str | None) -> str | None:
         for source in self._sources:
@@ -209,3 +175,62 @@ def _argocd_app(meta: Meta) -> str | None:
     tracking = meta.annotations.get(ARGOCD_TRACKING_ID, "")
     app = tracking.split(":", 1)[0]
     return app or None
+
+
+class _Walk:
+    """One walk up an owner chain: where it is, what it passed (Sylva's chain keys), what it read."""
+
+    def __init__(self, start: Meta) -> None:
+        self.trace: list[Read] = []
+        self.chain: list[str] = [start.key]
+        self.walked: list[Meta] = [start]
+        self.workload: Meta | OwnerRef = start  # the top-level controller, as far as owner references go
+        self.current = start
+        self.seen = {start.key}
+        self.in_owner_chain = True  # False once a Flux HelmRelease label jumped out of the owner references
+        self.unit_from_flux: str | None = None
+
+    def _pass(self, key: str) -> bool:
+        """Add `key` to the chain; False when the walk was there already (a cycle)."""
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        self.chain.append(key)
+        return True
+
+    def to_kustomization(self, labels: dict[str, str]) -> None:
+        """A Flux Kustomization's label ends the walk: it is the unit."""
+        namespace = labels.get(FLUX_KUSTOMIZATION_NAMESPACE) or self.current.namespace
+        self.unit_from_flux = labels[FLUX_KUSTOMIZATION_NAME]
+        self.chain.append(f"Kustomization/{namespace}/{self.unit_from_flux}")
+
+    def to_helmrelease(self, labels: dict[str, str]) -> OwnerKey | None:
+        """A Flux HelmRelease's label: the walk jumps to that HelmRelease (the key to read), None on a cycle."""
+        self.in_owner_chain = False
+        namespace = labels.get(FLUX_HELMRELEASE_NAMESPACE) or self.current.namespace
+        name = labels[FLUX_HELMRELEASE_NAME]
+        if not self._pass(f"HelmRelease/{namespace}/{name}"):
+            return None
+        return OwnerKey(HELMRELEASE_API_VERSION, "HelmRelease", namespace, name)
+
+    def to_controller(self) -> OwnerKey | None:
+        """The controller owner reference (the key to read), None at the top, on a cycle or at a Node."""
+        owner = self.current.controller
+        if owner is None:
+            return None
+        namespace = None if owner.kind == "Node" else self.current.namespace
+        if not self._pass(f"{owner.kind}/{namespace}/{owner.name}"):
+            return None
+        if owner.kind == "Node":  # a static pod's mirror: the Node is in the chain, not a workload
+            return None
+        if self.in_owner_chain:
+            self.workload = owner
+        return OwnerKey(owner.api_version, owner.kind, namespace, owner.name)
+
+    def arrive(self, parent: Trimmed | None) -> bool:
+        """Step onto the object read; False when it could not be read (the walk ends there)."""
+        if parent is None:
+            return False
+        self.current = meta_of(parent)
+        self.walked.append(self.current)
+        return True
