@@ -8,7 +8,7 @@ Reference has no pod in it, so 50 replicas of one Deployment are one row per con
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple
 
 from exporter.model.images import InvalidReference, digest_of_image_id, normalize
@@ -91,45 +91,69 @@ def build(
     very same as last time and whose owners are too reuses its rows: a steady cluster costs a lookup per
     object instead of a walk of its owner chain.
     """
-    refs: dict[Reference, Reference] = {}  # a set that hands back its member: equal rows share one object
-    chains: list[PodChain] = []
-    shared: dict[tuple, tuple] = {}  # replicas name the same containers: one tuple for all of them
-    problems: list[str] = []
+    gathered = _Gathered(cluster, resolver)
     previous = dict(memo or {})
     current: Memo = {}
 
     def add(obj: Pod | Workload, active: bool, where: str) -> None:
         entry = previous.get(obj.meta.uid)
         if entry is None or entry.obj is not obj or not resolver.unchanged(entry.trace):
-            resolution, trace = resolver.resolve_traced(obj)
-            found: list[str] = []
-            images = [(c, normalized(c, where, found)) for c in obj.containers]
-            rows = tuple(refs.setdefault(r, r) for r in _rows(
-                cluster, obj.meta.namespace or "", resolution, images, active,
-                obj.pull_secrets, obj.service_account, getattr(obj, "image_ids", None)))
-            chain = None
-            if isinstance(obj, Pod):
-                containers = tuple((c.name, image) for c, image in images if image is not None)
-                chain = PodChain(resolution.chain, resolution.unit, shared.setdefault(containers, containers))
-            entry = Remembered(obj, trace, rows, tuple(found), chain)
+            entry = gathered.remember(obj, active, where)
         else:
-            refs.update((r, r) for r in entry.references if r not in refs)
+            gathered.reuse(entry)
         current[obj.meta.uid] = entry
-        problems.extend(entry.problems)
+        gathered.problems.extend(entry.problems)
         if entry.chain is not None:
-            chains.append(entry.chain)
+            gathered.chains.append(entry.chain)
 
     for pod in pods:
         add(pod, True, f"pod {pod.meta.namespace}/{pod.meta.name}")
-    for workload in workloads:
+    for workload in _templates(workloads):
         meta = workload.meta
-        if meta.kind not in TEMPLATE_KINDS:
-            continue
-        controller = meta.controller
-        if controller is not None and controller.kind in TEMPLATE_KINDS:
-            continue  # a Job of a CronJob: the CronJob's template names the same images
         add(workload, workload.active, f"{meta.kind.lower()} {meta.namespace}/{meta.name}")
     if memo is not None:
         memo.clear()
         memo.update(current)
-    return Inventory(set(refs), tuple(chains), problems)
+    return Inventory(set(gathered.refs), tuple(gathered.chains), gathered.problems)
+
+
+def _templates(workloads: Iterable[Workload]) -> Iterator[Workload]:
+    """The workloads whose template names images of their own: not a Job a CronJob made (the CronJob's template
+    names the same images), nor kinds without a template."""
+    for workload in workloads:
+        meta = workload.meta
+        controller = meta.controller
+        if meta.kind in TEMPLATE_KINDS and not (controller is not None and controller.kind in TEMPLATE_KINDS):
+            yield workload
+
+
+class _Gathered:
+    """What one build gathers: the references (equal rows share one object), the pods' chains, the problems."""
+
+    def __init__(self, cluster: str, resolver: OwnerResolver) -> None:
+        self.cluster = cluster
+        self.resolver = resolver
+        self.refs: dict[Reference, Reference] = {}  # a set that hands back its member
+        self.chains: list[PodChain] = []
+        self.problems: list[str] = []
+        self._containers: dict[tuple, tuple] = {}  # replicas name the same containers: one tuple for all of them
+
+    def remember(self, obj: Pod | Workload, active: bool, where: str) -> Remembered:
+        """Resolve `obj`'s owners and build its rows (and a pod's chain), to be kept for the next build."""
+        resolution, trace = self.resolver.resolve_traced(obj)
+        found: list[str] = []
+        images = [(c, normalized(c, where, found)) for c in obj.containers]
+        rows = tuple(self.refs.setdefault(r, r) for r in _rows(
+            self.cluster, obj.meta.namespace or "", resolution, images, active,
+            obj.pull_secrets, obj.service_account, getattr(obj, "image_ids", None)))
+        chain = None
+        if isinstance(obj, Pod):
+            containers = tuple((c.name, image) for c, image in images if image is not None)
+            chain = PodChain(resolution.chain, resolution.unit, self._containers.setdefault(containers, containers))
+        return Remembered(obj, trace, rows, tuple(found), chain)
+
+    def reuse(self, entry: Remembered) -> None:
+        """An object unchanged since the last build, owners included: its rows as they were."""
+        self.refs.update((r, r) for r in entry.references if r not in self.refs)
+
+
