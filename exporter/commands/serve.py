@@ -49,57 +49,84 @@ FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interv
 
 
 def run(args) -> int:
-    import os
-    import re
-    import signal
-    import threading
-
-    from exporter.serve.endpoints import Published, Server
-    from exporter.serve.loop import Exporter, Filters
-    from exporter.sources.expected.sources import SourceError, parse_spec
-    from exporter.sources.kube.clusters import KubeConfigError, load_clusters
-    from exporter.sources.registry.checker import Checker
-    from exporter.sources.shards import Shard
-
+    """Check every input before the first request (usage errors exit 2), listen, serve until SIGTERM or SIGINT."""
     settings = options.settings(args, FLAGS)
-    for source in settings.expected:
-        try:
-            parse_spec(source)
-        except SourceError as exc:
-            raise UsageError(str(exc)) from None
+    _check_expected(settings.expected)
     registry_settings, node_keyring = options.registry(settings)
     shared = options.shared_cache(settings)
-    try:
-        clusters = load_clusters(settings.kubeconfig, settings.contexts, settings.cluster_name)
-    except KubeConfigError as exc:
-        raise UsageError(str(exc)) from None
-    host, _, port = settings.listen.rpartition(":")
-    published = Published()
-    try:
-        server = Server(published, host.strip("[]"), int(port)).start()
-    except OSError as exc:  # in use, not an address of this host, a privileged port: the setting is to change
-        why = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio adds the address again to strerror
-        raise UsageError(f"cannot listen on {settings.listen}: {why}") from None
-    exporter = Exporter(
-        clusters, Checker(registry_settings, shared=shared), published, expected=settings.expected,
-        unit_sources=tuple(settings.unit_sources),
-        filters=Filters(frozenset(settings.namespaces), frozenset(settings.exclude_namespaces),
-                        tuple(re.compile(p) for p in settings.ignore), settings.namespace_selector,
-                        Shard(settings.shard, settings.total_shards)),
-        node_keyring=node_keyring, interval=settings.interval, watch_down_threshold=settings.watch_down_threshold,
-        rollback_namespaces=settings.rollback_images, web_ui=settings.web_ui,
-        service_account_tokens=settings.service_account_tokens,
-    ).start()
+    clusters = _clusters(settings)
+    published, server = _listen(settings.listen)
+    exporter = _exporter(settings, clusters, registry_settings, node_keyring, shared, published).start()
     log.info("serving on http://%s/metrics for %s%s%s", settings.listen, ", ".join(c.name for c in clusters),
              f" (shard {settings.shard} of {settings.total_shards})" if settings.total_shards > 1 else "",
              f", sharing results through {shared.url}" if shared else "")
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    done.wait()
+    _until_signalled()
     log.info("shutting down")
     if shared is not None:
         shared.close()  # first: a cycle waiting for other exporters' results stops waiting
     exporter.stop()
     server.stop()
     return 0
+
+
+def _check_expected(sources: list[str]) -> None:
+    from exporter.sources.expected.sources import SourceError, parse_spec
+
+    for source in sources:
+        try:
+            parse_spec(source)
+        except SourceError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def _clusters(settings):
+    from exporter.sources.kube.clusters import KubeConfigError, load_clusters
+
+    try:
+        return load_clusters(settings.kubeconfig, settings.contexts, settings.cluster_name)
+    except KubeConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _listen(listen: str):
+    """(what the server publishes, the server listening): an address that cannot be used is a usage error."""
+    import os
+
+    from exporter.serve.endpoints import Published, Server
+
+    host, _, port = listen.rpartition(":")
+    published = Published()
+    try:
+        return published, Server(published, host.strip("[]"), int(port)).start()
+    except OSError as exc:  # in use, not an address of this host, a privileged port: the setting is to change
+        why = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio adds the address again to strerror
+        raise UsageError(f"cannot listen on {listen}: {why}") from None
+
+
+def _exporter(settings, clusters, registry_settings, node_keyring, shared, published):
+    import re
+
+    from exporter.serve.loop import Exporter, Filters
+    from exporter.sources.registry.checker import Checker
+    from exporter.sources.shards import Shard
+
+    filters = Filters(frozenset(settings.namespaces), frozenset(settings.exclude_namespaces),
+                      tuple(re.compile(p) for p in settings.ignore), settings.namespace_selector,
+                      Shard(settings.shard, settings.total_shards))
+    return Exporter(
+        clusters, Checker(registry_settings, shared=shared), published, expected=settings.expected,
+        unit_sources=tuple(settings.unit_sources), filters=filters, node_keyring=node_keyring,
+        interval=settings.interval, watch_down_threshold=settings.watch_down_threshold,
+        rollback_namespaces=settings.rollback_images, web_ui=settings.web_ui,
+        service_account_tokens=settings.service_account_tokens,
+    )
+
+
+def _until_signalled() -> None:
+    import signal
+    import threading
+
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
