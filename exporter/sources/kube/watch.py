@@ -47,6 +47,14 @@ QUIET_DROP = 30.0  # seconds a watch must have stayed open for its drop not to c
 
 
 @dataclass
+class _Plan:
+    """What the next list/watch round must do first."""
+
+    need_list: bool = True
+    check_version: bool = False  # after a failed watch: does the server still have the version we resume from?
+
+
+@dataclass
 class ReflectorStats:
     """Plain counters for the exporter's own health metrics."""
 
@@ -178,55 +186,63 @@ class Reflector:
 
     def run(self, max_iterations: int | None = None) -> None:
         """List and watch until stopped (or for `max_iterations` list/watch rounds, for tests)."""
+        plan = _Plan()
         iterations = 0
-        need_list = True
-        check_version = False  # after a failed watch: does the server still have the version we resume from?
         while not self._stop.is_set() and (max_iterations is None or iterations < max_iterations):
             iterations += 1
             try:
-                if check_version and not need_list:
-                    need_list = self._server_forgot()
-                check_version = False
-                if need_list:
-                    self._list()
-                    need_list = False
-                    if self._stop.is_set():
-                        return
-                received = self._watch()
-                if self._stop.is_set():
+                if self._round(plan):
                     return
-                self._success()  # the server ended the watch at its timeout: the connection works
-                self.stats.watch_restarts += 1
-                check_version = received == 0  # a whole watch without a word, not even a bookmark: ask
             except Expired as exc:
                 log.info("%s; listing again", exc)
                 if not isinstance(exc, _WentBack):
                     self.stats.relists_after_expiry += 1
-                need_list = True
+                plan.need_list = True
             except ApiError as exc:
-                if self._stop.is_set():
-                    return
-                self._failed(str(exc))
-                if exc.status in (403, 404):
-                    need_list = True  # what we hold may be stale: start over once readable again
-                elif self._failures >= self._relist_after and not need_list:
-                    need_list = True  # whatever keeps failing, what we hold may no longer be the cluster
-                    self.stats.relists_after_errors += 1
-                check_version = True
-                delay = self._backoff.next_delay()
-                log.warning("%s; retrying in %.1fs", exc, delay)  # the error names the cluster and the resource
-                if self._sleep(delay):
+                if self._stop.is_set() or self._after_api_error(exc, plan):
                     return
             except Exception as exc:  # noqa: BLE001 (a bug or a surprise: never the end of this thread)
-                if self._stop.is_set():
+                if self._stop.is_set() or self._after_bug(exc, plan):
                     return
-                self._failed(f"{self.client.name} {self.kind}: list/watch failed ({type(exc).__name__}: "
-                             f"{str(exc)[:200]})")
-                need_list, check_version = True, False  # what we hold may be half applied: list it all again
-                delay = self._backoff.next_delay()
-                self._report(exc, delay)
-                if self._sleep(delay):
-                    return
+
+    def _round(self, plan: _Plan) -> bool:
+        """A list when one is needed, then one watch until the server ends it; True when stopped meanwhile."""
+        if plan.check_version and not plan.need_list:
+            plan.need_list = self._server_forgot()
+        plan.check_version = False
+        if plan.need_list:
+            self._list()
+            plan.need_list = False
+            if self._stop.is_set():
+                return True
+        received = self._watch()
+        if self._stop.is_set():
+            return True
+        self._success()  # the server ended the watch at its timeout: the connection works
+        self.stats.watch_restarts += 1
+        plan.check_version = received == 0  # a whole watch without a word, not even a bookmark: ask
+        return False
+
+    def _after_api_error(self, exc: ApiError, plan: _Plan) -> bool:
+        """Count the failure, decide whether what is held must be listed again, back off; True when stopped."""
+        self._failed(str(exc))
+        if exc.status in (403, 404):
+            plan.need_list = True  # what we hold may be stale: start over once readable again
+        elif self._failures >= self._relist_after and not plan.need_list:
+            plan.need_list = True  # whatever keeps failing, what we hold may no longer be the cluster
+            self.stats.relists_after_errors += 1
+        plan.check_version = True
+        delay = self._backoff.next_delay()
+        log.warning("%s; retrying in %.1fs", exc, delay)  # the error names the cluster and the resource
+        return self._sleep(delay)
+
+    def _after_bug(self, exc: Exception, plan: _Plan) -> bool:
+        """Count it, report it (its traceback the first time), list everything again after a pause."""
+        self._failed(f"{self.client.name} {self.kind}: list/watch failed ({type(exc).__name__}: {str(exc)[:200]})")
+        plan.need_list, plan.check_version = True, False  # what we hold may be half applied: list it all again
+        delay = self._backoff.next_delay()
+        self._report(exc, delay)
+        return self._sleep(delay)
 
     def _failed(self, message: str) -> None:
         self._failures += 1
