@@ -69,48 +69,62 @@ def decode(obj: Mapping[str, Any], max_bytes: int = MAX_RELEASE_BYTES) -> Releas
     encoded = _mapping(obj.get("data"), where, "data").get("release")
     if not isinstance(encoded, str):
         raise ReleaseError(f"{where}: no release key", "corrupt")
-    try:
-        raw = encoded.encode()
-        if obj.get("kind") == "Secret":
-            raw = base64.b64decode(raw, validate=True)  # the API's base64 of Secret data
-        compressed = base64.b64decode(raw, validate=True)  # Helm's own
-    except (binascii.Error, ValueError):
-        raise ReleaseError(f"{where}: release is not base64", "corrupt") from None
-    if compressed[:2] == b"\x1f\x8b":
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            text = inflater.decompress(compressed, max_bytes + 1)
-        except zlib.error as exc:
-            raise ReleaseError(f"{where}: release is not gzip ({exc})", "corrupt") from None
-        if len(text) > max_bytes or inflater.unconsumed_tail:
-            raise ReleaseError(f"{where}: release larger than {max_bytes // (1024 * 1024)} MiB decoded", "too_large")
-    else:
-        text = compressed  # Helm only compresses when it helps; plain JSON is valid too
-        if len(text) > max_bytes:
-            raise ReleaseError(f"{where}: release larger than {max_bytes // (1024 * 1024)} MiB", "too_large")
-    try:
-        release = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise ReleaseError(f"{where}: release is not JSON", "corrupt") from None
-    del text
-    if not isinstance(release, dict):
-        raise ReleaseError(f"{where}: release is not a JSON object", "corrupt")
+    release = _release_json(_inflate(_unbase64(encoded, obj.get("kind") == "Secret", where), max_bytes, where), where)
     manifest = _text(release.get("manifest"), where, "manifest")
-    revision = release.get("version") or labels.get("version") or 0
-    if isinstance(revision, bool) or not isinstance(revision, (int, str)):
-        raise ReleaseError(f"{where}: revision {revision!r} is not a number", "corrupt")
-    try:
-        revision = int(revision)
-    except (TypeError, ValueError):
-        raise ReleaseError(f"{where}: revision {revision!r} is not a number", "corrupt") from None
     info = _mapping(release.get("info"), where, "info")
     return Release(
         namespace=_text(release.get("namespace") or meta.get("namespace"), where, "namespace"),
         name=_text(release.get("name") or labels.get("name"), where, "name"),
-        revision=revision,
+        revision=_revision(release.get("version") or labels.get("version") or 0, where),
         status=_text(info.get("status") or labels.get("status"), where, "status"),
         pods=tuple(pod_images(manifest, where)),
     )
+
+
+def _unbase64(encoded: str, secret: bool, where: str) -> bytes:
+    """Helm's base64 (and the API's around it for a Secret's data)."""
+    try:
+        raw = encoded.encode()
+        if secret:
+            raw = base64.b64decode(raw, validate=True)
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise ReleaseError(f"{where}: release is not base64", "corrupt") from None
+
+
+def _inflate(compressed: bytes, max_bytes: int, where: str) -> bytes:
+    """Gzip undone, never past `max_bytes` (a small Secret may inflate to gigabytes); plain JSON as it is."""
+    if compressed[:2] != b"\x1f\x8b":  # Helm only compresses when it helps; plain JSON is valid too
+        if len(compressed) > max_bytes:
+            raise ReleaseError(f"{where}: release larger than {max_bytes // (1024 * 1024)} MiB", "too_large")
+        return compressed
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        text = inflater.decompress(compressed, max_bytes + 1)
+    except zlib.error as exc:
+        raise ReleaseError(f"{where}: release is not gzip ({exc})", "corrupt") from None
+    if len(text) > max_bytes or inflater.unconsumed_tail:
+        raise ReleaseError(f"{where}: release larger than {max_bytes // (1024 * 1024)} MiB decoded", "too_large")
+    return text
+
+
+def _release_json(text: bytes, where: str) -> dict:
+    try:
+        release = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ReleaseError(f"{where}: release is not JSON", "corrupt") from None
+    if not isinstance(release, dict):
+        raise ReleaseError(f"{where}: release is not a JSON object", "corrupt")
+    return release
+
+
+def _revision(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ReleaseError(f"{where}: revision {value!r} is not a number", "corrupt")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ReleaseError(f"{where}: revision {value!r} is not a number", "corrupt") from None
 
 
 def _mapping(value: Any, where: str, what: str) -> Mapping[str, Any]:
