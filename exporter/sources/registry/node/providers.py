@@ -78,15 +78,35 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
 
 
 def _provider(raw: Any, where: str, config_version: str) -> ProviderSpec:
+    """One `providers[]` entry, validated as the kubelet validates it; ProviderConfigError naming the field."""
     if not isinstance(raw, dict):
         raise ProviderConfigError(f"{where}: expected a mapping")
-    name = raw.get("name")
+    name = _plugin_name(raw.get("name"), where)
+    where = f"{where} ({name})"
+    return ProviderSpec(name, _match_images(raw.get("matchImages"), where),  # checked in the kubelet's order
+                        _cache_duration(raw.get("defaultCacheDuration"), where), _api_version(raw, where),
+                        _strings(raw.get("args"), f"{where}.args"), _env(raw.get("env"), where),
+                        _token_attributes(raw.get("tokenAttributes"), where, config_version))
+
+
+def _plugin_name(name: Any, where: str) -> str:
     if not isinstance(name, str) or not name:
         raise ProviderConfigError(f"{where}.name: required")
     if "/" in name or name in (".", ".."):
         raise ProviderConfigError(f"{where}.name: {name!r} must be a file name in the bin dir, not a path")
-    where = f"{where} ({name})"
-    match_images = _strings(raw.get("matchImages"), f"{where}.matchImages")
+    return name
+
+
+def _api_version(raw: dict, where: str) -> str:
+    api_version = raw.get("apiVersion")
+    if api_version not in PLUGIN_VERSIONS:
+        raise ProviderConfigError(
+            f"{where}.apiVersion: {api_version!r} is not one of {', '.join(sorted(PLUGIN_VERSIONS))}")
+    return api_version
+
+
+def _match_images(value: Any, where: str) -> tuple[str, ...]:
+    match_images = _strings(value, f"{where}.matchImages")
     if not match_images:
         raise ProviderConfigError(f"{where}.matchImages: at least one pattern is required")
     for pattern in match_images:
@@ -94,38 +114,44 @@ def _provider(raw: Any, where: str, config_version: str) -> ProviderSpec:
             patterns.parse(pattern)
         except patterns.PatternError as exc:
             raise ProviderConfigError(f"{where}.matchImages: {exc}") from None
-    if raw.get("defaultCacheDuration") is None:
+    return match_images
+
+
+def _cache_duration(value: Any, where: str) -> float:
+    if value is None:
         raise ProviderConfigError(f"{where}.defaultCacheDuration: required")
     try:
-        default_cache = go_duration(raw["defaultCacheDuration"])
+        duration = go_duration(value)
     except ValueError as exc:
         raise ProviderConfigError(f"{where}.defaultCacheDuration: {exc}") from None
-    if default_cache < 0:
+    if duration < 0:
         raise ProviderConfigError(f"{where}.defaultCacheDuration: must not be negative")
-    api_version = raw.get("apiVersion")
-    if api_version not in PLUGIN_VERSIONS:
-        raise ProviderConfigError(
-            f"{where}.apiVersion: {api_version!r} is not one of {', '.join(sorted(PLUGIN_VERSIONS))}")
+    return duration
+
+
+def _env(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     env = []
-    for i, item in enumerate(raw.get("env") or []):
+    for i, item in enumerate(value or []):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item.get("name"):
             raise ProviderConfigError(f"{where}.env[{i}]: expected {{name, value}}")
         env.append((item["name"], str(item.get("value") or "")))
-    tokens = None
-    attributes = raw.get("tokenAttributes")
-    if attributes is not None:
-        if not config_version.endswith("/v1"):
-            raise ProviderConfigError(f"{where}.tokenAttributes: only in kubelet.config.k8s.io/v1")
-        if not isinstance(attributes, dict) or not attributes.get("serviceAccountTokenAudience"):
-            raise ProviderConfigError(f"{where}.tokenAttributes.serviceAccountTokenAudience: required")
-        if not isinstance(attributes.get("requireServiceAccount"), bool):
-            raise ProviderConfigError(f"{where}.tokenAttributes.requireServiceAccount: required (true or false)")
-        tokens = TokenAttributes(
-            str(attributes["serviceAccountTokenAudience"]), attributes["requireServiceAccount"],
-            _strings(attributes.get("requiredServiceAccountAnnotationKeys"), f"{where}.tokenAttributes"),
-            _strings(attributes.get("optionalServiceAccountAnnotationKeys"), f"{where}.tokenAttributes"))
-    return ProviderSpec(name, match_images, default_cache, api_version,
-                        _strings(raw.get("args"), f"{where}.args"), tuple(env), tokens)
+    return tuple(env)
+
+
+def _token_attributes(attributes: Any, where: str, config_version: str) -> TokenAttributes | None:
+    """`tokenAttributes` (kubelet.config.k8s.io/v1 only): the ServiceAccount token the plugin is given."""
+    if attributes is None:
+        return None
+    if not config_version.endswith("/v1"):
+        raise ProviderConfigError(f"{where}.tokenAttributes: only in kubelet.config.k8s.io/v1")
+    if not isinstance(attributes, dict) or not attributes.get("serviceAccountTokenAudience"):
+        raise ProviderConfigError(f"{where}.tokenAttributes.serviceAccountTokenAudience: required")
+    if not isinstance(attributes.get("requireServiceAccount"), bool):
+        raise ProviderConfigError(f"{where}.tokenAttributes.requireServiceAccount: required (true or false)")
+    return TokenAttributes(
+        str(attributes["serviceAccountTokenAudience"]), attributes["requireServiceAccount"],
+        _strings(attributes.get("requiredServiceAccountAnnotationKeys"), f"{where}.tokenAttributes"),
+        _strings(attributes.get("optionalServiceAccountAnnotationKeys"), f"{where}.tokenAttributes"))
 
 
 def parse_config(data: Any, source: str) -> tuple[ProviderSpec, ...]:
