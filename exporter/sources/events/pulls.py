@@ -115,6 +115,8 @@ class PullTracker:
         return len(stale)
 
     def _apply(self, event_type: str, event: Mapping[str, Any]) -> None:
+        """One watch event: what it adds since the same event was last seen (a repeated event only bumps its
+        count), recorded by its reason."""
         meta = event.get("metadata") or {}
         uid = meta.get("uid")
         if not uid:
@@ -130,37 +132,44 @@ class PullTracker:
         if not self._keep(namespace):
             self.ignored += 1
             return
-        count = _count(event)
+        new = self._new_occurrences(uid, _count(event))
+        if new <= 0:
+            return
+        message = str(event.get("message") or "")
+        if reason == "Pulled":
+            self._pulled(message, namespace, _node(event), new)
+        elif reason == "Failed":
+            failed = parse_failed(message)
+            if failed is not None:
+                registry = _image_and_registry(failed.image)[1] if failed.image else ""
+                self.failures[(registry, failed.reason)] += new
+        elif reason == "BackOff":
+            image = parse_backoff(message)
+            if image is not None:
+                self.failures[(_image_and_registry(image)[1], "back_off")] += new
+
+    def _new_occurrences(self, uid: str, count: int) -> int:
+        """How many times the event happened since it was last seen; the memory of events seen stays bounded."""
         new = count - self._seen.get(uid, 0)
         self._seen[uid] = max(count, self._seen.get(uid, 0))
         self._seen.move_to_end(uid)
         while len(self._seen) > self._memory:
             self._seen.popitem(last=False)
-        if new <= 0:
+        return new
+
+    def _pulled(self, message: str, namespace: str, node: str, new: int) -> None:
+        """A Pulled event: the pull's duration into its registry's histogram, the last pull per (namespace, node,
+        image) kept for the slowest-pulls table (bounded, the most recent last)."""
+        pulled = parse_pulled(message)
+        if pulled is None or pulled.pull_seconds is None:
             return
-        message = str(event.get("message") or "")
-        node = _node(event)
-        if reason == "Pulled":
-            pulled = parse_pulled(message)
-            if pulled is None or pulled.pull_seconds is None:
-                return
-            image, registry = _image_and_registry(pulled.image)
-            key = (namespace, node, image)
-            self.last_pull.pop(key, None)  # to the end: the most recently observed
-            self.last_pull[key] = LastPull(pulled.pull_seconds, pulled.size_bytes, self._clock())
-            while len(self.last_pull) > self._max_pulls:
-                del self.last_pull[next(iter(self.last_pull))]
-            self.histograms.setdefault(registry, PullHistogram()).observe(pulled.pull_seconds, new)
-        elif reason == "Failed":
-            failed = parse_failed(message)
-            if failed is None:
-                return
-            registry = _image_and_registry(failed.image)[1] if failed.image else ""
-            self.failures[(registry, failed.reason)] += new
-        elif reason == "BackOff":
-            image = parse_backoff(message)
-            if image is not None:
-                self.failures[(_image_and_registry(image)[1], "back_off")] += new
+        image, registry = _image_and_registry(pulled.image)
+        key = (namespace, node, image)
+        self.last_pull.pop(key, None)  # to the end: the most recently observed
+        self.last_pull[key] = LastPull(pulled.pull_seconds, pulled.size_bytes, self._clock())
+        while len(self.last_pull) > self._max_pulls:
+            del self.last_pull[next(iter(self.last_pull))]
+        self.histograms.setdefault(registry, PullHistogram()).observe(pulled.pull_seconds, new)
 
 
 def _count(event: Mapping[str, Any]) -> int:
