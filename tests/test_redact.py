@@ -84,3 +84,10 @@ def test_a_mirror_on_the_command_line_with_credentials_exits_2_without_echoing_t
     assert done.returncode == 2
     assert "canary" not in done.stderr + done.stdout
     assert "carries credentials" in done.stderr and len(done.stderr.strip().splitlines()) <= 2
+
+
+def test_a_kubeconfig_exec_plugins_stderr_is_dropped_from_the_clients_error():
+    """The kubernetes client ends its error with the plugin's stderr (a cloud CLI may print a token there)."""
+    message = "exec: process returned 1. error: token CANARY-STDERR expired\nfor account CANARY-ACCOUNT"
+    assert redact(message) == "exec: process returned 1 (its stderr is not shown: it may hold credentials)"
+    assert redact("exec: process returned 1") == "exec: process returned 1"  # nothing on stderr: as it is

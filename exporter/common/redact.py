@@ -4,7 +4,8 @@ A URL may carry a password (`https://user:pw@host/...`, even with a raw `@` in i
 (`?access_token=...`). Redacted, it keeps what tells the source apart (scheme, host, port, path, the query's
 keys) and drops the user info and every query value. Without a scheme, `user:pass@host` loses its user info
 too; an image reference pinned by digest (`app:1.2@sha256:...`) is not user info and stays whole. Closing
-punctuation after a URL in prose (`(see https://h/x?a=b).`) stays outside it.
+punctuation after a URL in prose (`(see https://h/x?a=b).`) stays outside it. A kubeconfig exec plugin's stderr,
+which the kubernetes client puts in its error, is dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ _QUERY_VALUE = re.compile(r"=[^&#]*")
 _BARE_USERINFO = re.compile(r"""(?<![\w/@:.%+-])[\w.%+-]+:[^\s@/'"<>]+@(?![a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32})"""
                             r"""(?=[A-Za-z0-9\[])""")
 _TRAILING = ".,;:!?)]}"
+# The kubernetes client's message for a failed kubeconfig exec plugin ends with the plugin's stderr, which may hold
+# a token or an account's details (a cloud CLI's error): kept to the exit code, as credential provider plugins are.
+_EXEC_STDERR = re.compile(r"(exec: process returned -?\d+)\. .*", re.S)
 
 
 def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
@@ -62,6 +66,8 @@ def _url_in_prose(match: re.Match) -> str:
 
 def redact(text: str) -> str:
     """Free text (a log message, an error, a label) with every URL and bare `user:pass@host` in it redacted."""
+    if "exec: process returned" in text:
+        text = _EXEC_STDERR.sub(r"\1 (its stderr is not shown: it may hold credentials)", text)
     if "://" in text:
         text = _URL_IN_TEXT.sub(_url_in_prose, text)
     if "@" in text:
