@@ -16,6 +16,7 @@ from exporter.commands import check, merge, report, serve
 from exporter.commands.errors import CommandError, UsageError
 from exporter.commands.options import add_global
 from exporter.common import logs
+from exporter.common.redact import redact
 
 PROG = "kube-image-exporter"
 
@@ -57,5 +58,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(exc: Exception) -> str:
-    """A library's message can span lines (YAML marks, nested causes): one line, whatever it held."""
-    return " ".join(str(exc).split())
+    """A library's message can span lines (YAML marks, nested causes): one line, whatever it held, redacted (a
+    value is often named as typed, and may carry a password or a token)."""
+    return redact(" ".join(str(exc).split()))

@@ -138,8 +138,14 @@ def check(images: list[str], keyring, registry_settings, progress: bool = False,
 
 
 def print_rows(rows: list[Row], as_json: bool) -> None:
+    """The rows as a table or JSON, each field redacted: a reference or a detail may repeat a password as typed."""
     import json
 
+    from exporter.common.redact import redact, redact_reference
+
+    rows = [Row(redact_reference(r.image), r.status, r.digest, r.endpoint and redact(r.endpoint), redact(r.detail),
+                r.mirrored)
+            for r in rows]
     if as_json:
         print(json.dumps([{"image": r.image, "status": r.status, "digest": r.digest, "endpoint": r.endpoint,
                            "detail": r.detail} for r in rows], indent=2))

@@ -75,6 +75,13 @@ def redact(text: str) -> str:
     return text
 
 
+def redact_reference(text: str) -> str:
+    """An image reference as written, but for a password in it (`user:pw@host/app:1`, a typo no registry answers):
+    that part reads REDACTED, and the result still does not parse, as the original did not."""
+    shown = redact(text)
+    return text if shown == text else f"{REDACTED}@{shown}"
+
+
 class RedactFilter(logging.Filter):
     """Redacts every URL of a log record: its message, its traceback and its stack (installed on the log handler
     and on the HTTP clients' loggers, whose request lines carry full URLs).
