@@ -77,7 +77,8 @@ def test_no_canary_on_any_surface_of_a_real_serve(cluster, log_format):
                "--log-level", "debug", "--log-format", log_format) as serve:
         serve.wait(lambda: len(serve.samples("kube_image_missing")) >= 2, "cluster one's images checked")
         serve.wait(lambda: serve.value("kube_image_expected_list_up", list="release") == 1, "the expected list")
-        serve.wait(lambda: "plugin" in serve.log() and "pw" in serve.log(), "the failing contexts tried")
+        serve.wait(lambda: "exec: process returned" in serve.log() and "pw: GET /api" in serve.log(),
+                   "the failing contexts tried")
         surfaces = {path: serve.get(path)[1] for path in ("/metrics", "/", "/report", "/readyz")}
         surfaces["log"] = serve.log()
     assert 'reason="invalid_reference"' in surfaces["/metrics"]  # the canary image is there, redacted
