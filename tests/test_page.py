@@ -399,3 +399,15 @@ def test_each_problem_links_to_the_runbook_section_of_the_alert_that_covers_it()
     body = render().decode()
     assert f'<a href="{page.RUNBOOK}#kubeimagemissing">absent</a>' in body
     assert f'<a href="{page.RUNBOOK}#kubeimagecredentialsfailing">unauthorized</a>' in body
+
+
+def test_each_section_of_problems_links_to_its_alerts_runbook_section():
+    runbook = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "runbook.md").read_text()
+    anchors = {line[3:].strip().lower() for line in runbook.splitlines() if line.startswith("## ")}
+    unknown = (("prod", "tools", "Pod", "debug", "debug", "container", "reg.example/tools/debug:1"), 1.0)
+    links = set(re.findall(rf'href="{re.escape(page.RUNBOOK)}#(\w+)"', render(
+        dict(SERIES, kube_image_shared_cache_up=(((), 0.0),), kube_image_unknown_unit=(unknown,))).decode()))
+    assert links <= anchors
+    assert {"kubeimagemissing", "kubeimagecredentialsfailing", "kubeimageexpectedmissing", "kubeimagedigestdrift",
+            "kubeimagerollbackmissing", "kubeimagewatchfailing", "kubeimageexpectedlistfailing",
+            "kubeimagesharedcachedown", "kubeimageunknownunit"} <= links

@@ -23,7 +23,8 @@ def register(subparsers) -> None:
     p.add_argument("--interval", metavar="DURATION",
                    help="time between snapshots: 30s, 5m, 1h30m; 1s to 24h (default 60s)")
     p.add_argument("--namespace", dest="namespaces", action="append", metavar="NS", help="only these namespaces")
-    p.add_argument("--exclude-namespace", dest="exclude_namespaces", action="append", metavar="NS")
+    p.add_argument("--exclude-namespace", dest="exclude_namespaces", action="append", metavar="NS",
+                   help="leave out this namespace (after --namespace and --namespace-selector); repeatable")
     p.add_argument("--namespace-selector", metavar="SELECTOR", help="only namespaces with these labels (team=shop)")
     p.add_argument("--ignore", action="append", metavar="REGEX", help="images to leave out")
     p.add_argument("--rollback-images", dest="rollback_images", action="append", metavar="NAMESPACE",

@@ -60,7 +60,7 @@ th,td{text-align:left;padding:.2em .6em;border-bottom:1px solid #eee;vertical-al
 th{background:#f5f5f5;font-weight:600}
 td.image,td.mono{font-family:ui-monospace,monospace;word-break:break-all}
 .bad{color:#b00020;font-weight:600}.ok{color:#1b7f3b;font-weight:600}.warn{color:#a15c00;font-weight:600}
-.muted{color:#666}.summary span{margin-right:1.2em}
+.muted{color:#666}.summary span{margin-right:1.2em}a.runbook{font-size:.75em;font-weight:400;margin-left:.4em}
 """
 STYLE_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 
@@ -250,6 +250,11 @@ def _unknown_units(out: list[str], data: PageInput) -> None:
     out.append("</section>")
 
 
+def _runbook_link(anchor: str) -> str:
+    """A small link to a runbook section, beside a heading."""
+    return f'<a class="muted runbook" href="{RUNBOOK}#{anchor}">runbook</a>'
+
+
 def _runbook(reason: str) -> str:
     """A reason linked to the runbook section of the alert that covers it."""
     anchor = RUNBOOK_BY_REASON.get(reason)
@@ -261,7 +266,7 @@ def _expected(out: list[str], data: PageInput) -> None:
     names = sorted({labels[0] for labels, _ in s.get("kube_image_expected_list_up", ())}
                    | {labels[0] for labels, _ in s.get("kube_image_expected_missing", ())}
                    | {labels[1] for labels, _ in s.get("kube_image_expected_not_running", ())})
-    out.append('<section id="expected"><h2>Expected lists</h2>')
+    out.append(f'<section id="expected"><h2>Expected lists {_runbook_link("kubeimageexpectedmissing")}</h2>')
     if not names:
         out.append('<p class="muted">No expected list is configured (<code>--expected</code>).</p></section>')
         return
@@ -291,7 +296,7 @@ def _expected(out: list[str], data: PageInput) -> None:
 
 def _drift(out: list[str], data: PageInput) -> None:
     rows = [labels for labels, _ in data.series.get("kube_image_digest_drift", ())]
-    out.append(f'<section id="drift"><h2>Digest drift ({len(rows)})</h2>')
+    out.append(f'<section id="drift"><h2>Digest drift ({len(rows)}) {_runbook_link("kubeimagedigestdrift")}</h2>')
     if not rows:
         out.append('<p class="ok">Every running tag still resolves to the digest it runs.</p></section>')
         return
@@ -306,7 +311,8 @@ def _drift(out: list[str], data: PageInput) -> None:
 
 def _rollback(out: list[str], data: PageInput) -> None:
     rows = [labels for labels, _ in data.series.get("kube_image_rollback_missing", ())]
-    out.append(f'<section id="rollback"><h2>Rollback images missing ({len(rows)})</h2>')
+    out.append(f'<section id="rollback"><h2>Rollback images missing ({len(rows)}) '
+               f'{_runbook_link("kubeimagerollbackmissing")}</h2>')
     if not rows:
         out.append('<p class="muted">No kept Helm release revision names a missing image '
                    "(or <code>--rollback-images</code> is not set).</p></section>")
@@ -334,7 +340,7 @@ def _watches(out: list[str], data: PageInput) -> None:
     errors = dict(s.get("kube_image_watch_errors_total", ()))
     skipped = dict(s.get("kube_image_watch_skipped_objects_total", ()))
     objects = dict(s.get("kube_image_watch_objects", ()))
-    out.append("<h3>Kubernetes watches</h3>")
+    out.append(f"<h3>Kubernetes watches {_runbook_link('kubeimagewatchfailing')}</h3>")
     if not up:
         out.append('<p class="muted">No watch has reported yet.</p>')
         return
@@ -350,7 +356,7 @@ def _lists(out: list[str], data: PageInput) -> None:
     up = {labels[0]: v for labels, v in s.get("kube_image_expected_list_up", ())}
     images = {labels[0]: v for labels, v in s.get("kube_image_expected_list_images", ())}
     errors = {labels[0]: v for labels, v in s.get("kube_image_expected_list_load_errors_total", ())}
-    out.append("<h3>Expected lists</h3>")
+    out.append(f"<h3>Expected lists {_runbook_link('kubeimageexpectedlistfailing')}</h3>")
     if not up:
         out.append('<p class="muted">None configured.</p>')
         return
@@ -368,7 +374,7 @@ def _lists(out: list[str], data: PageInput) -> None:
 
 def _pull_secrets(out: list[str], data: PageInput) -> None:
     secrets = [labels for labels, _ in data.series.get("kube_image_pull_secret_unusable", ())]
-    out.append("<h3>Pull secrets</h3>")
+    out.append(f"<h3>Pull secrets {_runbook_link('kubeimagecredentialsfailing')}</h3>")
     if not secrets:
         out.append('<p class="ok">Every pull secret named by a workload is usable.</p>')
         return
@@ -402,13 +408,13 @@ def _release_storage(out: list[str], data: PageInput) -> None:
 
 
 def _shared_cache(out: list[str], data: PageInput) -> None:
-    out.append("<h3>Shared cache</h3>")
     cache = data.series.get("kube_image_shared_cache_up", ())
     if not cache:
-        out.append('<p class="muted">None configured (<code>--cache-url</code>).</p>')
+        out.append('<h3>Shared cache</h3><p class="muted">None configured (<code>--cache-url</code>).</p>')
         return
+    out.append("<h3>Shared cache</h3>")
     state = '<span class="ok">answering</span>' if cache[0][1] else '<span class="bad">not answering</span>'
-    out.append(f"<p>{state}</p>")
+    out.append(f"<p>{state} {_runbook_link('kubeimagesharedcachedown')}</p>")
 
 
 def _registries(out: list[str], data: PageInput) -> None:

@@ -133,3 +133,17 @@ def test_tokens_for_many_repositories_are_fetched_several_scopes_at_a_time(tmp_p
         assert max(len(scopes) for scopes in reg.token_server.scopes_seen) == 10
     finally:
         reg.stop()
+
+
+def test_a_plain_http_registry_checked_over_tls_names_the_flag(loaded_registry):
+    """The registry speaks plain HTTP and the exporter was not told: the TLS library's WRONG_VERSION_NUMBER
+    would tell a new user nothing; the detail says what happened and which setting to use."""
+    reg = loaded_registry
+    from exporter.sources.registry.checker import Checker
+    from exporter.sources.registry.settings import from_options
+
+    result = Checker(from_options()).check_many([(f"{reg.host}/team/app:1.0", ANONYMOUS)])
+    [verdict] = result.values()
+    assert verdict.status == Status.TLS_ERROR
+    assert "answered plain HTTP, not TLS" in verdict.detail
+    assert f"--insecure-registry {reg.host}" in verdict.detail and "insecure_registries" in verdict.detail

@@ -67,6 +67,10 @@ def _transport_failure(exc: Exception, host: str) -> Answer:
         current = current.__cause__ or current.__context__
     if any(isinstance(e, ssl.SSLError) for e in chain) or "CERTIFICATE_VERIFY_FAILED" in str(exc) or "SSL" in str(exc):
         reason = next((str(e) for e in chain if isinstance(e, ssl.SSLError)), str(exc))
+        if "WRONG_VERSION_NUMBER" in reason or "record layer failure" in reason:  # the answer was not TLS
+            return Answer(Status.TLS_ERROR, connection_failed=True,
+                          detail=f"{host}: answered plain HTTP, not TLS: if it serves HTTP only, check it with "
+                                 f"--insecure-registry {host} (insecure_registries in the config file)")
         return Answer(Status.TLS_ERROR, detail=f"{host}: TLS failure: {reason}", connection_failed=True)
     if isinstance(exc, httpx.TimeoutException):
         return Answer(Status.UNREACHABLE, detail=f"{host}: timed out ({type(exc).__name__})", connection_failed=True)
