@@ -122,8 +122,10 @@ def test_a_thread_that_ends_anyway_is_down_and_says_why(emulator, client):
 
 def test_an_accepted_watch_ends_a_failure_even_when_no_event_follows(emulator, client):
     """A kind without objects after watch errors: the open watch says the API works, not its last event."""
+    # a backoff long enough to be seen: between a failed watch and the next round's one-item list (which answers,
+    # so the reflector is healthy again) the reflector is failing only for the pause
     r = Reflector(client, "apps/v1", "Deployment", trim=trim, watch_timeout=300, relist_after=100,
-                  backoff=Backoff(initial=0.05, maximum=0.1))
+                  backoff=Backoff(initial=0.4, maximum=0.5))
     r.start()
     try:
         assert r.synced.wait(5)
