@@ -1,4 +1,5 @@
-"""`--help` and the README say the same, and `--help` stays cheap (no client library loaded for it)."""
+"""`--help` and the README say the same, every option says what it does, kubectl's spellings work too, and `--help`
+stays cheap (no client library loaded for it)."""
 
 import re
 import subprocess
@@ -54,3 +55,23 @@ def test_help_loads_neither_pydantic_nor_the_kubernetes_client():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_option_of_every_command_has_help_text():
+    parsers = {"(global)": build_parser(), **subcommands()}
+    missing = [f"{name} {action.option_strings[0]}" for name, parser in parsers.items()
+               for action in parser._actions
+               if action.option_strings and action.help in (None, "") and action.dest != "help"]
+    assert missing == []
+
+
+def test_kubectls_insecure_skip_tls_verify_is_skip_verify():
+    from exporter.commands import options
+
+    parser = build_parser()
+    ours = parser.parse_args(["check", "--skip-verify", "reg.example:5000", "nginx"])
+    kubectls = parser.parse_args(["check", "--insecure-skip-tls-verify", "reg.example:5000", "nginx"])
+    assert ours.skip_verify == kubectls.skip_verify == ["reg.example:5000"]
+    settings = [options.settings(args, ("skip_verify",)).skip_verify for args in (ours, kubectls)]
+    assert settings[0] == settings[1] == ["reg.example:5000"]
+    assert "--insecure-skip-tls-verify" in subcommands()["serve"].format_help()
