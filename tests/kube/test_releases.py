@@ -102,8 +102,8 @@ def test_uncompressed_release_json_is_read_too():
     [
         (b"%%% not base64", "corrupt"),
         (base64.b64encode(b"\x1f\x8bnot really gzip"), "corrupt"),
-        (base64.b64encode(gzip.compress(b"{not json")), "corrupt"),
-        (base64.b64encode(gzip.compress(b'{"version": 1, "manifest": "a: [unclosed\\n  containers:"}')), "corrupt"),
+        (base64.b64encode(gzip.compress(b"{not json", mtime=0)), "corrupt"),
+        (base64.b64encode(gzip.compress(b'{"version": 1, "manifest": "a: [unclosed\\n  containers:"}', mtime=0)), "corrupt"),
     ],
 )
 def test_corrupt_releases_are_named(raw, reason):
