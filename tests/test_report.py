@@ -62,3 +62,17 @@ def test_image_reached_by_a_unit_and_by_a_bare_pod_has_a_unit():
     assert report["units_per_image"][busybox] == ["vault"]
     assert busybox not in report["images_with_unknown_unit"]
     assert report["images_with_unknown_unit"] == sorted(set(report["images"]) - set(report["units_per_image"]))
+
+
+def test_the_written_report_is_byte_for_byte_what_json_dumps_indent_4_writes():
+    """Sylva's tool writes `json.dumps(report, indent=4)`; the faster writer must not differ by a byte, nested
+    trees, empty ones, escapes and text outside ASCII included."""
+    import json
+
+    from exporter.views.report import dumps
+
+    for report in ({}, {"images": [], "units_per_image": {}},
+                   {"images": ["a", "b"], "pod_images_dependencies": {"a": {"Pod/x/y": {"containers": ["c"]}}}},
+                   {"quote": 'say "hi"\n\tback\\slash', "deep": [[{}], {"k": [1, 2]}]},
+                   {"unité": "ü"}):
+        assert dumps(report) == json.dumps(report, indent=4) + "\n"
