@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import html
 import time
 from collections import Counter
@@ -131,8 +132,9 @@ def render(data: PageInput) -> bytes:
     out.append(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
                f'<meta name="viewport" content="width=device-width,initial-scale=1">{refresh}'
                f"<title>kube-image-exporter status</title><style>{CSS}</style></head><body>")
-    _header(out, data)
-    _missing(out, data)
+    classes = _classes(data)  # once: the banner and the sections count the same rows
+    _header(out, data, classes)
+    _missing(out, data, classes)
     _unknown_units(out, data)
     _expected(out, data)
     _drift(out, data)
@@ -147,7 +149,7 @@ def render(data: PageInput) -> bytes:
 
 # -- sections --
 
-def _header(out: list[str], data: PageInput) -> None:
+def _header(out: list[str], data: PageInput, classes: Classes) -> None:
     s = data.series
     ready = ('<span class="ok">ready</span>' if not data.not_ready_reason
              else f'<span class="warn">not ready: {_e(data.not_ready_reason)}</span>')
@@ -156,7 +158,6 @@ def _header(out: list[str], data: PageInput) -> None:
                # relative links: they still work behind a path prefix (`kubectl proxy`, an ingress path)
                '<nav><a href="metrics">/metrics</a><a href="report">/report</a>'
                '<a href="healthz">/healthz</a><a href="readyz">/readyz</a></nav></header>')
-    classes = _classes(data)
     counts = [
         (len(classes.missing), "reference missing", "references missing"),
         (len(classes.inactive), "missing on an inactive workload", "missing on inactive workloads"),
@@ -186,16 +187,15 @@ class Classes:
 
 def _classes(data: PageInput) -> Classes:
     inactive = {labels for labels, _ in data.series.get("kube_image_workload_inactive", ())}
-    split: dict[tuple[Verdict, bool], list[Labels]] = {}
-    for labels, _ in data.series.get("kube_image_missing", ()):
-        split.setdefault((verdict(labels[-1]), labels[:4] in inactive), []).append(labels)
-    return Classes(*(split.get(key, []) for key in ((Verdict.MISSING, False), (Verdict.MISSING, True),
-                                                     (Verdict.UNVERIFIED, False), (Verdict.UNVERIFIED, True))))
+    classes = Classes([], [], [], [])
+    split = ((classes.unverified, classes.unverified_inactive), (classes.missing, classes.inactive))
+    for labels, _ in data.series.get("kube_image_missing", ()):  # kube_image_missing rows are never available
+        split[verdict(labels[-1]) is Verdict.MISSING][labels[:4] in inactive].append(labels)
+    return classes
 
 
-def _missing(out: list[str], data: PageInput) -> None:
+def _missing(out: list[str], data: PageInput, classes: Classes) -> None:
     """Two sections: images the registry says are gone (missing), then images that could not be checked."""
-    classes = _classes(data)
     unverified = classes.unverified + classes.unverified_inactive
     _references(out, data, "missing", classes.missing + classes.inactive,
                 f"No image in use is known to be missing; {len(unverified)} could not be checked (below)."
@@ -210,8 +210,7 @@ def _references(out: list[str], data: PageInput, anchor: str, rows: list[Labels]
         return
     inactive = {labels for labels, _ in data.series.get("kube_image_workload_inactive", ())}
     # cluster, then units by name with "no unit" last, then namespace, kind, workload, container
-    ordered = sorted(rows, key=lambda l: (l[0], l[7] == "", l[7], l[1:7]))
-    shown = ordered[:data.max_rows]
+    shown = heapq.nsmallest(data.max_rows, rows, key=lambda l: (l[0], l[7] == "", l[7], l[1:7]))
     tree: dict[str, dict[str, dict[Labels, list[Labels]]]] = {}  # cluster -> unit -> workload -> rows
     for labels in shown:
         tree.setdefault(labels[0], {}).setdefault(labels[7], {}).setdefault(labels[1:4], []).append(labels)
