@@ -138,3 +138,25 @@ def test_a_workload_running_nothing_is_inactive_so_alerts_can_tell_urgency():
     snap = join([(ref(workload="web"), AVAILABLE), (ref(workload="web", active=False), AVAILABLE),
                  (ref(workload="batch", workload_kind="CronJob", active=False), ABSENT)], {}, {}, ["prod"], 1.0)
     assert snap.series["kube_image_workload_inactive"] == ((("prod", "shop", "CronJob", "batch"), 1.0),)
+
+
+def test_a_node_holding_an_image_gone_from_its_registry_holds_its_last_copy():
+    """By the digest the pods run where known, else by name and tag; only `absent` images; only the nodes of the
+    reference's own cluster; an image still in the registry is no one's last copy."""
+    from exporter.model.records import NodeImages
+
+    digest = "sha256:" + "b" * 64
+    gone = "registry.example.com/gone:1"
+    by_tag, by_digest = "registry.example.com/tagged:2", "registry.example.com/pinned:3"
+    unauthorized = ImageState(Status.UNAUTHORIZED, "registry.example.com", None, 1.0)
+    refs = [(ref(gone), ABSENT), (ref(by_digest, container="pinned", running_digest=digest), ABSENT),
+            (ref(by_tag, container="tagged"), unauthorized), (ref(), AVAILABLE),
+            (ref(gone, cluster="staging"), ABSENT)]
+    nodes = {"prod": (NodeImages("node-1", frozenset({gone, "registry.example.com/app:1"})),
+                      NodeImages("node-2", frozenset({f"registry.example.com/pinned@{digest}", by_tag})),
+                      NodeImages("node-3", frozenset({"registry.example.com/pinned:3-other"}))),
+             "elsewhere": (NodeImages("node-9", frozenset({gone})),)}
+    snap = join(refs, {}, {}, ["prod", "staging"], now=1.0, nodes=nodes)
+    assert [labels for labels, _ in snap.series["kube_image_node_only"]] == [
+        ("prod", "node-1", gone), ("prod", "node-2", by_digest)]  # staging's pods have no node holding it
+    assert join(refs, {}, {}, ["prod"], now=1.0).series["kube_image_node_only"] == ()  # nodes not watched

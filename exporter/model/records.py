@@ -91,3 +91,12 @@ class PodChain:
     chain: tuple[str, ...]
     unit: str | None
     containers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeImages:
+    """The images one node's kubelet reports holding (`status.images`), normalized: `name:tag` and `name@digest`
+    as the runtime lists them. The kubelet reports at most 50 per node by default (`nodeStatusMaxImages`)."""
+
+    name: str
+    images: frozenset[str]

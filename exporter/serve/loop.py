@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from exporter.model.health import Counts, Health, ListHealth
-from exporter.model.records import PodChain, Reference
+from exporter.model.records import NodeImages, PodChain, Reference
 from exporter.serve import firstseen
 from exporter.common.logs import FailureLog
 from exporter.serve.cycles import CycleHealth
@@ -90,6 +90,7 @@ class _Cycle:
     expected_images: list[str] = field(default_factory=list)
     lists_loading: list[str] = field(default_factory=list)  # lists whose first reading is under way
     waiting: list[str] = field(default_factory=list)  # clusters still listing for the first time, not failing
+    nodes: dict[str, tuple[NodeImages, ...]] = field(default_factory=dict)  # what each listed cluster's nodes hold
 
 
 class Exporter:
@@ -276,6 +277,7 @@ class Exporter:
                 inputs.refs.extend(refs)
                 inputs.chains[cluster.client.name] = chains
                 inputs.rollback.extend(rollback_rows)
+                inputs.nodes[cluster.client.name] = cluster.node_images()
         inputs.lists_loading = self._lists_loading = self.expected.loading()
         inputs.expected = self.expected.lists
         inputs.expected_images = sorted({image for images in inputs.expected.values() for image in images})
@@ -374,7 +376,7 @@ class Exporter:
 
     def _failing(self, cluster: ClusterWatch, now: float) -> str:
         """The first list/watch of this cluster failing past the threshold, or ""."""
-        for reflector in cluster.all_reflectors:
+        for reflector in cluster.required_reflectors:
             down = reflector.stats.down_for(now)
             if down > self.watch_down_threshold:
                 return (f"{cluster.client.name} {reflector.kind} list/watch failing for {down:.0f}s "
@@ -395,7 +397,8 @@ class Exporter:
             inputs.expected, {image: self._state(image, self._node_keyring) for image in inputs.expected_images},
             list(inputs.chains), time.time(), self._digests,
             [(row, self._state(row.image, keyring)) for row, keyring in inputs.rollback],
-            chains=inputs.chains, health=self._health(inputs.started), expected_complete=not inputs.lists_loading)
+            chains=inputs.chains, health=self._health(inputs.started), expected_complete=not inputs.lists_loading,
+            nodes=inputs.nodes)
         self._snapshot = snapshot
         rows, histograms = series.of(snapshot)
         self.published.metrics = MetricsPage(render(rows, histograms))

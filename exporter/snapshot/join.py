@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from exporter.model.health import Health
-from exporter.model.records import PodChain, Reference, Status
+from exporter.model.records import NodeImages, PodChain, Reference, Status
 from exporter.snapshot.drift import DigestFacts, drifted, pinned
 
 __all__ = ["UNCHECKED", "DigestFacts", "ImageState", "Snapshot", "join"]
@@ -75,6 +75,7 @@ def join(
     chains: Mapping[str, tuple[PodChain, ...]] | None = None,
     health: Health | None = None,
     expected_complete: bool = True,
+    nodes: Mapping[str, Iterable[NodeImages]] | None = None,
 ) -> Snapshot:
     """Compute the reference-level and expected-list series of one cycle.
 
@@ -87,6 +88,8 @@ def join(
     `rollback` pairs (cluster, namespace, release, revision, image) of kept Helm revisions with their state.
     `chains` (by cluster) and `health` are carried to the Snapshot as they are, for the views.
     `expected_complete` is False while a list's first reading is under way: no image is called unexpected then.
+    `nodes` (by cluster) are the images nodes' kubelets hold: an image absent from its registry that a node still
+    holds is that node's last copy (`kube_image_node_only`).
     """
     pairs = tuple(references)
     expected_images = {image for images in expected.values() for image in images}
@@ -105,6 +108,7 @@ def join(
         "kube_image_expected_missing": tuple(expected_missing),
         "kube_image_expected_not_running": tuple(not_running),
         "kube_image_last_check_timestamp_seconds": tuple(sorted(rows.checked.items())),
+        "kube_image_node_only": _ones(_node_only(rows.absent, nodes or {})),
     }
     return Snapshot(created_at=now, series=series, references=pairs, chains=dict(chains or {}),
                     health=health or Health())
@@ -129,6 +133,7 @@ class _ReferenceRows:
     statuses: set[Labels] = field(default_factory=set)
     checked: dict[tuple[str, str], float] = field(default_factory=dict)  # (cluster, image) -> last check
     running: dict[str, set[str]] = field(default_factory=dict)  # cluster -> images its references name
+    absent: set[tuple[str, str, str]] = field(default_factory=set)  # (cluster, image, running digest or "")
 
 
 def _reference_rows(pairs: Iterable[tuple[Reference, ImageState]], digests: Mapping[tuple[str, str], DigestFacts],
@@ -148,6 +153,8 @@ def _reference_rows(pairs: Iterable[tuple[Reference, ImageState]], digests: Mapp
             rows.checked[key] = max(rows.checked.get(key, 0.0), state.checked_at)
         if _not_available(state):
             rows.missing.add(labels + (state.status.value,))
+            if state.status == Status.ABSENT:
+                rows.absent.add((ref.cluster, ref.image, ref.running_digest))
         if ref.unit is None:
             rows.unknown_unit.add(labels[:-1])
         if expected_images is not None and ref.image not in expected_images:
@@ -158,6 +165,23 @@ def _reference_rows(pairs: Iterable[tuple[Reference, ImageState]], digests: Mapp
             if facts.running_status == Status.ABSENT:  # the reference written by digest, as a restart pulls it
                 rows.missing.add(labels[:6] + (pinned(ref.image, ref.running_digest), labels[7], Status.ABSENT.value))
     return rows
+
+
+def _node_only(absent: set[tuple[str, str, str]], nodes: Mapping[str, Iterable[NodeImages]]) -> set[Labels]:
+    """(cluster, node, image) for each image absent from its registry that a node of its cluster still holds: by
+    the digest its pods run (their `imageID`) where known, else by its name and tag, as the node lists them."""
+    wanted: dict[str, dict[str, set[str]]] = {}  # cluster -> a name a node may list -> the images it stands for
+    for cluster, image, digest in absent:
+        names = wanted.setdefault(cluster, {})
+        names.setdefault(image, set()).add(image)
+        if digest and "@" not in image:
+            names.setdefault(pinned(image, digest), set()).add(image)
+    found: set[Labels] = set()
+    for cluster, names in wanted.items():
+        for node in nodes.get(cluster, ()):
+            for name in node.images.intersection(names):
+                found.update((cluster, node.name, image) for image in names[name])
+    return found
 
 
 def _expected_rows(expected: Mapping[str, Mapping[str, frozenset[str]]], states: Mapping[str, ImageState],

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from cachetools import TTLCache
 
 from exporter.model.health import Histogram, LastPull, WatchHealth
+from exporter.model.records import NodeImages
 from exporter.sources import inventory
 from exporter.sources.events.pulls import PULL_BUCKETS, PullTracker
 from exporter.sources.expected.sources import SourceError
 from exporter.sources.keyrings import KeyringSource
 from exporter.sources.kube.api import ApiError, ClusterClient
 from exporter.sources.kube.listfile import ObjectIndex
+from exporter.sources.kube.nodes import trim_node
 from exporter.sources.kube.objects import trim
 from exporter.sources.kube.owners import OwnerResolver
 from exporter.sources.kube.releases import Decoder, Release
@@ -41,6 +43,7 @@ class ClusterWatch:
     owner_lookup: Callable
     pulls: PullTracker = field(default_factory=PullTracker)
     events: Reflector | None = None  # kubelet events, fed to `pulls`
+    nodes: Reflector | None = None  # the images each node holds (the last copies of an image gone from its registry)
     namespaces: Reflector | None = None  # namespaces matching the label selector, when one is set
     selected: frozenset[str] | None = None  # their names, as of the last cycle
     releases: list[Reflector] = field(default_factory=list)  # Helm release storage, when rollback images are on
@@ -53,7 +56,18 @@ class ClusterWatch:
 
     @property
     def all_reflectors(self) -> list[Reflector]:
-        return [r for r in (*self.reflectors, self.events, self.namespaces, *self.releases) if r is not None]
+        return [r for r in (*self.reflectors, self.events, self.namespaces, self.nodes, *self.releases)
+                if r is not None]
+
+    @property
+    def required_reflectors(self) -> list[Reflector]:
+        """Those whose failure makes the cluster not servable: all but the nodes' (what nodes hold adds a warning
+        to what is served; an exporter given no right to list nodes still does its main job)."""
+        return [r for r in self.all_reflectors if r is not self.nodes]
+
+    def node_images(self) -> tuple[NodeImages, ...]:
+        """What each node holds now, as the nodes' reflector has it (none when nodes are not watched)."""
+        return tuple(self.nodes.snapshot().values()) if self.nodes is not None else ()
 
     def listed(self) -> bool:
         """Every kind listed once (a kind that fails, forbidden or not served, is not waited for; Pods are)."""
@@ -133,6 +147,7 @@ def watch(client: ClusterClient, label_keys: frozenset[str], node_keyring: Keyri
         cluster.namespaces = Reflector(client, "v1", "Namespace", trim=lambda obj: obj["metadata"]["name"],
                                        label_selector=namespace_selector, watch_timeout=watch_timeout)
     cluster.pulls = PullTracker(keep_namespace=lambda ns: keep_pulls(ns, cluster.selected))
+    cluster.nodes = Reflector(client, "v1", "Node", trim=trim_node, watch_timeout=watch_timeout)
     cluster.events = Reflector(client, "v1", "Event", trim=lambda obj: True, watch_timeout=watch_timeout,
                                on_event=cluster.pulls.apply)  # keeps only UIDs: the tracker holds what matters
     # Helm keeps revisions in Secrets (default) or ConfigMaps; only their images are kept once decoded

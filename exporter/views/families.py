@@ -188,6 +188,14 @@ FAMILIES: tuple[Family, ...] = (
         'sum by (reason) (increase(kube_image_shared_cache_errors_total[1h])) > 0',
     ),
     Family(
+        "kube_image_node_only",
+        "gauge",
+        "1 for each node that still holds (in its kubelet's status.images) an image a workload uses and its registry "
+        "no longer has: draining or replacing the node loses the last copy.",
+        ("cluster", "node", "image"),
+        'count by (cluster, node) (kube_image_node_only)',
+    ),
+    Family(
         "kube_image_digest_drift",
         "gauge",
         "1 when the tag a container runs now resolves to another digest in the registry.",

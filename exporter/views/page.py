@@ -38,6 +38,7 @@ READS = TRACKED + (
     "kube_image_watch_objects", "kube_image_status", "kube_image_registry_requests_total",
     "kube_image_pull_secret_unusable", "kube_image_pull_failures_total", "kube_image_pull_duration_seconds",
     "kube_image_rollback_release_errors_total", "kube_image_shared_cache_up", "kube_image_unknown_unit",
+    "kube_image_node_only",
 )
 
 # Where each problem's runbook section is: the alert that covers it (docs/runbook.md, as the rules link it).
@@ -135,6 +136,7 @@ def render(data: PageInput) -> bytes:
     classes = _classes(data)  # once: the banner and the sections count the same rows
     _header(out, data, classes)
     _missing(out, data, classes)
+    _node_only(out, data)
     _unknown_units(out, data)
     _expected(out, data)
     _drift(out, data)
@@ -163,6 +165,8 @@ def _header(out: list[str], data: PageInput, classes: Classes) -> None:
         (len(classes.inactive), "missing on an inactive workload", "missing on inactive workloads"),
         (len(classes.unverified), "reference unverified", "references unverified"),
         (len(s.get("kube_image_unknown_unit", ())), "reference without a unit", "references without a unit"),
+        (len({labels[:2] for labels, _ in s.get("kube_image_node_only", ())}), "node holding a last copy",
+         "nodes holding last copies"),
         (len(s.get("kube_image_expected_missing", ())), "expected image missing", "expected images missing"),
         (len(s.get("kube_image_expected_not_running", ())), "expected image not running",
          "expected images not running"),
@@ -230,6 +234,25 @@ def _references(out: list[str], data: PageInput, anchor: str, rows: list[Labels]
                                   _since(data, ("kube_image_missing", *labels[:-1]))))
             _table(out, ("workload", "container", "image", "reason", f"{anchor} since"), cells)
     _more(out, len(rows) - len(shown), "kube_image_missing")
+    out.append("</section>")
+
+
+def _node_only(out: list[str], data: PageInput) -> None:
+    """Nodes holding the last copy of an image gone from its registry: the ones not to drain (shown when any)."""
+    rows = data.series.get("kube_image_node_only", ())
+    if not rows:
+        return
+    held: dict[tuple[str, str], list[str]] = {}
+    for (cluster, node, image), _ in rows:
+        held.setdefault((cluster, node), []).append(image)
+    out.append(f'<section id="node-only"><h2>Do not drain: last copies on nodes ({len(held)} nodes) '
+               f'{_runbook_link("kubeimageonlyonnode")}</h2>'
+               '<p class="warn">Their registries no longer have these images; these nodes still hold them. Draining '
+               'or replacing a node loses its copies: cordon it, and copy the image back to the registry first.</p>')
+    _table(out, ("cluster", "node", "images held nowhere else"),
+           [(_e(cluster), ("bad", _e(node)), ("image", "<br>".join(_e(image) for image in sorted(images))))
+            for (cluster, node), images in sorted(held.items())[:data.max_rows]])
+    _more(out, len(held) - data.max_rows, "kube_image_node_only")
     out.append("</section>")
 
 

@@ -22,7 +22,7 @@ def test_sigterm_exits_0_at_once_with_silent_watches_and_a_check_in_flight(emula
                              "--insecure-registry", f"127.0.0.1:{registry.port}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ)
     try:
-        watches = len(WATCHED) + 1  # the inventory's kinds and kubelet events
+        watches = len(WATCHED) + 2  # the inventory's kinds, kubelet events and nodes
         assert eventually(lambda: emulator.open_watches >= watches and registry.connections, 30), \
             f"{emulator.open_watches} watches open, {len(registry.connections)} registry connections"
         time.sleep(0.5)  # the watches are idle: nothing is sent on them

@@ -1,0 +1,32 @@
+"""Nodes, read for the images their kubelets hold: when an image is gone from its registry, the copies left in
+nodes' image caches are the last ones, and draining those nodes loses them.
+
+A Node keeps, in `status.images`, the names of the images its runtime holds (each with its repo digests and tags);
+the kubelet reports at most 50 of them by default (`--node-status-max-images`), the largest first, so a small image
+on a busy node may not be listed. Names that do not parse are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from exporter.model.images import InvalidReference, normalize
+from exporter.model.records import NodeImages
+
+
+def trim_node(obj: Mapping[str, Any]) -> NodeImages:
+    """A Node as its name and the normalized names of the images it holds."""
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    status = obj.get("status") if isinstance(obj.get("status"), Mapping) else {}
+    images = status.get("images") if isinstance(status.get("images"), list) else []
+    names = set()
+    for entry in images:
+        for name in (entry.get("names") if isinstance(entry, Mapping) and isinstance(entry.get("names"), list)
+                     else ()):
+            if isinstance(name, str):
+                try:
+                    names.add(normalize(name))
+                except InvalidReference:
+                    continue
+    return NodeImages(str(metadata.get("name", "")), frozenset(names))
