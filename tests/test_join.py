@@ -152,10 +152,10 @@ def test_a_node_holding_an_image_gone_from_its_registry_holds_its_last_copy():
     refs = [(ref(gone), ABSENT), (ref(by_digest, container="pinned", running_digest=digest), ABSENT),
             (ref(by_tag, container="tagged"), unauthorized), (ref(), AVAILABLE),
             (ref(gone, cluster="staging"), ABSENT)]
-    nodes = {"prod": (NodeImages("node-1", frozenset({gone, "registry.example.com/app:1"})),
-                      NodeImages("node-2", frozenset({f"registry.example.com/pinned@{digest}", by_tag})),
-                      NodeImages("node-3", frozenset({"registry.example.com/pinned:3-other"}))),
-             "elsewhere": (NodeImages("node-9", frozenset({gone})),)}
+    nodes = {"prod": (NodeImages("node-1", (gone, "registry.example.com/app:1")),
+                      NodeImages("node-2", (f"registry.example.com/pinned@{digest}", by_tag)),
+                      NodeImages("node-3", ("registry.example.com/pinned:3-other",))),
+             "elsewhere": (NodeImages("node-9", (gone,)),)}
     snap = join(refs, {}, {}, ["prod", "staging"], now=1.0, nodes=nodes)
     assert [labels for labels, _ in snap.series["kube_image_node_only"]] == [
         ("prod", "node-1", gone), ("prod", "node-2", by_digest)]  # staging's pods have no node holding it

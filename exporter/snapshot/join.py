@@ -179,8 +179,9 @@ def _node_only(absent: set[tuple[str, str, str]], nodes: Mapping[str, Iterable[N
     found: set[Labels] = set()
     for cluster, names in wanted.items():
         for node in nodes.get(cluster, ()):
-            for name in node.images.intersection(names):
-                found.update((cluster, node.name, image) for image in names[name])
+            for name in node.images:
+                if name in names:
+                    found.update((cluster, node.name, image) for image in names[name])
     return found
 
 

@@ -8,11 +8,23 @@ on a busy node may not be listed. Names that do not parse are left out.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from exporter.model.images import InvalidReference, normalize
 from exporter.model.records import NodeImages
+
+
+@lru_cache(maxsize=65_536)
+def _normalized(name: str) -> str | None:
+    """A node's image name normalized, once per distinct name: thousands of nodes list the same images, and each
+    heartbeat that changes a node's status sends its whole list again."""
+    try:
+        return sys.intern(normalize(name))
+    except InvalidReference:
+        return None
 
 
 def trim_node(obj: Mapping[str, Any]) -> NodeImages:
@@ -24,9 +36,6 @@ def trim_node(obj: Mapping[str, Any]) -> NodeImages:
     for entry in images:
         for name in (entry.get("names") if isinstance(entry, Mapping) and isinstance(entry.get("names"), list)
                      else ()):
-            if isinstance(name, str):
-                try:
-                    names.add(normalize(name))
-                except InvalidReference:
-                    continue
-    return NodeImages(str(metadata.get("name", "")), frozenset(names))
+            if isinstance(name, str) and (normalized := _normalized(name)) is not None:
+                names.add(normalized)
+    return NodeImages(str(metadata.get("name", "")), tuple(sorted(names)))
