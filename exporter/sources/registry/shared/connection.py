@@ -115,7 +115,11 @@ class Connection:
         self.counts.commands += commands
         try:
             answer = work(self._redis)
-        except (redis.RedisError, OSError) as exc:
+        except Exception as exc:
+            if self.closed.is_set():  # closed under this call (a SIGTERM): the process is leaving, nothing to say
+                return None
+            if not isinstance(exc, (redis.RedisError, OSError)):
+                raise
             self.counts.failures += 1
             self.breaker.failed()
             self._up = False
