@@ -2,9 +2,12 @@
 the emulator's Nodes reporting what their kubelets hold; the node holding it is named in `kube_image_node_only`
 and on the page, and a node removed mid-run takes its series with it at the next cycle."""
 
+import time
+
 import pytest
 
 from tests.conftest import make_pod
+from tests.support import eventually
 from tests.support import registry as real
 from tests.support.browser import Text
 from tests.support.serve_process import Serve
@@ -47,7 +50,8 @@ def test_an_exporter_not_allowed_to_list_nodes_still_does_its_job_and_says_so(em
         serve.wait(lambda: serve.value("kube_image_watch_up", cluster="one", kind="Node") == 0, "the Node watch down")
         serve.wait(lambda: serve.workloads() == {"web"}, "the inventory")
         serve.wait(lambda: serve.get("/readyz")[0] == 200, "ready")
-        serve.wait(lambda: (serve.value("kube_image_watch_errors_total", cluster="one", kind="Node") or 0) >= 3,
-                   "the Node watch failing past the 1 s threshold")
-        assert serve.get("/readyz")[0] == 200  # still: what nodes hold is a warning's input, not the job
-        assert "nodes" in serve.log() and serve.samples("kube_image_node_only") == []
+        past = time.monotonic() + 2  # the Node watch failing past the 1 s threshold: readiness stays
+        assert eventually(lambda: serve.get("/readyz")[0] == 200 and time.monotonic() > past, timeout=10)
+        assert serve.get("/readyz")[0] == 200 and serve.samples("kube_image_node_only") == []
+        said = [line for line in serve.log().splitlines() if "nodes" in line and "WARNING" in line]
+        assert len(said) == 1 and "not granted: left out" in said[0], said  # said once, not every 30 s

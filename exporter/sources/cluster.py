@@ -147,7 +147,7 @@ def watch(client: ClusterClient, label_keys: frozenset[str], node_keyring: Keyri
         cluster.namespaces = Reflector(client, "v1", "Namespace", trim=lambda obj: obj["metadata"]["name"],
                                        label_selector=namespace_selector, watch_timeout=watch_timeout)
     cluster.pulls = PullTracker(keep_namespace=lambda ns: keep_pulls(ns, cluster.selected))
-    cluster.nodes = Reflector(client, "v1", "Node", trim=trim_node, watch_timeout=watch_timeout)
+    cluster.nodes = Reflector(client, "v1", "Node", trim=trim_node, watch_timeout=watch_timeout, optional=True)
     cluster.events = Reflector(client, "v1", "Event", trim=lambda obj: True, watch_timeout=watch_timeout,
                                on_event=cluster.pulls.apply)  # keeps only UIDs: the tracker holds what matters
     # Helm keeps revisions in Secrets (default) or ConfigMaps; only their images are kept once decoded

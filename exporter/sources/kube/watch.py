@@ -43,6 +43,7 @@ from exporter.sources.kube.api import ApiError, ClusterClient, Expired, WatchStr
 
 log = logging.getLogger(__name__)
 
+FORBIDDEN_RETRY = 300.0  # seconds between asks for an optional kind the exporter is not granted
 QUIET_DROP = 30.0  # seconds a watch must have stayed open for its drop not to count towards a relist
 
 
@@ -112,7 +113,11 @@ class Reflector:
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
         relist_after: int = 3,
+        optional: bool = False,
     ) -> None:
+        """`optional`: a kind the exporter can do without (Nodes): a 403 is logged once, then at debug level, and
+        asked again every `FORBIDDEN_RETRY` seconds, so an exporter not granted it says so without a warning every
+        30 seconds for ever."""
         self.client = client
         self.api_version = api_version
         self.kind = kind
@@ -128,6 +133,8 @@ class Reflector:
         self._relist_after = relist_after
         self._failures = 0  # in a row: reset by any success, and by a watch that stayed open a while
         self._reported: set[str] = set()  # kinds of unexpected exceptions whose traceback was logged
+        self._optional = optional
+        self._forbidden_said = False
         self._stream: WatchStream | None = None
         self._objects: dict[str, Any] = {}
         self._published: dict[str, Any] = {}
@@ -233,6 +240,12 @@ class Reflector:
             self.stats.relists_after_errors += 1
         plan.check_version = True
         delay = self._backoff.next_delay()
+        if self._optional and exc.status == 403:
+            delay = max(delay, FORBIDDEN_RETRY)
+            log.log(logging.DEBUG if self._forbidden_said else logging.WARNING,
+                    "%s; not granted: left out (asked again every %.0fs)", exc, delay)
+            self._forbidden_said = True
+            return self._sleep(delay)
         log.warning("%s; retrying in %.1fs", exc, delay)  # the error names the cluster and the resource
         return self._sleep(delay)
 
