@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from exporter.common.redact import redact
+
 MAX_BYTES = 8 * 1024 * 1024  # a kubeconfig or config file is kilobytes; more is not one
 MAX_LIST_BYTES = 16 * 1024 * 1024  # an expected list: 100,000 references are about 8 MiB
 MAX_SECRET_BYTES = 64 * 1024  # a password file
@@ -272,6 +274,8 @@ def _read(path: str | Path, what: str, limit: int, parse: Callable[[bytes], Any]
 
 
 def _problem(path: str | Path, what: str, exc: ReadError) -> FileProblem:
+    """One line naming the file; a path typed as a URL with credentials (`ftp://u:pw@h/x`) is named redacted."""
+    path = redact(str(path))
     if isinstance(exc, TooLarge):
         return FileProblem(f"{what} {path}: {exc}, the most it may hold")
     if isinstance(exc, Marked):

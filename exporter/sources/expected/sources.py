@@ -63,7 +63,7 @@ class Spec:
             return redact_url(self.location)
         if self.kind == "configmap":
             return f"configmap:{self.location}" + (f"/{self.key}" if self.key else "")
-        return self.location
+        return redact(self.location)  # a path may read as user:pass@host
 
 
 def parse_spec(text: str) -> Spec:
@@ -73,17 +73,17 @@ def parse_spec(text: str) -> Spec:
         name, rest = "", text
     rest = rest.strip()
     if not rest:
-        raise SourceError(f"expected list {text!r}: no source after the name")
+        raise SourceError(f"expected list {redact(text)!r}: no source after the name")
     scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", rest)
     if scheme and scheme.group(1).lower() in ("http", "https"):  # schemes are case-insensitive (RFC 3986)
         return Spec("url", scheme.group(1).lower() + rest[len(scheme.group(1)):], name)
     if rest[:len("configmap:")].lower() == "configmap:":
         parts = rest[len("configmap:"):].split("/")
         if len(parts) not in (2, 3) or not all(parts):
-            raise SourceError(f"expected list {text!r}: write configmap:NAMESPACE/NAME or configmap:NAMESPACE/NAME/KEY")
+            raise SourceError(f"expected list {redact(text)!r}: write configmap:NAMESPACE/NAME or configmap:NAMESPACE/NAME/KEY")
         return Spec("configmap", f"{parts[0]}/{parts[1]}", name, parts[2] if len(parts) == 3 else "")
     if scheme:
-        raise SourceError(f"expected list {text!r}: only http(s) URLs are read")
+        raise SourceError(f"expected list {redact(text)!r}: only http(s) URLs are read")
     return Spec("file", rest, name)
 
 
@@ -123,7 +123,7 @@ class ExpectedLists:
         self._closed = False
         for spec in self.specs:  # shown as loading until its first reading ends
             key = (spec.display, None) if spec.kind == "file" and Path(spec.location).is_dir() else None
-            name = Path(spec.location).name if key else _list_name(spec)
+            name = redact(Path(spec.location).name) if key else _list_name(spec)
             self.states[key or (spec.display, name)] = ListState(name, spec.display, loading=True)
 
     def close(self) -> None:
@@ -326,7 +326,7 @@ def _list_name(spec: Spec) -> str:
         return _url_stem(spec.location)
     if spec.kind == "configmap":
         return spec.location.split("/")[1]
-    return Path(spec.location).stem
+    return redact(Path(spec.location).stem)
 
 
 def _url_stem(url: str) -> str:
