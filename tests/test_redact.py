@@ -64,7 +64,7 @@ def test_a_record_seen_by_two_handlers_is_redacted_for_both(caplog):
         raise OSError("https://u:canary-2@h/x")
     except OSError:
         logging.getLogger("exporter.test").exception("x")
-    assert "canary" not in caplog.text and "https://h/x" in caplog.text
+    assert "canary-2" not in caplog.text and "https://h/x" in caplog.text
 
 
 @pytest.mark.parametrize("mirror", ["docker.io=user:canary@mirror.example", "docker.io=https://u:canary@mirror.example",
@@ -91,3 +91,16 @@ def test_a_kubeconfig_exec_plugins_stderr_is_dropped_from_the_clients_error():
     message = "exec: process returned 1. error: token CANARY-STDERR expired\nfor account CANARY-ACCOUNT"
     assert redact(message) == "exec: process returned 1 (its stderr is not shown: it may hold credentials)"
     assert redact("exec: process returned 1") == "exec: process returned 1"  # nothing on stderr: as it is
+
+
+def test_a_python_warning_quoting_a_url_is_logged_redacted():
+    """Libraries warn through `warnings` (urllib3 on unverified TLS), which writes to stderr past every handler."""
+    code = """
+import warnings
+from exporter.common import logs
+logs.configure("info", "text")
+warnings.warn("cannot reach https://u:canary-warn@registry.example/v2/")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "canary-warn" not in done.stderr and "cannot reach https://registry.example/v2/" in done.stderr

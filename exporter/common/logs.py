@@ -36,6 +36,9 @@ def configure(level: str = "info", fmt: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # every library's records reach this handler and its filter: the Kubernetes client's own (an exec plugin's
+    # failure quotes the plugin's stderr), urllib3's, and Python warnings, which would go to stderr unfiltered
+    logging.captureWarnings(True)
     for name in ("httpx", "httpcore"):
         client_log = logging.getLogger(name)
         client_log.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
