@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from exporter.commands import options
 from exporter.commands.errors import UsageError
+from exporter.common.redact import redact_image
 from exporter.model.records import Verdict, verdict
 
 DEFAULT_TIMEOUT = "5m"
@@ -90,7 +91,7 @@ def run(args) -> int:
     deadline = time.time() + timeout(args.timeout)
     settings = options.settings(args, (*options.REGISTRY_KEYS, *options.CACHE_KEYS))
     from_lists, invalid = read_lists(args.file)
-    images = list(dict.fromkeys([*args.images, *from_lists]))
+    images = list(dict.fromkeys([*map(redact_image, args.images), *from_lists]))  # user info is never printed
     if not images and not invalid:
         raise UsageError("nothing to check: give IMAGE arguments or --file LIST")
     registry_settings, keyring = options.registry(settings)
@@ -141,11 +142,9 @@ def print_rows(rows: list[Row], as_json: bool) -> None:
     """The rows as a table or JSON, each field redacted: a reference or a detail may repeat a password as typed."""
     import json
 
-    from exporter.common.redact import redact, redact_reference
+    from exporter.common.redact import redact
 
-    rows = [Row(redact_reference(r.image), r.status, r.digest, r.endpoint and redact(r.endpoint), redact(r.detail),
-                r.mirrored)
-            for r in rows]
+    rows = [Row(r.image, r.status, r.digest, r.endpoint, redact(r.detail), r.mirrored) for r in rows]  # images: at read
     if as_json:
         print(json.dumps([{"image": r.image, "status": r.status, "digest": r.digest, "endpoint": r.endpoint,
                            "detail": r.detail} for r in rows], indent=2))

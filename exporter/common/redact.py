@@ -75,11 +75,15 @@ def redact(text: str) -> str:
     return text
 
 
-def redact_reference(text: str) -> str:
-    """An image reference as written, but for a password in it (`user:pw@host/app:1`, a typo no registry answers):
-    that part reads REDACTED, and the result still does not parse, as the original did not."""
-    shown = redact(text)
-    return text if shown == text else f"{REDACTED}@{shown}"
+def redact_image(text: str) -> str:
+    """An image reference as written, its user info replaced by `REDACTED@`: no valid reference holds user info
+    or a query, so a valid one is returned unchanged, and one that held a password stays invalid (it is checked,
+    counted and shown as `invalid_reference`, never as the image it would name without its user info)."""
+    if "://" in text:
+        text = _URL_IN_TEXT.sub(_url_in_prose, text)
+    if "@" in text:
+        text = _BARE_USERINFO.sub(REDACTED + "@", text)
+    return text
 
 
 class RedactFilter(logging.Filter):

@@ -14,6 +14,8 @@ from functools import lru_cache
 
 from docker_image import reference as _distribution
 
+from exporter.common.redact import redact_image
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"  # where Docker Hub's registry API answers
 
@@ -64,11 +66,11 @@ def parse(text: str) -> ImageRef:
     if len(text) > 4096:
         raise InvalidReference(f"image reference too long ({len(text)} characters)")
     if text != text.strip():
-        raise InvalidReference(f"image reference {text.strip()[:200]!r} has surrounding whitespace")
+        raise InvalidReference(f"image reference {redact_image(text.strip())[:200]!r} has surrounding whitespace")
     try:
         parsed = _distribution.Reference.parse_normalized_named(text)
     except Exception as exc:  # the library raises a family of its own error classes
-        raise InvalidReference(f"invalid image reference {text[:200]!r}: {exc}") from None
+        raise InvalidReference(f"invalid image reference {redact_image(text)[:200]!r}: {exc}") from None
     registry, repository = parsed.split_hostname()
     return ImageRef(registry=registry, repository=repository, tag=parsed["tag"], digest=parsed["digest"])
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple
 
-from exporter.common.redact import redact, redact_reference
 from exporter.model.images import InvalidReference, digest_of_image_id, normalize
 from exporter.model.records import PodChain, Reference
 from exporter.sources.kube.objects import Container, Pod, Workload
@@ -25,7 +24,7 @@ def normalized(container: Container, where: str, problems: list[str]) -> str | N
     try:
         return normalize(container.image)
     except InvalidReference as exc:
-        problems.append(redact(f"{where} container {container.name!r}: {exc}"))
+        problems.append(f"{where} container {container.name!r}: {exc}")
         return None
 
 
@@ -40,7 +39,7 @@ def _rows(
     image_ids: Mapping[str, str] | None = None,
 ) -> Iterable[Reference]:
     for container, image in containers:
-        image = image or redact_reference(container.image)  # one that does not parse: as written
+        image = image or container.image  # one that does not parse is kept as written (without user info)
         running = digest_of_image_id(image_ids.get(container.name)) if image_ids and "@" not in image else None
         yield Reference(
             cluster=cluster,

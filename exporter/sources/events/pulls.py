@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter.common.redact import redact_image
 from exporter.model.images import InvalidReference, parse
 from exporter.sources.events.messages import parse_backoff, parse_failed, parse_pulled
 
@@ -57,7 +58,7 @@ def _image_and_registry(image: str) -> tuple[str, str]:
     try:
         ref = parse(image)
     except InvalidReference:
-        return image, ""
+        return redact_image(image), ""
     return str(ref), ref.registry
 
 

@@ -17,6 +17,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from exporter.common.files import ReadError, check_json_depth
+from exporter.common.redact import redact_image
 from exporter.model.images import InvalidReference, normalize
 
 
@@ -57,7 +58,7 @@ def _text(content: str, origin: str) -> ParsedList:
             images[normalize(text)] = frozenset()
         except InvalidReference as exc:
             problems.append(f"{origin} line {number}: {exc}")
-            rejected.append((text, problems[-1]))
+            rejected.append((redact_image(text), problems[-1]))
     if not images and not problems:
         problems.append(f"{origin}: the list is empty")
     return ParsedList(images, problems, "text", rejected)
@@ -101,7 +102,7 @@ def _report(content: str, origin: str) -> ParsedList:
             key = normalize(image)
         except InvalidReference as exc:
             problems.append(f"{origin} images[{index}]: {exc}")
-            rejected.append((image, problems[-1]))
+            rejected.append((redact_image(image), problems[-1]))
             continue
         images[key] = images.get(key, frozenset()) | frozenset(report.units_per_image.get(image, ()))
     return ParsedList(images, problems, "report", rejected)

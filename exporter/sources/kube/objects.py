@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from exporter.common.redact import redact_image
+
 FLUX_KUSTOMIZATION_NAME = "kustomize.toolkit.fluxcd.io/name"
 FLUX_KUSTOMIZATION_NAMESPACE = "kustomize.toolkit.fluxcd.io/namespace"
 FLUX_HELMRELEASE_NAME = "helm.toolkit.fluxcd.io/name"
@@ -185,7 +187,7 @@ def pod_spec(spec: Any) -> PodSpec:
     """The pull-relevant part of a pod spec (of a pod, a workload template or a rendered manifest)."""
     spec = _dict(spec)
     containers = tuple(
-        Container(name=_s(c.get("name", "")), image=_s(c.get("image") or ""), type=kind)
+        Container(name=_s(c.get("name", "")), image=_s(redact_image(str(c.get("image") or ""))), type=kind)
         for key, kind in CONTAINER_KEYS for c in _list(spec.get(key)) if isinstance(c, dict)
     )
     pull_secrets = tuple(
