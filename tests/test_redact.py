@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from exporter.common import logs
-from exporter.common.redact import redact
+from exporter.common.redact import redact, redact_image
+from exporter.model.images import InvalidReference, normalize
 from exporter.sources.registry.settings import from_options, parse_mirror
 
 DIGEST = "sha256:" + "ab" * 32
@@ -26,6 +27,26 @@ DIGEST = "sha256:" + "ab" * 32
 ])
 def test_every_form_of_credential_is_redacted_and_nothing_else(text, expected):
     assert redact(text) == expected
+
+
+@pytest.mark.parametrize(("image", "expected"), [
+    ("user:canary@registry.example/app:1", "REDACTED@registry.example/app:1"),
+    ("https://u:canary@registry.example/app:1", "https://registry.example/app:1"),
+    ("registry.example/app:1?token=canary", "registry.example/app:1?token=REDACTED"),
+])
+def test_an_image_holding_credentials_keeps_them_out_and_stays_invalid(image, expected):
+    assert redact_image(image) == expected
+    with pytest.raises(InvalidReference) as caught:
+        normalize(image)
+    assert "canary" not in str(caught.value)
+    with pytest.raises(InvalidReference):
+        normalize(redact_image(image))  # never taken for the image it would name without its user info
+
+
+@pytest.mark.parametrize("image", ["busybox", "registry:5000/team/app:1.2", f"app:1.2@{DIGEST}",
+                                   f"registry:5000/team/app@{DIGEST}", "a.example/b/c:v1-rc.2"])
+def test_a_valid_image_is_left_as_written(image):
+    assert redact_image(image) == image
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])

@@ -81,6 +81,9 @@ def redact_image(text: str) -> str:
     counted and shown as `invalid_reference`, never as the image it would name without its user info)."""
     if "://" in text:
         text = _URL_IN_TEXT.sub(_url_in_prose, text)
+    elif "?" in text:  # `host/app:1?token=...`: a query with no scheme, its values dropped as a URL's
+        path, _, query = text.partition("?")
+        text = f"{path}?{_QUERY_VALUE.sub('=' + REDACTED, query)}"
     if "@" in text:
         text = _BARE_USERINFO.sub(REDACTED + "@", text)
     return text
