@@ -4,6 +4,7 @@ Exit codes, whatever the command: 0 all good; 1 some image is not available (or 
 2 usage or input error (bad flag or value, unreadable or broken file, kubeconfig, docker config or config).
 Every error is at most two short lines on stderr, never a traceback or a usage dump: commands raise
 `UsageError` (exit 2) or `CommandError` (exit 1) and this module prints them; argparse's errors are cut short.
+Both are redacted here, whatever produced them: a value quoted back (`got 'u:pw@host'`) loses its credentials.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, with an error as two lines (what, and where to read more) instead of the usage block."""
 
     def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: {message}\nsee: {self.prog} --help\n")
+        self.exit(2, f"{self.prog}: {redact(message)}\nsee: {self.prog} --help\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
