@@ -39,6 +39,14 @@ def add_cluster(parser: argparse.ArgumentParser, contexts_help: str) -> None:
                         help="how units are found, in order: flux (default), helm, argocd, label:KEY; repeatable")
 
 
+def _skip_verify_host(value: str) -> str:
+    """A registry host; kubectl's `--insecure-skip-tls-verify=true` habit is refused rather than read as a host."""
+    if value.strip().lower() in ("true", "false"):
+        raise argparse.ArgumentTypeError(
+            f"takes a registry HOST, not {value!r}: verification is skipped per registry, never for all")
+    return value
+
+
 def add_registry(parser: argparse.ArgumentParser) -> None:
     """The registry options of `check`, `report --check-registry` and `serve`."""
     group = parser.add_argument_group("registry options")
@@ -48,7 +56,7 @@ def add_registry(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--insecure-registry", dest="insecure_registries", action="append", metavar="HOST",
                        help="plain HTTP to this registry; repeatable")
     group.add_argument("--skip-verify", "--insecure-skip-tls-verify", dest="skip_verify", action="append",
-                       metavar="HOST", help="no TLS certificate verification for this registry (kubectl's spelling "
+                       metavar="HOST", type=_skip_verify_host, help="no TLS certificate verification for this registry (kubectl's spelling "
                        "works too); repeatable")
     group.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="FROM=TO",
                        help="check images of FROM on the mirror TO[/PATH] first; repeatable")

@@ -75,3 +75,11 @@ def test_kubectls_insecure_skip_tls_verify_is_skip_verify():
     settings = [options.settings(args, ("skip_verify",)).skip_verify for args in (ours, kubectls)]
     assert settings[0] == settings[1] == ["reg.example:5000"]
     assert "--insecure-skip-tls-verify" in subcommands()["serve"].format_help()
+
+
+def test_kubectls_habit_of_insecure_skip_tls_verify_true_is_refused_not_read_as_a_host(capsys):
+    from exporter.cli import main
+
+    assert main(["check", "--insecure-skip-tls-verify=true", "nginx"]) == 2
+    err = capsys.readouterr().err
+    assert "takes a registry HOST, not 'true'" in err and len(err.strip().splitlines()) == 2
