@@ -67,7 +67,8 @@ def _transport_failure(exc: Exception, host: str) -> Answer:
         current = current.__cause__ or current.__context__
     if any(isinstance(e, ssl.SSLError) for e in chain) or "CERTIFICATE_VERIFY_FAILED" in str(exc) or "SSL" in str(exc):
         reason = next((str(e) for e in chain if isinstance(e, ssl.SSLError)), str(exc))
-        if "WRONG_VERSION_NUMBER" in reason or "record layer failure" in reason:  # the answer was not TLS
+        if any(word in reason for word in ("WRONG_VERSION_NUMBER", "record layer failure", "packet length too long")):
+            # the answer was not TLS (the wording of OpenSSL 1.1, 3.x and LibreSSL)
             return Answer(Status.TLS_ERROR, connection_failed=True,
                           detail=f"{host}: answered plain HTTP, not TLS: if it serves HTTP only, check it with "
                                  f"--insecure-registry {host} (insecure_registries in the config file)")
