@@ -2,9 +2,8 @@
 
 The script reads the CredentialProviderRequest on stdin, appends the image to `NAME.log` and answers
 what `NAME.json` beside it says (`auth`, `cacheKeyType`, `cacheDuration`), or misbehaves on purpose:
-`mode` `fail` (exit 1 with the password on stderr), `hang`, `garbage`, `deep` (JSON 100,000 levels deep),
-`wrong-version`; with
-`requireToken` it gives credentials only to a request that carries a ServiceAccount token; with `sleep`
+`mode` `fail` (exit 1 with the password on stderr), `hang`, `garbage`, `flood` (stdout without end), `deep`
+(JSON 100,000 levels deep), `wrong-version`; with `requireToken` it gives credentials only to a request that carries a ServiceAccount token; with `sleep`
 it takes that many seconds, unless `release()` lets it go sooner (`slept()` says which it was, each run).
 """
 
@@ -41,6 +40,10 @@ if "sleep" in config:  # a slow plugin: it sleeps that long, or until the test d
 if mode == "garbage":
     print("<html>oops</html>")
     sys.exit(0)
+if mode == "flood":  # an endless answer: the exporter must stop reading (and kill it) past its bound
+    chunk = "x" * 65536
+    while True:
+        sys.stdout.write(chunk)
 if mode == "deep":
     print("[" * 100000 + "]" * 100000)
     sys.exit(0)

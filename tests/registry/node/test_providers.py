@@ -185,6 +185,7 @@ def test_several_providers_combined_in_config_order(tmp_path, make_plugin):
     ("hang", "timed out after 1s"),
     ("garbage", "not JSON"),
     ("deep", "answered JSON nested deeper than 20 levels"),
+    ("flood", "answered more than 1024 KiB"),
     ("wrong-version", "apiVersion 'v0'"),
 ])
 def test_failures_name_the_provider_never_its_output(tmp_path, make_plugin, caplog, mode, why):

@@ -9,8 +9,10 @@ never repeats the plugin's output: its stderr may hold tokens or account details
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -32,18 +34,52 @@ def run(executable: Path, args: Sequence[str], env: Mapping[str, str], stdin: by
                                    stderr=subprocess.PIPE, env=dict(env), start_new_session=True)
     except OSError as exc:
         raise PluginError(f"cannot run {executable}: {exc.strerror}") from None
-    try:
-        stdout, stderr = process.communicate(stdin, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill(process)
-        raise PluginError(f"timed out after {timeout:g}s") from None
+    stdout, stderr_bytes = _exchange(process, stdin, timeout)
     if process.returncode != 0:
         how = (f"killed by signal {-process.returncode}" if process.returncode < 0
                else f"exited with status {process.returncode}")
-        raise PluginError(f"{how} ({len(stderr)} bytes on stderr, not shown)")
-    if len(stdout) > MAX_OUTPUT:
-        raise PluginError(f"answered more than {MAX_OUTPUT // 1024} KiB")
+        raise PluginError(f"{how} ({stderr_bytes} bytes on stderr, not shown)")
     return stdout
+
+
+def _exchange(process: subprocess.Popen, stdin: bytes, timeout: float) -> tuple[bytes, int]:
+    """(stdout, how many bytes came on stderr): the request written, the answer read as it comes, never more than
+    `MAX_OUTPUT` of it kept and stderr only counted, all within `timeout`. A plugin past either bound is killed:
+    one that writes gigabytes costs a megabyte, not the exporter's memory."""
+    deadline = time.monotonic() + timeout
+    try:
+        process.stdin.write(stdin)  # a request is a few hundred bytes: the pipe takes it whole
+        process.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass  # a plugin that does not read its request answers or fails on its own
+    out, err = bytearray(), 0
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ, "out")
+        selector.register(process.stderr, selectors.EVENT_READ, "err")
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                _kill(process)
+                raise PluginError(f"timed out after {timeout:g}s")
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                elif key.data == "err":
+                    err += len(chunk)
+                else:
+                    out += chunk
+                    if len(out) > MAX_OUTPUT:
+                        _kill(process)
+                        raise PluginError(f"answered more than {MAX_OUTPUT // 1024} KiB")
+    try:
+        process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:  # closed its output but goes on running
+        _kill(process)
+        raise PluginError(f"timed out after {timeout:g}s") from None
+    process.stdout.close()
+    process.stderr.close()
+    return bytes(out), err
 
 
 def _kill(process: subprocess.Popen) -> None:
@@ -52,4 +88,7 @@ def _kill(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    process.communicate()
+    for pipe in (process.stdin, process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
+    process.wait()
