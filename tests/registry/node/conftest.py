@@ -3,8 +3,9 @@
 The script reads the CredentialProviderRequest on stdin, appends the image to `NAME.log` and answers
 what `NAME.json` beside it says (`auth`, `cacheKeyType`, `cacheDuration`), or misbehaves on purpose:
 `mode` `fail` (exit 1 with the password on stderr), `hang`, `garbage`, `flood` (stdout without end), `deep`
-(JSON 100,000 levels deep), `wrong-version`; with `requireToken` it gives credentials only to a request that carries a ServiceAccount token; with `sleep`
-it takes that many seconds, unless `release()` lets it go sooner (`slept()` says which it was, each run).
+(JSON 100,000 levels deep), `wrong-version`; with `requireToken` it gives credentials only to a request that
+carries a ServiceAccount token; with `sleep` it takes that many seconds, unless `release()` lets it go sooner
+(`slept()` says which it was, each run).
 """
 
 from __future__ import annotations
