@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from exporter.commands import options
 from exporter.commands.errors import UsageError
-from exporter.common.redact import redact_image
+from exporter.common.redact import redact, redact_image
 from exporter.model.records import Verdict, verdict
 
 DEFAULT_TIMEOUT = "5m"
@@ -139,12 +139,11 @@ def check(images: list[str], keyring, registry_settings, progress: bool = False,
 
 
 def print_rows(rows: list[Row], as_json: bool) -> None:
-    """The rows as a table or JSON, each field redacted: a reference or a detail may repeat a password as typed."""
+    """The rows as a table or JSON. Images were redacted when read; a detail may quote what a registry or a parser
+    was given, so it is redacted here."""
     import json
 
-    from exporter.common.redact import redact
-
-    rows = [Row(r.image, r.status, r.digest, r.endpoint, redact(r.detail), r.mirrored) for r in rows]  # images: at read
+    rows = [Row(r.image, r.status, r.digest, r.endpoint, redact(r.detail), r.mirrored) for r in rows]
     if as_json:
         print(json.dumps([{"image": r.image, "status": r.status, "digest": r.digest, "endpoint": r.endpoint,
                            "detail": r.detail} for r in rows], indent=2))
@@ -163,10 +162,10 @@ def summary(statuses: Iterable[str]) -> str:
     counts = Counter(statuses)
     parts = []
     for cls in (Verdict.MISSING, Verdict.UNVERIFIED, Verdict.AVAILABLE):
-        mine = sorted(((n, status) for status, n in counts.items() if verdict(status) == cls), key=lambda x: (-x[0], x[1]))
+        mine = sorted((-n, status) for status, n in counts.items() if verdict(status) == cls)  # most first
         if not mine:
             continue
-        total = sum(n for n, _ in mine)
-        detail = "" if cls == Verdict.AVAILABLE else " (" + ", ".join(f"{n} {status}" for n, status in mine) + ")"
+        total = -sum(n for n, _ in mine)
+        detail = "" if cls == Verdict.AVAILABLE else " (" + ", ".join(f"{-n} {status}" for n, status in mine) + ")"
         parts.append(f"{total} {cls.value}{detail}")
     return f"{sum(counts.values())} images: {', '.join(parts)}"

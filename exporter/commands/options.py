@@ -56,8 +56,9 @@ def add_registry(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--insecure-registry", dest="insecure_registries", action="append", metavar="HOST",
                        help="plain HTTP to this registry; repeatable")
     group.add_argument("--skip-verify", "--insecure-skip-tls-verify", dest="skip_verify", action="append",
-                       metavar="HOST", type=_skip_verify_host, help="no TLS certificate verification for this registry (kubectl's spelling "
-                       "works too); repeatable")
+                       metavar="HOST", type=_skip_verify_host,
+                       help="no TLS certificate verification for this registry (kubectl's spelling works too); "
+                            "repeatable")
     group.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="FROM=TO",
                        help="check images of FROM on the mirror TO[/PATH] first; repeatable")
     group.add_argument("--concurrency", metavar="N",

@@ -146,8 +146,8 @@ class Exporter:
         self.loader = Loader(self.expected, interval if math.isfinite(interval) else 60.0,
                              on_failure=lambda exc: self.health.count_failure())
         # --cache-url: first-seen times kept in the shared cache too, so a restart keeps the page's "missing since"
-        self._persisted = (firstseen.Persisted(checker.shared.first_seen, self._first_seen_scopes(), self._problem_scope)
-                           if checker.shared is not None else None)
+        self._persisted = (firstseen.Persisted(checker.shared.first_seen, self._first_seen_scopes(),
+                                               self._problem_scope) if checker.shared is not None else None)
 
     # -- lifecycle --
 

@@ -187,11 +187,12 @@ class Classes:
     inactive: list[Labels]  # missing, workload scaled to zero or suspended
     unverified: list[Labels]  # could not be told, workload running
     unverified_inactive: list[Labels]
+    inactive_workloads: frozenset[Labels]  # (cluster, namespace, kind, workload) of those that run nothing now
 
 
 def _classes(data: PageInput) -> Classes:
-    inactive = {labels for labels, _ in data.series.get("kube_image_workload_inactive", ())}
-    classes = Classes([], [], [], [])
+    inactive = frozenset(labels for labels, _ in data.series.get("kube_image_workload_inactive", ()))
+    classes = Classes([], [], [], [], inactive)
     split = ((classes.unverified, classes.unverified_inactive), (classes.missing, classes.inactive))
     for labels, _ in data.series.get("kube_image_missing", ()):  # kube_image_missing rows are never available
         split[verdict(labels[-1]) is Verdict.MISSING][labels[:4] in inactive].append(labels)
@@ -201,18 +202,19 @@ def _classes(data: PageInput) -> Classes:
 def _missing(out: list[str], data: PageInput, classes: Classes) -> None:
     """Two sections: images the registry says are gone (missing), then images that could not be checked."""
     unverified = classes.unverified + classes.unverified_inactive
-    _references(out, data, "missing", classes.missing + classes.inactive,
+    _references(out, data, classes, "missing", classes.missing + classes.inactive,
                 f"No image in use is known to be missing; {len(unverified)} could not be checked (below)."
                 if unverified else "Every image in use is available in its registry.")
-    _references(out, data, "unverified", unverified, "Every image in use could be checked.")
+    _references(out, data, classes, "unverified", unverified, "Every image in use could be checked.")
 
 
-def _references(out: list[str], data: PageInput, anchor: str, rows: list[Labels], empty: str) -> None:
+def _references(out: list[str], data: PageInput, classes: Classes, anchor: str, rows: list[Labels],
+                 empty: str) -> None:
     out.append(f'<section id="{anchor}"><h2>{anchor.capitalize()} images ({len(rows)})</h2>')
     if not rows:
         out.append(f'<p class="ok">{empty}</p></section>')
         return
-    inactive = {labels for labels, _ in data.series.get("kube_image_workload_inactive", ())}
+    inactive = classes.inactive_workloads
     # cluster, then units by name with "no unit" last, then namespace, kind, workload, container
     shown = heapq.nsmallest(data.max_rows, rows, key=lambda l: (l[0], l[7] == "", l[7], l[1:7]))
     tree: dict[str, dict[str, dict[Labels, list[Labels]]]] = {}  # cluster -> unit -> workload -> rows
@@ -263,8 +265,8 @@ def _unknown_units(out: list[str], data: PageInput) -> None:
     if not rows:
         out.append('<p class="ok">Every reference belongs to a unit.</p></section>')
         return
-    out.append(f'<p class="muted">Deployed by hand, or by a tool the unit sources do not read: release image lists '
-               f'miss their images (<a href="{RUNBOOK}#kubeimageunknownunit">runbook</a>).</p>')
+    out.append('<p class="muted">Deployed by hand, or by a tool the unit sources do not read: release image lists '
+               f'miss their images {_runbook_link("kubeimageunknownunit")}.</p>')
     _table(out, ("cluster", "workload", "container", "image"),
            [(_e(cluster), f"{_e(kind)} {_e(namespace)}/{_e(workload)}", _e(container), ("image", _e(image)))
             for cluster, namespace, kind, workload, container, _ctype, image in rows[:data.max_rows]])

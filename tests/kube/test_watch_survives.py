@@ -139,3 +139,26 @@ def test_an_accepted_watch_ends_a_failure_even_when_no_event_follows(emulator, c
         assert r.stats.down_for(1e12) == 0.0 and r.stats.lists == lists  # resumed, not listed again
     finally:
         r.stop()
+
+
+def test_an_optional_kind_not_granted_is_said_once_and_again_only_after_it_was_granted(emulator, client, caplog):
+    """Nodes without RBAC: one warning, not one per retry; granted, then refused again, that is news again."""
+    import logging
+
+    emulator.forbidden.add(("nodes", None))
+    r = Reflector(client, "v1", "Node", optional=True, watch_timeout=300,
+                  sleep=lambda seconds: r._stop.wait(0.05))  # retries at once, whatever the delay asked
+    with caplog.at_level(logging.DEBUG, logger="exporter.sources.kube.watch"):
+        r.start()
+        try:
+            assert eventually(lambda: r.stats.errors >= 4)
+            said = [rec for rec in caplog.records if "not granted" in rec.getMessage()]
+            assert [rec.levelno for rec in said[:4]] == [logging.WARNING, logging.DEBUG, logging.DEBUG, logging.DEBUG]
+            emulator.forbidden.discard(("nodes", None))
+            assert eventually(r.synced.is_set)
+            emulator.forbidden.add(("nodes", None))
+            emulator.drop_watches()
+            assert eventually(lambda: sum(rec.levelno == logging.WARNING and "not granted" in rec.getMessage()
+                                          for rec in caplog.records) == 2)
+        finally:
+            r.stop()

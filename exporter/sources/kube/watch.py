@@ -379,6 +379,7 @@ class Reflector:
         """The server answered as it should (a list, an accepted watch): no longer failing. The row of failures
         and the backoff go on until something arrives, as a server that accepts watches and drops them at once
         must still be backed off from."""
+        self._forbidden_said = False  # granted now: a later refusal is news again
         if self.stats.failing_since is not None and not self._stop.is_set():
             log.info("%s %s: list/watch works again after %.0fs", self.client.name, self.kind,
                      self._clock() - self.stats.failing_since)
