@@ -44,7 +44,7 @@ def test_cronjob_pods_and_template_are_one_reference():
 
 
 def test_unparsable_image_keeps_raw_string_and_is_named_in_problems():
-    refs, _, problems = build()
+    refs, _, problems, _ = build()
     [typo] = [r for r in refs if r.workload == "typo"]
     assert typo.image == "registry.example.com/Team/App:1"
     assert any("default/typo" in p and "lowercase" in p for p in problems)

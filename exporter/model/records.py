@@ -21,6 +21,7 @@ class Status(StrEnum):
     UNREACHABLE = "unreachable"
     TLS_ERROR = "tls_error"
     INVALID_REFERENCE = "invalid_reference"
+    PLATFORM_MISSING = "platform_missing"  # the registry has the image, not for a platform a node of it pulls
     UNCHECKED = "unchecked"
     ERROR = "error"
 
@@ -28,7 +29,8 @@ class Status(StrEnum):
 # What a status means, once for every surface (README "What missing means"): dashboards' headline stats, alerts,
 # the status page, /report and check's summary split problems this one way. Whether a workload runs now (inactive:
 # scaled to zero, suspended) is a separate dimension, never a class.
-MISSING = (Status.ABSENT, Status.INVALID_REFERENCE)  # the registry says it is gone, or it can never be pulled
+# the registry says it is gone, or it can never be pulled (on some node it would run on)
+MISSING = (Status.ABSENT, Status.INVALID_REFERENCE, Status.PLATFORM_MISSING)
 UNVERIFIED = tuple(s for s in Status if s is not Status.AVAILABLE and s not in MISSING)  # we could not tell
 
 
@@ -95,8 +97,10 @@ class PodChain:
 
 @dataclass(frozen=True, slots=True)
 class NodeImages:
-    """The images one node's kubelet reports holding (`status.images`), normalized: `name:tag` and `name@digest`
-    as the runtime lists them. The kubelet reports at most 50 per node by default (`nodeStatusMaxImages`)."""
+    """One node: its platform (`linux/arm64`, exporter.model.platforms; '' when unknown) and the images its kubelet
+    reports holding (`status.images`), normalized: `name:tag` and `name@digest` as the runtime lists them. The
+    kubelet reports at most 50 per node by default (`nodeStatusMaxImages`)."""
 
     name: str
     images: tuple[str, ...]  # a tuple of shared strings: 5,000 nodes of 50 images are a few MB, not 80 (sets)
+    platform: str = ""

@@ -29,7 +29,7 @@ from exporter.serve import firstseen
 from exporter.common.logs import FailureLog
 from exporter.serve.cycles import CycleHealth
 from exporter.serve.endpoints import LazyPage, Published
-from exporter.snapshot import drift
+from exporter.snapshot import drift, platforms
 from exporter.snapshot.join import UNCHECKED, DigestFacts, ImageState, Snapshot, join
 from exporter.sources import inventory, rollback
 from exporter.sources.cluster import ClusterWatch, configmap_reader, watch
@@ -91,6 +91,7 @@ class _Cycle:
     lists_loading: list[str] = field(default_factory=list)  # lists whose first reading is under way
     waiting: list[str] = field(default_factory=list)  # clusters still listing for the first time, not failing
     nodes: dict[str, tuple[NodeImages, ...]] = field(default_factory=dict)  # what each listed cluster's nodes hold
+    placements: dict[str, dict] = field(default_factory=dict)  # by cluster: where each reference runs or may run
 
 
 class Exporter:
@@ -128,6 +129,7 @@ class Exporter:
         self._keys = label_keys(self.unit_sources)
         self._results: dict[tuple[str, str], CheckResult] = {}
         self._digests: dict[tuple[str, str], DigestFacts] = {}
+        self._lacking: dict[Reference, tuple[str, ...]] = {}  # platforms a reference's nodes pull, its image lacks
         self._first_round_done = False
         self._lists_loading: list[str] = []  # as the last cycle found them
         self.cycles = 0
@@ -246,6 +248,8 @@ class Exporter:
             requests, progress=self.health.progressed, before_round=lambda: self._publish(inputs, round_done=False))
         self.health.step("reading digests")
         self._digests = self._digest_facts(inputs.refs)
+        self.health.step("reading platforms")
+        self._lacking = self._platforms_lacking(inputs)
         self.health.step("publishing")
         snapshot = self._publish(inputs, round_done=not inputs.waiting)
         self.cycles += 1
@@ -273,8 +277,9 @@ class Exporter:
                 log.exception("%s: inventory failed; its last inventory stays", cluster.client.name)
                 cluster.inventory_errors += 1
             if cluster.gathered is not None:
-                refs, chains, rollback_rows = cluster.gathered
+                refs, chains, rollback_rows, placements = cluster.gathered
                 inputs.refs.extend(refs)
+                inputs.placements[cluster.client.name] = placements
                 inputs.chains[cluster.client.name] = chains
                 inputs.rollback.extend(rollback_rows)
                 inputs.nodes[cluster.client.name] = cluster.node_images()
@@ -283,8 +288,9 @@ class Exporter:
         inputs.expected_images = sorted({image for images in inputs.expected.values() for image in images})
         return inputs
 
-    def _gather_cluster(self, cluster: ClusterWatch) -> tuple[list, tuple[PodChain, ...], list]:
-        """One cluster's part of a cycle: references with their keyrings, its pod chains, its rollback rows."""
+    def _gather_cluster(self, cluster: ClusterWatch) -> tuple[list, tuple[PodChain, ...], list, dict]:
+        """One cluster's part of a cycle: references with their keyrings, its pod chains, its rollback rows, where
+        its references run."""
         found = self._inventory(cluster)
         cluster.keyrings.new_cycle()
         keyed = [(ref, cluster.keyrings.keyring(ref.namespace, ref.pull_secrets, ref.service_account))
@@ -292,7 +298,7 @@ class Exporter:
         rollback_rows = [(image, keyring) for image, keyring in rollback.images(
                              cluster.client.name, cluster.releases_now(), cluster.keyrings.keyring)
                          if self.filters.shard.keeps(f"{image.cluster}/{image.namespace}/{image.release}")]
-        return keyed, found.chains, rollback_rows  # a release belongs to one shard
+        return keyed, found.chains, rollback_rows, found.placements  # a release belongs to one shard
 
     def _digest_facts(self, refs: list[tuple[Reference, Keyring]]) -> dict[tuple[str, str], DigestFacts]:
         """For running digests that differ from what their tag serves now: the index's manifests (when the tag
@@ -302,6 +308,18 @@ class Exporter:
             return {}
         children = self.checker.index_children(drift.indexes(candidates))
         return drift.facts(candidates, children, self.checker.check_many(drift.running(candidates)))
+
+    def _platforms_lacking(self, inputs: _Cycle) -> dict[Reference, tuple[str, ...]]:
+        """The platforms each reference's nodes pull that its image lacks: the manifests its tag serves read once
+        per digest (an index's platforms; a single manifest's config blob), kept. Nothing is read for a cluster
+        whose nodes are not watched."""
+        needed = {}
+        for cluster, placements in inputs.placements.items():
+            needed.update(platforms.needs(placements, inputs.nodes.get(cluster, ())))
+        if not needed:
+            return {}
+        manifests = self.checker.manifests(platforms.wanted(inputs.refs, needed, self._results))
+        return platforms.verdicts(inputs.refs, needed, self._results, manifests)
 
     def _state(self, image: str, keyring: Keyring) -> ImageState:
         result = self._results.get((image, keyring.fingerprint))
@@ -398,7 +416,7 @@ class Exporter:
             list(inputs.chains), time.time(), self._digests,
             [(row, self._state(row.image, keyring)) for row, keyring in inputs.rollback],
             chains=inputs.chains, health=self._health(inputs.started), expected_complete=not inputs.lists_loading,
-            nodes=inputs.nodes)
+            nodes=inputs.nodes, platforms=self._lacking)
         self._snapshot = snapshot
         rows, histograms = series.of(snapshot)
         self.published.metrics = MetricsPage(render(rows, histograms))

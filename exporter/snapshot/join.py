@@ -9,7 +9,7 @@ views of it. Nothing here waits, locks or does I/O, so it is tested with plain v
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from exporter.model.health import Health
 from exporter.model.records import NodeImages, PodChain, Reference, Status
@@ -28,6 +28,12 @@ class ImageState:
     registry: str
     digest: str | None = None
     checked_at: float | None = None
+    lacking: tuple[str, ...] = ()  # platform_missing: the platforms needed that the image does not serve
+
+    @property
+    def registry_status(self) -> Status:
+        """What the registry said: a platform missing is an image the registry has."""
+        return Status.AVAILABLE if self.status == Status.PLATFORM_MISSING else self.status
 
 
 UNCHECKED = ImageState(Status.UNCHECKED, registry="")
@@ -76,6 +82,7 @@ def join(
     health: Health | None = None,
     expected_complete: bool = True,
     nodes: Mapping[str, Iterable[NodeImages]] | None = None,
+    platforms: Mapping[Reference, tuple[str, ...]] | None = None,
 ) -> Snapshot:
     """Compute the reference-level and expected-list series of one cycle.
 
@@ -90,8 +97,15 @@ def join(
     `expected_complete` is False while a list's first reading is under way: no image is called unexpected then.
     `nodes` (by cluster) are the images nodes' kubelets hold: an image absent from its registry that a node still
     holds is that node's last copy (`kube_image_node_only`).
+    `platforms` gives the platforms a reference's nodes pull that its (available) image lacks
+    (exporter.snapshot.platforms): that reference is `platform_missing`, in its series and in the Snapshot's
+    references; `kube_image_status` keeps what the registry said of the image.
     """
     pairs = tuple(references)
+    lacking = platforms or {}
+    if lacking:
+        pairs = tuple((ref, replace(state, status=Status.PLATFORM_MISSING, lacking=lacking[ref]))
+                      if ref in lacking and state.status == Status.AVAILABLE else (ref, state) for ref, state in pairs)
     expected_images = {image for images in expected.values() for image in images}
     rows = _reference_rows(pairs, digests or {}, expected_images if expected and expected_complete else None)
     cluster_names = sorted(set(clusters) | set(rows.running))
@@ -109,6 +123,7 @@ def join(
         "kube_image_expected_not_running": tuple(not_running),
         "kube_image_last_check_timestamp_seconds": tuple(sorted(rows.checked.items())),
         "kube_image_node_only": _ones(_node_only(rows.absent, nodes or {})),
+        "kube_image_platform_missing": _ones(rows.platforms),
     }
     return Snapshot(created_at=now, series=series, references=pairs, chains=dict(chains or {}),
                     health=health or Health())
@@ -134,6 +149,7 @@ class _ReferenceRows:
     checked: dict[tuple[str, str], float] = field(default_factory=dict)  # (cluster, image) -> last check
     running: dict[str, set[str]] = field(default_factory=dict)  # cluster -> images its references name
     absent: set[tuple[str, str, str]] = field(default_factory=set)  # (cluster, image, running digest or "")
+    platforms: set[Labels] = field(default_factory=set)  # (cluster, image, platform lacking)
 
 
 def _reference_rows(pairs: Iterable[tuple[Reference, ImageState]], digests: Mapping[tuple[str, str], DigestFacts],
@@ -147,7 +163,8 @@ def _reference_rows(pairs: Iterable[tuple[Reference, ImageState]], digests: Mapp
         if ref.active:
             rows.active_workloads.add(labels[:4])
         rows.running.setdefault(ref.cluster, set()).add(ref.image)
-        rows.statuses.add((ref.cluster, ref.image, state.registry, state.status.value))
+        rows.statuses.add((ref.cluster, ref.image, state.registry, state.registry_status.value))
+        rows.platforms.update((ref.cluster, ref.image, platform) for platform in state.lacking)
         if state.checked_at is not None:
             key = (ref.cluster, ref.image)
             rows.checked[key] = max(rows.checked.get(key, 0.0), state.checked_at)

@@ -48,7 +48,8 @@ class ClusterWatch:
     selected: frozenset[str] | None = None  # their names, as of the last cycle
     releases: list[Reflector] = field(default_factory=list)  # Helm release storage, when rollback images are on
     decoder: Decoder = field(default_factory=Decoder)
-    gathered: tuple | None = None  # the last inventory's (references, chains, rollback rows): kept if one fails
+    gathered: tuple | None = None  # the last inventory's (references, chains, rollback rows, placements): kept if
+    # one fails
     inventory_errors: int = 0
     inventory_memo: inventory.Memo = field(default_factory=dict)  # rows of unchanged objects, kept
     # owners of kinds not watched (Node, HelmRelease): read once, then again after 15 min; bounded

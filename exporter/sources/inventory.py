@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple
 
 from exporter.model.images import InvalidReference, digest_of_image_id, normalize
+from exporter.model.platforms import Constraint
 from exporter.model.records import PodChain, Reference
 from exporter.sources.kube.objects import Container, Pod, Workload
 from exporter.sources.kube.owners import OwnerResolver, Resolution, Trace
@@ -70,12 +71,18 @@ class Remembered(NamedTuple):
 Memo = dict[str, Remembered]  # by object UID
 
 
+Placement = str | Constraint  # a scheduled pod's node name, or what a template (or a pod still pending) allows
+
+
 class Inventory(NamedTuple):
     """One cluster's inventory."""
 
     references: set[Reference]
     chains: tuple[PodChain, ...]  # one per pod, in the order given
     problems: list[str]  # one line per container whose image does not parse
+    # where each reference runs or may run: its pods' nodes (and what its pending pods allow); a template's
+    # constraint only where no pod of the reference exists (a workload scaled to zero, a CronJob between runs)
+    placements: dict[Reference, frozenset[Placement]] = {}
 
 
 def build(
@@ -94,6 +101,8 @@ def build(
     gathered = _Gathered(cluster, resolver)
     previous = dict(memo or {})
     current: Memo = {}
+    pods_at: dict[Reference, set[Placement]] = {}
+    templates_at: dict[Reference, set[Placement]] = {}
 
     def add(obj: Pod | Workload, active: bool, where: str) -> None:
         entry = previous.get(obj.meta.uid)
@@ -102,6 +111,10 @@ def build(
         else:
             gathered.reuse(entry)
         current[obj.meta.uid] = entry
+        place: Placement = obj.node or obj.constraint if isinstance(obj, Pod) else obj.constraint
+        placed = pods_at if isinstance(obj, Pod) else templates_at
+        for ref in entry.references:
+            placed.setdefault(ref, set()).add(place)
         gathered.problems.extend(entry.problems)
         if entry.chain is not None:
             gathered.chains.append(entry.chain)
@@ -114,7 +127,9 @@ def build(
     if memo is not None:
         memo.clear()
         memo.update(current)
-    return Inventory(set(gathered.refs), tuple(gathered.chains), gathered.problems)
+    placements = {ref: frozenset(places) for ref, places in templates_at.items() if ref not in pods_at}
+    placements.update((ref, frozenset(places)) for ref, places in pods_at.items())
+    return Inventory(set(gathered.refs), tuple(gathered.chains), gathered.problems, placements)
 
 
 def _templates(workloads: Iterable[Workload]) -> Iterator[Workload]:

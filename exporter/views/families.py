@@ -39,7 +39,8 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "kube_image_missing",
         "gauge",
-        "1 for each container reference whose image is not available in its registry; reason is the registry status.",
+        "1 for each container reference whose image is not available in its registry; reason is the registry status, "
+        "or platform_missing when the image lacks a platform of the nodes the reference runs or may run on.",
         REFERENCE_LABELS + ("reason",),
         'sum by (cluster, namespace, unit, reason) (kube_image_missing)',
     ),
@@ -194,6 +195,14 @@ FAMILIES: tuple[Family, ...] = (
         "no longer has: draining or replacing the node loses the last copy.",
         ("cluster", "node", "image"),
         'count by (cluster, node) (kube_image_node_only)',
+    ),
+    Family(
+        "kube_image_platform_missing",
+        "gauge",
+        "1 for each platform (linux/arm64, linux/arm/v7) that nodes running or able to run a workload of the image "
+        "pull and the manifest its tag serves does not offer: the pull fails there ('no matching manifest').",
+        ("cluster", "image", "platform"),
+        'count by (cluster, platform) (kube_image_platform_missing)',
     ),
     Family(
         "kube_image_digest_drift",

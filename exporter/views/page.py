@@ -38,7 +38,7 @@ READS = TRACKED + (
     "kube_image_watch_objects", "kube_image_status", "kube_image_registry_requests_total",
     "kube_image_pull_secret_unusable", "kube_image_pull_failures_total", "kube_image_pull_duration_seconds",
     "kube_image_rollback_release_errors_total", "kube_image_shared_cache_up", "kube_image_unknown_unit",
-    "kube_image_node_only",
+    "kube_image_node_only", "kube_image_platform_missing",
 )
 
 # Where each problem's runbook section is: the alert that covers it (docs/runbook.md, as the rules link it).
@@ -215,6 +215,9 @@ def _references(out: list[str], data: PageInput, classes: Classes, anchor: str, 
         out.append(f'<p class="ok">{empty}</p></section>')
         return
     inactive = classes.inactive_workloads
+    lacking: dict[tuple[str, str], list[str]] = {}  # (cluster, image) -> the platforms its nodes pull and it lacks
+    for (cluster, image, platform), _ in data.series.get("kube_image_platform_missing", ()):
+        lacking.setdefault((cluster, image), []).append(platform)
     # cluster, then units by name with "no unit" last, then namespace, kind, workload, container
     shown = heapq.nsmallest(data.max_rows, rows, key=lambda l: (l[0], l[7] == "", l[7], l[1:7]))
     tree: dict[str, dict[str, dict[Labels, list[Labels]]]] = {}  # cluster -> unit -> workload -> rows
@@ -231,8 +234,10 @@ def _references(out: list[str], data: PageInput, classes: Classes, anchor: str, 
                 for labels in refs:
                     *_, container, ctype, image, _unit, reason = labels
                     kind_note = "" if ctype == "container" else f' <span class="muted">({_e(ctype)})</span>'
+                    platforms = lacking.get((cluster, image)) if reason == Status.PLATFORM_MISSING else None
+                    why = _runbook(reason) + (f" ({_e(', '.join(sorted(platforms)))})" if platforms else "")
                     cells.append((f"{_e(kind)} {_e(namespace)}/{_e(workload)}{note}", f"{_e(container)}{kind_note}",
-                                  ("image", _e(image)), ("bad", _runbook(reason)),
+                                  ("image", _e(image)), ("bad", why),
                                   _since(data, ("kube_image_missing", *labels[:-1]))))
             _table(out, ("workload", "container", "image", "reason", f"{anchor} since"), cells)
     _more(out, len(rows) - len(shown), "kube_image_missing")

@@ -1,5 +1,6 @@
-"""Nodes, read for the images their kubelets hold: when an image is gone from its registry, the copies left in
-nodes' image caches are the last ones, and draining those nodes loses them.
+"""Nodes, read for their platforms and the images their kubelets hold: a pod pulls its node's platform from an
+index, and when an image is gone from its registry, the copies left in nodes' image caches are the last ones,
+and draining those nodes loses them.
 
 A Node keeps, in `status.images`, the names of the images its runtime holds (each with its repo digests and tags);
 the kubelet reports at most 50 of them by default (`--node-status-max-images`), the largest first, so a small image
@@ -14,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from exporter.model.images import InvalidReference, normalize
+from exporter.model.platforms import of_node
 from exporter.model.records import NodeImages
 
 
@@ -28,7 +30,7 @@ def _normalized(name: str) -> str | None:
 
 
 def trim_node(obj: Mapping[str, Any]) -> NodeImages:
-    """A Node as its name and the normalized names of the images it holds."""
+    """A Node as its name, its platform and the normalized names of the images it holds."""
     metadata = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
     status = obj.get("status") if isinstance(obj.get("status"), Mapping) else {}
     images = status.get("images") if isinstance(status.get("images"), list) else []
@@ -38,4 +40,6 @@ def trim_node(obj: Mapping[str, Any]) -> NodeImages:
                      else ()):
             if isinstance(name, str) and (normalized := _normalized(name)) is not None:
                 names.add(normalized)
-    return NodeImages(str(metadata.get("name", "")), tuple(sorted(names)))
+    labels = metadata.get("labels") if isinstance(metadata.get("labels"), Mapping) else {}
+    info = status.get("nodeInfo") if isinstance(status.get("nodeInfo"), Mapping) else {}
+    return NodeImages(str(metadata.get("name", "")), tuple(sorted(names)), of_node(labels, info))

@@ -10,10 +10,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
 from exporter.common.redact import redact_image
+from exporter.model.platforms import ANYWHERE, Constraint, constraint
 
 FLUX_KUSTOMIZATION_NAME = "kustomize.toolkit.fluxcd.io/name"
 FLUX_KUSTOMIZATION_NAMESPACE = "kustomize.toolkit.fluxcd.io/namespace"
@@ -94,6 +96,7 @@ class Pod:
     phase: str = ""
     image_ids: Mapping[str, str] = field(default_factory=dict)  # container name -> status imageID
     waiting: Mapping[str, str] = field(default_factory=dict)  # container name -> waiting reason
+    constraint: Constraint = ANYWHERE  # the platforms it may be scheduled on (read while it waits for a node)
 
     @property
     def is_static(self) -> bool:
@@ -111,6 +114,7 @@ class Workload:
     suspended: bool = False
     service_account: str = "default"
     pull_secrets: tuple[str, ...] = ()
+    constraint: Constraint = ANYWHERE  # the platforms its pods may be scheduled on
 
     @property
     def active(self) -> bool:
@@ -181,6 +185,13 @@ class PodSpec:
     containers: tuple[Container, ...]
     pull_secrets: tuple[str, ...] = ()
     service_account: str = "default"
+    constraint: Constraint = ANYWHERE
+
+
+@lru_cache(maxsize=4096)
+def _shared(value: Constraint) -> Constraint:
+    """One object for every pod spec with the same constraint (the replicas of a workload)."""
+    return value
 
 
 def pod_spec(spec: Any) -> PodSpec:
@@ -195,7 +206,7 @@ def pod_spec(spec: Any) -> PodSpec:
     )
     # `serviceAccount` is the deprecated spelling the API still accepts
     account = _s(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
-    return PodSpec(containers, pull_secrets, account)
+    return PodSpec(containers, pull_secrets, account, _shared(constraint(spec)))
 
 
 def trim_pod(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Pod:
@@ -222,6 +233,7 @@ def trim_pod(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Pod:
         phase=_s(status.get("phase") or ""),
         image_ids=image_ids or _EMPTY,
         waiting=waiting or _EMPTY,
+        constraint=pulls.constraint,
     )
 
 
@@ -255,6 +267,7 @@ def trim_workload(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Wor
         suspended=bool(spec.get("suspend", False)),
         service_account=pulls.service_account,
         pull_secrets=pulls.pull_secrets,
+        constraint=pulls.constraint,
     )
 
 

@@ -8,7 +8,7 @@
   controls, challenges, tokens), runs them in its own event loop.
 
 Results are stored (`_remember`) with a lifetime by status (jittered), so a round inside the lifetime sends
-nothing; `index_children` follows the manifests an index lists. `check_many` is synchronous and may run in any
+nothing; `manifests` reads what manifests say (an index's children, an image's platforms). `check_many` is synchronous and may run in any
 thread. Pauses, gates and deadlines keep monotonic time; results carry Unix times (`checked_at`), as does the
 `paused_until` of `host_limits`, converted where it is handed out.
 """
@@ -27,6 +27,7 @@ from cachetools import LRUCache, TLRUCache
 
 from exporter.model.health import RegistryLimit
 from exporter.model.images import ImageRef, InvalidReference, parse
+from exporter.model.platforms import Manifest
 from exporter.model.records import Status
 from exporter.sources.registry.auth import TokenCache
 from exporter.sources.registry.client import DOCKER_HUB_API
@@ -77,8 +78,8 @@ class Checker:
                            TokenCache(monotonic))
         self._plugins = ThreadPoolExecutor(PLUGIN_THREADS, thread_name_prefix="credential-provider")
         self._cache: TLRUCache = TLRUCache(maxsize=self.settings.cache_size, ttu=self._expiry, timer=clock)
-        # name@digest -> its index's children, or the (monotonic) time a failed read may be retried
-        self._children: LRUCache = LRUCache(maxsize=self.settings.cache_size)
+        # name@digest -> what the manifest says, or the (monotonic) time a failed read may be retried
+        self._manifests: LRUCache = LRUCache(maxsize=self.settings.cache_size)
 
     # -- cache --
 
@@ -203,36 +204,68 @@ class Checker:
         return asyncio.run(round_.run(jobs))
 
     def index_children(self, requests: Iterable[CheckRequest]) -> dict[str, frozenset[str]]:
-        """The manifests listed by each index (`name@digest` requests), read with one GET each.
+        """The manifests listed by each index (`name@digest` requests); anything but an index answers nothing."""
+        return {image: m.children for image, m in self.manifests(requests).items() if m.children is not None}
 
-        A digest never changes, so what was read is kept for the process (in a bounded LRU); a failed
-        read is tried again after the TTL of its status. Requests for anything but an index answer nothing.
+    def manifests(self, requests: Iterable[CheckRequest]) -> dict[str, Manifest]:
+        """What each manifest (`name@digest` requests) says, with one GET each, and for a single manifest one GET
+        of its config blob (its platform).
+
+        A digest never changes, so what was read is kept for the process (in a bounded LRU, and in the fleet's
+        store); a failed read is tried again after the TTL of its status.
         """
-        answers: dict[str, frozenset[str]] = {}
+        answers: dict[str, Manifest] = {}
         todo = []
         now = self._monotonic()
         for image, keyring in dict(requests).items():
-            known = self._children.get(image)
-            if isinstance(known, frozenset):
+            known = self._manifests.get(image)
+            if isinstance(known, Manifest):
                 answers[image] = known
             elif known is None or known < now:  # never read, or a failure whose retry time has come
                 todo.append(((image, keyring.fingerprint), (image, keyring)))
-        if todo and self.shared is not None:  # --cache-url: indexes other exporters already read
+        if todo and self.shared is not None:  # --cache-url: manifests other exporters already read
             for image, known in self.shared.indexes.get([image for (image, _), _ in todo]).items():
-                self._children[image] = answers[image] = known
+                self._manifests[image] = answers[image] = known
             todo = [item for item in todo if item[0][0] not in answers]
         if todo:
-            read = {}
-            jobs, known = self.plan(todo)
-            fetched = {**known, **self._round(jobs, fetch=True)}
-            for (image, _), result in fetched.items():  # kept here, not as statuses
-                if result.children is not None:
-                    self._children[image] = answers[image] = read[image] = result.children
-                else:
-                    self._children[image] = now + self.settings.ttl.get(result.status, 120)
+            read = self._read_manifests(todo)
+            for image, manifest in read.items():
+                self._manifests[image] = answers[image] = manifest
             if self.shared is not None:
                 self.shared.indexes.put(read)
         return answers
+
+    def _read_manifests(self, todo: list[tuple[ResultKey, CheckRequest]]) -> dict[str, Manifest]:
+        """Manifests read in one round, then the config blobs of the single ones in another; a failure is noted as
+        its retry time, not returned."""
+        now = self._monotonic()
+        read: dict[str, Manifest] = {}
+        configs: dict[str, list[str]] = {}  # name@config digest -> the manifests naming it
+        keyrings = dict(request for _, request in todo)
+
+        def failed(image: str, result: CheckResult) -> None:
+            self._manifests[image] = now + self.settings.ttl.get(result.status, 120)
+
+        jobs, known = self.plan(todo)
+        for (image, _), result in {**known, **self._round(jobs, fetch=True)}.items():
+            manifest = result.manifest
+            if manifest is None:
+                failed(image, result)
+            elif manifest.config is not None:
+                configs.setdefault(f"{parse(image).name}@{manifest.config}", []).append(image)
+            else:
+                read[image] = manifest
+        if configs:
+            blobs = [((blob, keyrings[images[0]].fingerprint), (blob, keyrings[images[0]]))
+                     for blob, images in configs.items()]
+            jobs, known = self.plan(blobs)
+            for (blob, _), result in {**known, **self._round(jobs, fetch=True, path="blobs")}.items():
+                for image in configs[blob]:
+                    if result.manifest is not None and result.manifest.platforms is not None:
+                        read[image] = Manifest(platforms=result.manifest.platforms)
+                    else:
+                        failed(image, result)
+        return read
 
     # -- step 1: plan --
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import httpx
 
 from exporter.common.redact import redact_url
+from exporter.model.platforms import Manifest, read_document
 from exporter.model.records import Status
 from exporter.sources.registry.auth import Challenge, ChallengeError, TokenCache, parse_challenge, token_from_response
 from exporter.sources.registry.credentials import Credential, fingerprint
@@ -51,7 +52,7 @@ class Answer:
     pushback: bool = False  # a 429 or 503: the registry asks for less load, and the answer may change soon
     connection_failed: bool = False  # the host did not answer at all (refused, timeout, 5xx, TLS)
     media_type: str | None = None  # of the manifest found (an index tells a multi-arch image)
-    children: frozenset[str] | None = None  # an index's manifest digests, when the manifest was fetched
+    manifest: Manifest | None = None  # what the manifest (or config blob) says, when it was fetched
 
 
 @asynccontextmanager
@@ -234,13 +235,14 @@ class EndpointClient:
 
     async def check(
         self, base: str, host: str, repository: str, reference: str, credential: Credential | None,
-        fetch: bool = False,
+        fetch: bool = False, path: str = "manifests",
     ) -> Answer:
         """Is `repository` at `reference` served by the registry at `base` (`https://host:port`)?
 
-        With `fetch`, the manifest is read (GET) and an index's children are returned in the answer.
+        With `fetch`, the manifest is read (GET) and what it says is returned in the answer; with `path="blobs"`,
+        a blob (an image's config, by digest) is read instead.
         """
-        url = f"{base}/v2/{repository}/manifests/{reference}"
+        url = f"{base}/v2/{repository}/{path}/{reference}"
         method = "GET" if fetch else "HEAD"
         for attempt in range(3):  # at most: unauthenticated 401 -> authenticated; HEAD refused -> GET
             authorization, failure = await self._authorization(base, host, repository, credential)
@@ -295,9 +297,9 @@ class EndpointClient:
         where = f"{host}/{repository}:{reference}" if not reference.startswith("sha256:") else f"{host}/{repository}@{reference}"
         if code == 200:
             media_type = response.headers.get("Content-Type", "").split(";")[0].strip() or None
-            children = _children(response) if response.request.method == "GET" else None
+            manifest = _read(response) if response.request.method == "GET" else None
             return Answer(Status.AVAILABLE, digest=response.headers.get("Docker-Content-Digest"),
-                          media_type=media_type, children=children)
+                          media_type=media_type, manifest=manifest)
         if code == 404:
             return Answer(Status.ABSENT, detail=f"{where}: not found")
         if code == 401:
@@ -340,18 +342,14 @@ INDEX_TYPES = frozenset({"application/vnd.oci.image.index.v1+json",
 MAX_MANIFEST = 4 * 1024 * 1024  # distribution's own limit for a manifest
 
 
-def _children(response: httpx.Response) -> frozenset[str] | None:
-    """The digests an index lists; None when the body is no index (or too large to be a manifest)."""
+def _read(response: httpx.Response) -> Manifest | None:
+    """What a fetched manifest or config blob says; None when the body is neither (or too large to be one)."""
     if len(response.content) > MAX_MANIFEST:
         return None
     try:
-        body = json.loads(response.content)
+        return read_document(json.loads(response.content))
     except ValueError:
         return None
-    manifests = body.get("manifests") if isinstance(body, dict) else None
-    if not isinstance(manifests, list):
-        return None
-    return frozenset(m["digest"] for m in manifests if isinstance(m, dict) and isinstance(m.get("digest"), str))
 
 
 def credential_fingerprint(credential: Credential | None) -> str:

@@ -32,6 +32,7 @@ from urllib.request import getproxies
 import httpx
 
 from exporter.model.images import ImageRef
+from exporter.model.platforms import Manifest
 from exporter.model.records import Status
 from exporter.sources.registry.auth import Challenge, TokenCache
 from exporter.sources.registry.client import Answer, EndpointClient, credential_fingerprint
@@ -55,7 +56,7 @@ class CheckResult:
     detail: str
     checked_at: float  # Unix time: shown, and shared with a fleet
     media_type: str | None = None  # an index's type tells a multi-arch tag
-    children: frozenset[str] | None = None  # an index's manifests, when fetched by `index_children`
+    manifest: Manifest | None = None  # what the manifest says, when fetched by `Checker.manifests`
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,8 @@ class Round:
     stats: RequestStats  # outlives the round
     transport: httpx.AsyncBaseTransport | None = None  # a test's, else the asyncio-streams one
     plugins: Executor | None = None  # where a lookup that may run a credential provider plugin goes
-    fetch: bool = False  # GET manifests (an index's children), not HEAD
+    fetch: bool = False  # GET manifests (what they say), not HEAD
+    path: str = "manifests"  # or "blobs": images' config blobs, by digest
     deadline: float | None = None  # monotonic; a 429 or 503 is asked again while its pause ends before it
     progress: Callable[[int, int], None] | None = None
     total: int = 0
@@ -276,7 +278,8 @@ class Round:
         for credential in [c for c in credentials if not isinstance(c, FailedCredential)] or [None]:
             try:
                 answer = await self.client_for(endpoint.host).check(
-                    endpoint.base, endpoint.host, endpoint.repository, reference, credential, fetch=self.fetch)
+                    endpoint.base, endpoint.host, endpoint.repository, reference, credential, fetch=self.fetch,
+                    path=self.path)
             except Paused as paused:
                 return from_pause(paused.state, self.clock()), False
             if answer.status not in (Status.UNAUTHORIZED, Status.FORBIDDEN):
@@ -332,7 +335,7 @@ def classify(tried: list[tuple[Endpoint, Answer]], now: float) -> CheckResult:
     for endpoint, answer in tried:
         if answer.status == Status.AVAILABLE:
             return CheckResult(answer.status, answer.digest, endpoint.host, answer.detail, now,
-                               answer.media_type, answer.children)
+                               answer.media_type, answer.manifest)
     endpoint, answer = tried[0]
     return CheckResult(answer.status, answer.digest, endpoint.host, answer.detail, now)
 

@@ -12,7 +12,7 @@ things):
   `breaker`     the circuit breaker in front of it
   `results`     `kie:1:r:<credentials>:<image>`: check results, and the credential scope that names them
   `locks`       `kie:1:l:<credentials>:<image>`: single-flight locks, their owner-checked semantics, the keeper
-  `indexes`     `kie:1:c:<name@digest>`: an index's manifests
+  `indexes`     `kie:1:m:<name@digest>`: what a manifest read by digest says (children, platforms)
   `firstseen`   `kie:1:f:<N>/<M>:<cluster>`: when each problem was first seen (the page's "missing since")
   `cache`       `SharedCache`: one connection and the four stores
   `flight`      a check round through the store: plan, wait for peers, check the rest, publish
