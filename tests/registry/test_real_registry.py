@@ -51,7 +51,7 @@ def test_index_children_read_once_and_kept(loaded_registry):
     index = f"{reg.host}/public/multi@{reg.digests['index']}"
     single = f"{reg.host}/team/app@{reg.digests['oci']}"
     children = checker.index_children([(index, creds), (single, creds)])
-    platform = checker.check_many([(f"{reg.host}/public/multi:1-amd64", creds)])
+    platform = checker.check_many([(f"{reg.host}/public/multi:1-linux-amd64", creds)])
     assert set(children) == {index}  # a single-platform manifest has no children
     assert next(iter(platform.values())).digest in children[index] and len(children[index]) == 2
     sent = checker.stats.total()

@@ -34,6 +34,7 @@ BINARY = shutil.which("docker-registry")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 
 def digest_of(data: bytes) -> str:
@@ -187,9 +188,12 @@ class Registry:
             raise RuntimeError(f"push {repository}:{reference}: {response.status_code} {response.text[:300]}")
         return digest_of(body)
 
-    def push_image(self, repository: str, tag: str, media_type: str = OCI_MANIFEST, seed: str = "") -> str:
-        """An image of one small layer; returns its manifest digest."""
-        config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed or repository + tag}).encode()
+    def push_image(self, repository: str, tag: str, media_type: str = OCI_MANIFEST, seed: str = "",
+                   platform: str = "linux/amd64") -> str:
+        """An image of one small layer, its config naming `platform` (os/arch[/variant]); returns its digest."""
+        os, arch, *variant = platform.split("/")
+        config = json.dumps({"architecture": arch, "os": os, **({"variant": variant[0]} if variant else {}),
+                             "seed": seed or repository + tag}).encode()
         layer = b"layer of " + (seed or repository).encode()
         config_type = ("application/vnd.oci.image.config.v1+json" if media_type == OCI_MANIFEST
                        else "application/vnd.docker.container.image.v1+json")
@@ -203,24 +207,35 @@ class Registry:
         }
         return self.push_manifest(repository, tag, manifest, media_type)
 
-    def push_index(self, repository: str, tag: str) -> tuple[str, list[str]]:
-        """A two-platform OCI index; returns (index digest, platform manifest digests)."""
-        children = []
-        for arch in ("amd64", "arm64"):
-            digest = self.push_image(repository, f"{tag}-{arch}", seed=f"{repository}{tag}{arch}")
+    def push_index(self, repository: str, tag: str, platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64"),
+                   media_type: str = OCI_INDEX, attestation: bool = False) -> tuple[str, list[str]]:
+        """A multi-platform index (an OCI index, or a Docker manifest list with `media_type=DOCKER_LIST`), with a
+        buildkit attestation manifest (`unknown/unknown`) when asked; returns (index digest, manifest digests)."""
+        child_type = OCI_MANIFEST if media_type == OCI_INDEX else DOCKER_MANIFEST
+        children, manifests = [], []
+        for platform in platforms:
+            os, arch, *variant = platform.split("/")
+            digest = self.push_image(repository, f"{tag}-{platform.replace('/', '-')}", child_type,
+                                     seed=f"{repository}{tag}{platform}", platform=platform)
             children.append(digest)
-        manifests = [
-            {"mediaType": OCI_MANIFEST, "digest": d, "size": 1,
-             "platform": {"architecture": arch, "os": "linux"}}
-            for d, arch in zip(children, ("amd64", "arm64"))
-        ]
+            manifests.append({"mediaType": child_type, "digest": digest, "size": 1,
+                              "platform": {"architecture": arch, "os": os, **({"variant": variant[0]} if variant
+                                                                              else {})}})
+        if attestation:  # as buildkit adds: a manifest of platform unknown/unknown pointing at the first image
+            digest = self.push_image(repository, f"{tag}-attestation", child_type, seed=f"{repository}{tag}att",
+                                     platform="unknown/unknown")
+            children.append(digest)
+            manifests.append({"mediaType": child_type, "digest": digest, "size": 1,
+                              "platform": {"architecture": "unknown", "os": "unknown"},
+                              "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                                              "vnd.docker.reference.digest": children[0]}})
         # sizes must be right for the registry to accept the index
         for entry in manifests:
             got = self._http.get(f"{self.url}/v2/{repository}/manifests/{entry['digest']}",
-                                 headers={**self._auth_headers(repository), "Accept": OCI_MANIFEST})
+                                 headers={**self._auth_headers(repository), "Accept": child_type})
             entry["size"] = len(got.content)
-        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
-        return self.push_manifest(repository, tag, index, OCI_INDEX), children
+        index = {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}
+        return self.push_manifest(repository, tag, index, media_type), children
 
     def delete(self, repository: str, digest: str) -> None:
         response = self._http.delete(f"{self.url}/v2/{repository}/manifests/{digest}",
