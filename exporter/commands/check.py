@@ -1,5 +1,8 @@
 """`check IMAGE…`: are these images in their registries now? Exit 0 when all are available, 1 otherwise.
 
+With `--platform linux/amd64,linux/arm64`, an image must also serve each platform (as containerd matches them):
+one lacking one is `platform_missing`, as a node of that platform would fail to pull it.
+
 With `--file LIST` it checks a whole release list (plain text, Sylva report or merged report): the
 pre-flight a CI job runs before rolling a release out to a site behind a mirror. It is a gate: every entry of
 a list gets a verdict, and an entry that is no image reference is an `invalid_reference` row that fails it.
@@ -32,6 +35,10 @@ def register(subparsers) -> None:
     parser.add_argument("-f", "--file", action="append", default=[], metavar="LIST",
                         help="an expected list to check (plain text, Sylva report or merged report; a regular file of "
                              "at most 16 MiB, JSON nested at most 100 deep); repeatable")
+    parser.add_argument("--platform", action="append", default=[], metavar="OS/ARCH[/VARIANT],...",
+                        help="platforms every image must serve (e.g. linux/amd64,linux/arm64; repeatable): an image "
+                             "lacking one is platform_missing (one GET of its manifest, and of its config blob for a "
+                             "single-platform image)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
     parser.add_argument("--timeout", default=DEFAULT_TIMEOUT, metavar="DURATION",
                         help=f"for the whole run, 100ms to 24h (default {DEFAULT_TIMEOUT}): a 429 or 503 is asked "
@@ -85,10 +92,21 @@ def timeout(text: str) -> float:
         raise UsageError(f"--timeout: {exc}") from None
 
 
+def wanted_platforms(values: list[str]) -> tuple[str, ...]:
+    """The platforms of `--platform` (comma-separated, repeatable), normalized; UsageError naming a bad one."""
+    from exporter.model.platforms import parse
+
+    try:
+        return tuple(dict.fromkeys(parse(v) for value in values for v in value.split(",") if v.strip()))
+    except ValueError as exc:
+        raise UsageError(f"--platform: {exc}") from None
+
+
 def run(args) -> int:
     import time
 
     deadline = time.time() + timeout(args.timeout)
+    platforms = wanted_platforms(args.platform)
     settings = options.settings(args, (*options.REGISTRY_KEYS, *options.CACHE_KEYS))
     from_lists, invalid = read_lists(args.file)
     images = list(dict.fromkeys([*map(redact_image, args.images), *from_lists]))  # user info is never printed
@@ -100,7 +118,7 @@ def run(args) -> int:
     shared = options.shared_cache(settings, wait=max(0.0, deadline - time.time()))
     try:
         rows = check(images, keyring, registry_settings, progress=sys.stderr.isatty() and len(images) > 20,
-                     deadline=deadline, shared=shared)
+                     deadline=deadline, shared=shared, platforms=platforms)
     finally:
         if shared is not None:
             shared.close()
@@ -110,8 +128,9 @@ def run(args) -> int:
 
 
 def check(images: list[str], keyring, registry_settings, progress: bool = False,
-          deadline: float | None = None, shared=None) -> list[Row]:
-    """A row per image, in the given order; a 429 or 503 is asked again while `deadline` allows."""
+          deadline: float | None = None, shared=None, platforms: tuple[str, ...] = ()) -> list[Row]:
+    """A row per image, in the given order; a 429 or 503 is asked again while `deadline` allows. With `platforms`,
+    an available image lacking one is `platform_missing`."""
     import dataclasses
 
     from exporter.model.images import InvalidReference, parse
@@ -135,7 +154,34 @@ def check(images: list[str], keyring, registry_settings, progress: bool = False,
         except InvalidReference:
             mirrored = False
         rows.append(Row(image, result.status.value, result.digest, result.endpoint, result.detail, mirrored))
-    return rows
+    return with_platforms(rows, checker, keyring, platforms) if platforms else rows
+
+
+def with_platforms(rows: list[Row], checker, keyring, platforms: tuple[str, ...]) -> list[Row]:
+    """Available rows judged by the platforms their manifest serves: lacking one is `platform_missing`; a manifest
+    whose platforms could not be read is `error` (a gate does not pass on what it could not see)."""
+    import dataclasses
+
+    from exporter.model.platforms import lacking
+    from exporter.snapshot.drift import pinned
+
+    served = {row.image: pinned(row.image, row.digest) for row in rows if row.status == "available" and row.digest}
+    manifests = checker.manifests([(image, keyring) for image in set(served.values())])
+    judged = []
+    for row in rows:
+        if row.image not in served:
+            judged.append(row)
+            continue
+        manifest = manifests.get(served[row.image])
+        if manifest is None:
+            row = dataclasses.replace(row, status="error", detail=f"{served[row.image]}: its platforms could not be "
+                                                                  "read (manifest or config blob refused or gone)")
+        elif manifest.platforms is not None and (missing := lacking(manifest.platforms, platforms)):
+            offered = ", ".join(sorted(manifest.platforms)) or "none"
+            row = dataclasses.replace(row, status="platform_missing",
+                                      detail=f"lacks {', '.join(missing)} (serves {offered})")
+        judged.append(row)
+    return judged
 
 
 def print_rows(rows: list[Row], as_json: bool) -> None:

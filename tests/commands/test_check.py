@@ -118,6 +118,8 @@ def _one_short_error(capsys) -> str:
         (["nginx", "--docker-config", "/missing.json"], "docker config /missing.json"),
         (["nginx", "--bogus"], "unrecognized arguments: --bogus"),
         (["nginx", "--log-level", "loud"], "argument --log-level: invalid choice"),
+        (["nginx", "--platform", "arm64"], "--platform: 'arm64' is not a platform: write os/architecture"),
+        (["nginx", "--platform", "linux/amd64,linux"], "--platform: 'linux' is not a platform"),
     ],
 )
 def test_usage_errors_exit_2_in_two_lines_at_most(args, message, capsys):
@@ -236,3 +238,26 @@ def test_report_check_registry_adds_statuses_with_the_options_of_check(basic_reg
     assert json.loads(capsys.readouterr().out)["registry_status"] == {f"{host}/team/app:1.0": "available"}
     assert main(["report", "--from-file", str(path)]) == 0
     assert "registry_status" not in json.loads(capsys.readouterr().out)  # Sylva's keys only, unless asked
+
+
+def test_platform_gate_fails_an_image_lacking_one_and_passes_the_others(basic_registry, docker_config, capsys):
+    """A release gate for mixed clusters: an index re-pushed without arm64, a single arm64 image, a full index."""
+    reg, host = basic_registry, basic_registry.host
+    reg.push_index("team/multi", "full", ("linux/amd64", "linux/arm64"), attestation=True)
+    reg.push_index("team/multi", "amd-only", ("linux/amd64",), media_type=real.DOCKER_LIST)
+    reg.push_image("team/arm", "1", platform="linux/arm64")
+    images = [f"{host}/team/multi:full", f"{host}/team/multi:amd-only", f"{host}/team/arm:1", f"{host}/team/app:1.0"]
+    registry = ["--insecure-registry", host, "--docker-config", docker_config]
+    code = main(["check", *images, "--json", "--platform", "linux/amd64,linux/arm64", *registry])
+    out, err = capsys.readouterr()
+    assert code == 1
+    rows = {row["image"]: (row["status"], row["detail"]) for row in json.loads(out)}
+    assert rows == {
+        images[0]: ("available", ""),
+        images[1]: ("platform_missing", "lacks linux/arm64 (serves linux/amd64)"),
+        images[2]: ("platform_missing", "lacks linux/amd64 (serves linux/arm64)"),
+        images[3]: ("platform_missing", "lacks linux/arm64 (serves linux/amd64)"),
+    }
+    assert "4 images: 3 missing (3 platform_missing), 1 available" in err
+    assert main(["check", images[0], images[2], "--platform", "linux/arm64", *registry]) == 0  # each serves arm64
+    assert main(["check", images[1], *registry]) == 0  # without --platform, check is unchanged
