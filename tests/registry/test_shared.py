@@ -135,6 +135,19 @@ def test_index_children_are_shared_by_digest(front, store, basic_registry):
     assert second == first and len(first[index]) == 2 and front.total() == sent
 
 
+def test_platforms_read_by_one_exporter_are_shared_by_digest(front, store, basic_registry):
+    """An index's platforms and a single manifest's (its config blob read once) reach the fleet."""
+    creds = keyring(front.host)
+    single = f"{front.host}/team/app0@{basic_registry.push_image('team/app0', '1.0')}"
+    index = f"{front.host}/team/multi@{basic_registry.index_digest}"
+    first = exporter_checker(front, store).manifests([(index, creds), (single, creds)])
+    assert {image: m.platforms for image, m in first.items()} == {index: {"linux/amd64", "linux/arm64"},
+                                                                  single: {"linux/amd64"}}
+    sent = front.total()
+    second = exporter_checker(front, store).manifests([(index, creds), (single, creds)])
+    assert second == first and front.total() == sent
+
+
 def test_concurrent_exporters_check_each_image_once(front, store):
     creds = keyring(front.host)
     checkers = [exporter_checker(front, store) for _ in range(4)]
