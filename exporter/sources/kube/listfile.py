@@ -3,6 +3,12 @@
 Accepts a List (`{"kind": "List", "items": [...]}`), a single object, a JSON array, or several JSON
 documents one after the other (several `kubectl get -o json` outputs concatenated). Owners found in the
 file are looked up from it; owners absent from it end their chain, as a forbidden owner would.
+
+Only the fields `trim` reads are decoded (msgspec, typed dicts below); an item with a field of another shape is
+parsed whole and read as before, so `trim` stays the one definition of what is kept. `report --from-file` of a
+generated 50,000-pod List (`scripts/bench_report_file.py --pods 50000`, medians of 3 runs on a 2-core machine):
+7.6 s and 478 MB before, 3.9 s and 341 MB now, beside 1.9 s and 317 MB for `json.load` of the same 51 MB file.
+What is left is trimming (0.7 s) and resolving owners and building the report (1.2 s), not the parse (0.2 s).
 """
 
 from __future__ import annotations
