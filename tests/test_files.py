@@ -62,6 +62,18 @@ def test_brackets_in_strings_and_broken_json_are_left_to_the_parser():
     assert caught.value.mark[0] == 1
 
 
+@pytest.mark.parametrize("strings", ['"", ""', '"[", "]"', '"a[", "", "["', '"\\"[", "]\\""', '"]]]", "[[["'])
+def test_strings_side_by_side_with_or_without_brackets_add_no_depth(strings):
+    for depth, deep in ((100, False), (101, True)):
+        document = "[" * (depth - 1) + f"[{strings}]" + "]" * (depth - 1)
+        if deep:
+            with pytest.raises(TooDeep):
+                check_json_depth(document)
+        else:
+            check_json_depth(document)
+            assert parse_json(document) == json.loads(document)
+
+
 def test_yaml_depth_and_alias_cycles_are_refused_before_recursion():
     assert parse_yaml("- " * 100 + "x") is not None
     for text in ("- " * 101 + "x", "[" * 100_000, "a: " + "{b: " * 5000):

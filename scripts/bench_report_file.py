@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Time `report --from-file` beside `json.load` of the same file: the floor any reader of the file pays.
+
+    .venv/bin/python scripts/bench_report_file.py --pods 50000 [--indent 4] [--runs 3]
+    .venv/bin/python scripts/bench_report_file.py --file cluster.json
+
+Generates the cluster with scripts/gen_cluster.py (`--indent 4` writes it as kubectl does, about twice the size),
+then runs each command `--runs` times, each in its own process, and prints the median wall time and the median
+peak resident memory of those runs (from the child's own rusage, so runs do not share a peak), and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def measure(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one run of `command`."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{command[:4]} exited {process.returncode}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def medians(command: list[str], runs: int) -> tuple[float, float]:
+    results = [measure(command) for _ in range(runs)]
+    return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--pods", type=int, default=50000, help="generate a cluster of this many pods")
+    what.add_argument("--file", type=pathlib.Path, help="read this file instead of generating one")
+    parser.add_argument("--indent", type=int, default=None, help="write the generated file with this indent")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        cluster = args.file
+        if cluster is None:
+            cluster = tmp / "cluster.json"
+            subprocess.run([sys.executable, str(ROOT / "scripts/gen_cluster.py"), "--pods", str(args.pods),
+                            "--out", str(cluster)], check=True)
+            if args.indent is not None:
+                import json
+
+                cluster.write_text(json.dumps(json.loads(cluster.read_text()), indent=args.indent))
+        report = [sys.executable, "-m", "exporter", "--log-level", "error", "report", "--from-file", str(cluster),
+                  "-o", str(tmp / "report.json")]
+        load = [sys.executable, "-c", "import json, sys; json.load(open(sys.argv[1], 'rb'))", str(cluster)]
+        load_time, load_peak = medians(load, args.runs)
+        report_time, report_peak = medians(report, args.runs)
+        size = cluster.stat().st_size / 1e6
+    print(f"file: {size:.0f} MB, medians of {args.runs} runs")
+    print(f"json.load           : {load_time:6.2f} s   peak RSS {load_peak:6.0f} MB")
+    print(f"report --from-file  : {report_time:6.2f} s   peak RSS {report_peak:6.0f} MB")
+    print(f"ratio               : {report_time / load_time:6.2f} x  {report_peak / load_peak:6.2f} x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
