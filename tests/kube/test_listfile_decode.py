@@ -50,6 +50,10 @@ ODD = [
     _pod("image-null", spec__containers=[{"name": "c", "image": None}]),
     _pod("metadata-a-string", metadata="x"),
     _pod("spec-a-list", spec=[]),
+    _pod("arm-only", spec__nodeSelector={"kubernetes.io/arch": "arm64"}, spec__affinity={"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]}]}}}),
+    _pod("selector-a-string", spec__nodeSelector="arm64", spec__affinity=[1]),
     {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "a"},
      "spec": {"replicas": "3", "suspend": "no", "template": "x"}},
     {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "cj", "namespace": "a"},

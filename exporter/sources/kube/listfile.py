@@ -52,6 +52,8 @@ class _PodSpec(TypedDict, total=False):
     serviceAccountName: Any
     serviceAccount: Any
     nodeName: Any
+    nodeSelector: Any
+    affinity: Any
 
 
 class _Template(TypedDict, total=False):
