@@ -4,6 +4,7 @@ join gets: pure functions over plain data."""
 import pytest
 
 from exporter.model import platforms as p
+from exporter.model.manifests import Manifest, read_document
 from exporter.model.records import NodeImages, Reference, Status
 from exporter.snapshot import platforms as coverage
 from exporter.snapshot.join import ImageState, join
@@ -57,23 +58,23 @@ def test_an_index_serves_its_platforms_but_not_its_attestations():
         {"digest": "sha256:d", "platform": {"os": "linux", "architecture": "arm64"},
          "annotations": {"vnd.docker.reference.type": "attestation-manifest"}},
     ]
-    read = p.read_document({"schemaVersion": 2, "manifests": manifests})
+    read = read_document({"schemaVersion": 2, "manifests": manifests})
     assert read.platforms == {"linux/amd64", "linux/arm/v7"}
     assert read.children == {"sha256:a", "sha256:b", "sha256:c", "sha256:d"}
 
 
 def test_an_index_entry_without_a_platform_gives_no_verdict():
     """containerd pulls such an entry on any node: nothing can be said to be lacking."""
-    read = p.read_document({"manifests": [{"digest": "sha256:a"}]})
+    read = read_document({"manifests": [{"digest": "sha256:a"}]})
     assert read.children == {"sha256:a"} and read.platforms is None
 
 
 def test_a_single_manifest_names_its_config_and_the_config_its_platform():
-    assert p.read_document({"schemaVersion": 2, "config": {"digest": "sha256:c"}, "layers": []}) == p.Manifest(
+    assert read_document({"schemaVersion": 2, "config": {"digest": "sha256:c"}, "layers": []}) == Manifest(
         config="sha256:c")
-    assert p.read_document({"os": "linux", "architecture": "arm", "variant": "v6"}).platforms == {"linux/arm/v6"}
-    assert p.read_document({"schemaVersion": 1, "architecture": "amd64", "fsLayers": []}).platforms == {"linux/amd64"}
-    assert p.read_document({"os": "linux"}) is None and p.read_document([1]) is None
+    assert read_document({"os": "linux", "architecture": "arm", "variant": "v6"}).platforms == {"linux/arm/v6"}
+    assert read_document({"schemaVersion": 1, "architecture": "amd64", "fsLayers": []}).platforms == {"linux/amd64"}
+    assert read_document({"os": "linux"}) is None and read_document([1]) is None
 
 
 def test_a_node_platform_comes_from_its_labels_else_its_node_info():
@@ -156,10 +157,10 @@ def test_the_same_image_lacks_a_platform_for_the_reference_that_needs_it_only():
     needs = {amd: frozenset({"linux/amd64"}), both: frozenset({"linux/amd64", "linux/arm64"})}
     results = {("r.example/app:1", "anonymous"): Result(Status.AVAILABLE, "sha256:1")}
     assert coverage.wanted(refs, needs, results) == [("r.example/app@sha256:1", refs[0][1])]
-    manifests = {"r.example/app@sha256:1": p.Manifest(platforms=frozenset({"linux/amd64"}))}
+    manifests = {"r.example/app@sha256:1": Manifest(platforms=frozenset({"linux/amd64"}))}
     assert coverage.verdicts(refs, needs, results, manifests) == {both: ("linux/arm64",)}
     assert coverage.verdicts(refs, needs, results, {}) == {}  # not read yet: no verdict on a guess
-    unknown = {"r.example/app@sha256:1": p.Manifest(children=frozenset({"sha256:x"}))}
+    unknown = {"r.example/app@sha256:1": Manifest(children=frozenset({"sha256:x"}))}
     assert coverage.verdicts(refs, needs, results, unknown) == {}
 
 

@@ -16,7 +16,7 @@ from tests.support import eventually, free_port
 
 def test_an_api_outage_is_a_few_short_lines(emulator, kubeconfig):
     emulator.create(make_pod("web", "shop", "127.0.0.1:9/shop/web:1"))
-    watches = len(WATCHED) + 2  # and the Events and Nodes watches
+    watches = len(WATCHED) + 3  # and the Events, Nodes and opted-in Namespaces watches
     proc = subprocess.Popen([sys.executable, "-m", "exporter", "--log-format", "json", "serve",
                              "--kubeconfig", str(kubeconfig), "--context", "one",
                              "--listen", f"127.0.0.1:{free_port()}", "--interval", "1"],

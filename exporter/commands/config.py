@@ -198,6 +198,7 @@ class Settings(BaseModel):
     service_account_tokens: bool = False  # tokens of workloads' ServiceAccounts for providers with tokenAttributes
     watch_down_threshold: _duration_type("watch_down_threshold") = Field(default=300.0, description="failing list/watch time before not ready")
     rollback_images: StrList = []  # namespaces whose Helm release revisions are checked (reads their Secrets)
+    require_signatures: StrList = []  # image globs a signature is required for (a verifier outside the cluster)
     web_ui: bool = True  # the status page at `/`; off: `/` answers with the plain list of endpoints
     # fleet (REFERENCE.md §12): results shared through Redis; one cluster split between replicas
     cache_url: str | None = None  # redis://HOST:PORT/DB or rediss://; its password may be in it (never logged)
@@ -210,7 +211,7 @@ class Settings(BaseModel):
     @field_validator(
         "contexts", "expected", "namespaces", "exclude_namespaces", "ignore", "unit_sources",
         "docker_config", "insecure_registries", "skip_verify", "registry_mirrors", "rollback_images",
-        mode="before",
+        "require_signatures", mode="before",
     )
     @classmethod
     def _lists(cls, value: Any) -> Any:

@@ -29,6 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--ignore", action="append", metavar="REGEX", help="images to leave out")
     p.add_argument("--rollback-images", dest="rollback_images", action="append", metavar="NAMESPACE",
                    help="check the images of kept Helm release revisions in this namespace (reads its Secrets)")
+    p.add_argument("--require-signature", dest="require_signatures", action="append", metavar="GLOB",
+                   help="images (Kyverno-style glob: * matches anything) that must carry a signature (cosign or "
+                        "notation), for a verifier the cluster does not show (Ratify, a CI gate); repeatable")
     p.add_argument("--watch-down-threshold", metavar="DURATION",
                    help="not ready when a list/watch fails this long; 100ms to 24h (default 5m)")
     p.add_argument("--web-ui", nargs="?", const="true", metavar="true|false",
@@ -45,7 +48,7 @@ def register(subparsers) -> None:
 
 FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interval", "namespaces",
          "exclude_namespaces", "namespace_selector", "ignore", "unit_sources", "watch_down_threshold",
-         "rollback_images", "web_ui", "service_account_tokens", "shard", "total_shards",
+         "rollback_images", "require_signatures", "web_ui", "service_account_tokens", "shard", "total_shards",
          *options.CACHE_KEYS, *options.REGISTRY_KEYS)
 
 
@@ -119,7 +122,7 @@ def _exporter(settings, clusters, registry_settings, node_keyring, shared, publi
         unit_sources=tuple(settings.unit_sources), filters=filters, node_keyring=node_keyring,
         interval=settings.interval, watch_down_threshold=settings.watch_down_threshold,
         rollback_namespaces=settings.rollback_images, web_ui=settings.web_ui,
-        service_account_tokens=settings.service_account_tokens,
+        service_account_tokens=settings.service_account_tokens, require_signatures=settings.require_signatures,
     )
 
 

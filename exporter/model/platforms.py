@@ -107,37 +107,6 @@ def of_index(manifests: Any) -> frozenset[str] | None:
     return frozenset(found)
 
 
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    """What a manifest read by digest says, kept for the life of the process: a digest never changes.
-
-    An index lists `children` and the `platforms` they serve; a single manifest names its `config` blob, whose
-    `platforms` (one) are filled in once the blob is read; None where not known."""
-
-    children: frozenset[str] | None = None
-    platforms: frozenset[str] | None = None
-    config: str | None = None
-
-
-def read_document(body: Any) -> Manifest | None:
-    """What a manifest or config blob (parsed JSON) says; None when it is neither."""
-    if not isinstance(body, dict):
-        return None
-    if isinstance(body.get("manifests"), list):  # an OCI index or a Docker manifest list
-        children = frozenset(m["digest"] for m in body["manifests"]
-                             if isinstance(m, dict) and isinstance(m.get("digest"), str))
-        return Manifest(children=children, platforms=of_index(body["manifests"]))
-    config = body.get("config")
-    if isinstance(config, dict) and isinstance(config.get("digest"), str):  # a single image manifest
-        return Manifest(config=config["digest"])
-    architecture, os = body.get("architecture"), body.get("os")
-    if isinstance(architecture, str) and (isinstance(os, str) or body.get("schemaVersion") == 1):
-        # a config blob; or a Docker schema 1 manifest, which names its architecture and is Linux only
-        found = platform(os if isinstance(os, str) else "linux", architecture, str(body.get("variant") or ""))
-        return Manifest(platforms=frozenset({found}) if found else None)
-    return None
-
-
 def of_node(labels: Mapping[str, Any], node_info: Mapping[str, Any]) -> str:
     """A node's platform: its `kubernetes.io/os` and `/arch` labels, else its `status.nodeInfo`. Kubernetes labels
     no variant: an arm node is taken as `arm/v7`, containerd's default."""

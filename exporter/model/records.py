@@ -22,6 +22,7 @@ class Status(StrEnum):
     TLS_ERROR = "tls_error"
     INVALID_REFERENCE = "invalid_reference"
     PLATFORM_MISSING = "platform_missing"  # the registry has the image, not for a platform a node of it pulls
+    SIGNATURE_MISSING = "signature_missing"  # an admission policy requires a signature the registry lacks (check)
     UNCHECKED = "unchecked"
     ERROR = "error"
 
@@ -29,8 +30,8 @@ class Status(StrEnum):
 # What a status means, once for every surface (README "What missing means"): dashboards' headline stats, alerts,
 # the status page, /report and check's summary split problems this one way. Whether a workload runs now (inactive:
 # scaled to zero, suspended) is a separate dimension, never a class.
-# the registry says it is gone, or it can never be pulled (on some node it would run on)
-MISSING = (Status.ABSENT, Status.INVALID_REFERENCE, Status.PLATFORM_MISSING)
+# the registry says it is gone, or it can never be pulled (on some node it would run on), or admitted
+MISSING = (Status.ABSENT, Status.INVALID_REFERENCE, Status.PLATFORM_MISSING, Status.SIGNATURE_MISSING)
 UNVERIFIED = tuple(s for s in Status if s is not Status.AVAILABLE and s not in MISSING)  # we could not tell
 
 

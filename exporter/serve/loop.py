@@ -24,12 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from exporter.model.health import Counts, Health, ListHealth
+from exporter.model.admission import Policy, flag_policy
 from exporter.model.records import NodeImages, PodChain, Reference
 from exporter.serve import firstseen
 from exporter.common.logs import FailureLog
 from exporter.serve.cycles import CycleHealth
 from exporter.serve.endpoints import LazyPage, Published
-from exporter.snapshot import drift, platforms
+from exporter.snapshot import admission, drift, platforms
 from exporter.snapshot.join import UNCHECKED, DigestFacts, ImageState, Snapshot, join
 from exporter.sources import inventory, rollback
 from exporter.sources.cluster import ClusterWatch, configmap_reader, watch
@@ -41,6 +42,7 @@ from exporter.sources.kube.watch import Reflector
 from exporter.sources.registry.checker import Checker, CheckResult
 from exporter.sources.registry.client import INDEX_TYPES
 from exporter.sources.registry.credentials import Keyring
+from exporter.sources.registry.signatures import Signatures, Wanted
 from exporter.sources.shards import Shard
 from exporter.views import page, report, series
 from exporter.views.exposition import MetricsPage, render
@@ -92,6 +94,8 @@ class _Cycle:
     waiting: list[str] = field(default_factory=list)  # clusters still listing for the first time, not failing
     nodes: dict[str, tuple[NodeImages, ...]] = field(default_factory=dict)  # what each listed cluster's nodes hold
     placements: dict[str, dict] = field(default_factory=dict)  # by cluster: where each reference runs or may run
+    policies: dict[str, tuple[Policy, ...]] = field(default_factory=dict)  # by cluster: verifying admission policies
+    included: dict[str, frozenset[str] | None] = field(default_factory=dict)  # namespaces opted in to policy-controller
 
 
 class Exporter:
@@ -112,6 +116,7 @@ class Exporter:
         clock: Callable[[], float] = time.monotonic,
         service_account_tokens: bool = False,
         cycle_stale_after: float | None = None,
+        require_signatures: list[str] | None = None,
     ) -> None:
         self.checker = checker
         self._node_keyring = node_keyring  # expected images are checked as a node would pull them
@@ -130,6 +135,9 @@ class Exporter:
         self._results: dict[tuple[str, str], CheckResult] = {}
         self._digests: dict[tuple[str, str], DigestFacts] = {}
         self._lacking: dict[Reference, tuple[str, ...]] = {}  # platforms a reference's nodes pull, its image lacks
+        self._unsigned: dict[Reference, admission.Missing] = {}  # what its verifying policies require, not found
+        self._flag_policies = tuple(flag_policy(glob) for glob in require_signatures or ())
+        self.signatures = Signatures(checker)
         self._first_round_done = False
         self._lists_loading: list[str] = []  # as the last cycle found them
         self.cycles = 0
@@ -250,6 +258,8 @@ class Exporter:
         self._digests = self._digest_facts(inputs.refs)
         self.health.step("reading platforms")
         self._lacking = self._platforms_lacking(inputs)
+        self.health.step("reading signatures")
+        self._unsigned = self._signatures_missing(inputs)
         self.health.step("publishing")
         snapshot = self._publish(inputs, round_done=not inputs.waiting)
         self.cycles += 1
@@ -280,6 +290,8 @@ class Exporter:
                 refs, chains, rollback_rows, placements = cluster.gathered
                 inputs.refs.extend(refs)
                 inputs.placements[cluster.client.name] = placements
+                inputs.policies[cluster.client.name] = cluster.admission_policies() + self._flag_policies
+                inputs.included[cluster.client.name] = cluster.included_namespaces()
                 inputs.chains[cluster.client.name] = chains
                 inputs.rollback.extend(rollback_rows)
                 inputs.nodes[cluster.client.name] = cluster.node_images()
@@ -320,6 +332,17 @@ class Exporter:
             return {}
         manifests = self.checker.manifests(platforms.wanted(inputs.refs, needed, self._results))
         return platforms.verdicts(inputs.refs, needed, self._results, manifests)
+
+    def _signatures_missing(self, inputs: _Cycle) -> dict[Reference, admission.Missing]:
+        """The signatures and attestations each reference's verifying policies require and its registry lacks:
+        read only for references some policy covers, by digest, kept (exporter.sources.registry.signatures)."""
+        covering = admission.requirements((ref for ref, _ in inputs.refs), inputs.policies, inputs.included)
+        if not covering:
+            return {}
+        wanted = admission.wanted(inputs.refs, covering, self._results)
+        evidence = self.signatures.evidence(Wanted(image, keyring, host, *reads)
+                                            for image, keyring, host, reads in wanted)
+        return admission.verdicts(inputs.refs, covering, self._results, evidence)
 
     def _state(self, image: str, keyring: Keyring) -> ImageState:
         result = self._results.get((image, keyring.fingerprint))
@@ -416,7 +439,7 @@ class Exporter:
             list(inputs.chains), time.time(), self._digests,
             [(row, self._state(row.image, keyring)) for row, keyring in inputs.rollback],
             chains=inputs.chains, health=self._health(inputs.started), expected_complete=not inputs.lists_loading,
-            nodes=inputs.nodes, platforms=self._lacking)
+            nodes=inputs.nodes, platforms=self._lacking, signatures=self._unsigned)
         self._snapshot = snapshot
         rows, histograms = series.of(snapshot)
         self.published.metrics = MetricsPage(render(rows, histograms))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from exporter.model.health import Health
 from exporter.model.records import NodeImages, PodChain, Reference, Status
+from exporter.snapshot.admission import Missing
 from exporter.snapshot.drift import DigestFacts, drifted, pinned
 
 __all__ = ["UNCHECKED", "DigestFacts", "ImageState", "Snapshot", "join"]
@@ -83,6 +84,7 @@ def join(
     expected_complete: bool = True,
     nodes: Mapping[str, Iterable[NodeImages]] | None = None,
     platforms: Mapping[Reference, tuple[str, ...]] | None = None,
+    signatures: Mapping[Reference, Missing] | None = None,
 ) -> Snapshot:
     """Compute the reference-level and expected-list series of one cycle.
 
@@ -100,6 +102,8 @@ def join(
     `platforms` gives the platforms a reference's nodes pull that its (available) image lacks
     (exporter.snapshot.platforms): that reference is `platform_missing`, in its series and in the Snapshot's
     references; `kube_image_status` keeps what the registry said of the image.
+    `signatures` gives what a reference's verifying policies require and the registry lacks
+    (exporter.snapshot.admission): `kube_image_signature_missing`, one row per policy and need.
     """
     pairs = tuple(references)
     lacking = platforms or {}
@@ -124,6 +128,9 @@ def join(
         "kube_image_last_check_timestamp_seconds": tuple(sorted(rows.checked.items())),
         "kube_image_node_only": _ones(_node_only(rows.absent, nodes or {})),
         "kube_image_platform_missing": _ones(rows.platforms),
+        "kube_image_signature_missing": _ones(
+            _reference_labels(ref) + (policy, need.kind, need.predicate_type, mode.value)
+            for ref, missing in (signatures or {}).items() for policy, mode, need in missing),
     }
     return Snapshot(created_at=now, series=series, references=pairs, chains=dict(chains or {}),
                     health=health or Health())

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from exporter.model.platforms import Constraint, Manifest, lacking as not_covered
+from exporter.model.manifests import Manifest
+from exporter.model.platforms import Constraint, lacking as not_covered
 from exporter.model.records import NodeImages, Reference, Status
 from exporter.snapshot.drift import Result, pinned
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from cachetools import TTLCache
 
 from exporter.model.health import Histogram, LastPull, WatchHealth
+from exporter.model.admission import Policy
 from exporter.model.records import NodeImages
 from exporter.sources import inventory
 from exporter.sources.events.pulls import PULL_BUCKETS, PullTracker
@@ -20,6 +21,8 @@ from exporter.sources.keyrings import KeyringSource
 from exporter.sources.kube.api import ApiError, ClusterClient
 from exporter.sources.kube.listfile import ObjectIndex
 from exporter.sources.kube.nodes import trim_node
+from exporter.sources.kube.policies import SIGSTORE_INCLUDE, trim_policy
+from exporter.sources.kube.policies import WATCHED as POLICY_KINDS
 from exporter.sources.kube.objects import trim
 from exporter.sources.kube.owners import OwnerResolver
 from exporter.sources.kube.releases import Decoder, Release
@@ -47,6 +50,8 @@ class ClusterWatch:
     namespaces: Reflector | None = None  # namespaces matching the label selector, when one is set
     selected: frozenset[str] | None = None  # their names, as of the last cycle
     releases: list[Reflector] = field(default_factory=list)  # Helm release storage, when rollback images are on
+    policies: list[Reflector] = field(default_factory=list)  # verifying admission policies (CRDs; optional)
+    included: Reflector | None = None  # namespaces opted in to policy-controller (`policy.sigstore.dev/include`)
     decoder: Decoder = field(default_factory=Decoder)
     gathered: tuple | None = None  # the last inventory's (references, chains, rollback rows, placements): kept if
     # one fails
@@ -57,14 +62,25 @@ class ClusterWatch:
 
     @property
     def all_reflectors(self) -> list[Reflector]:
-        return [r for r in (*self.reflectors, self.events, self.namespaces, self.nodes, *self.releases)
-                if r is not None]
+        return [r for r in (*self.reflectors, self.events, self.namespaces, self.nodes, *self.releases,
+                            *self.policies, self.included) if r is not None]
 
     @property
     def required_reflectors(self) -> list[Reflector]:
-        """Those whose failure makes the cluster not servable: all but the nodes' (what nodes hold adds a warning
-        to what is served; an exporter given no right to list nodes still does its main job)."""
-        return [r for r in self.all_reflectors if r is not self.nodes]
+        """Those whose failure makes the cluster not servable: all but the optional ones — nodes and policies add
+        to what is served; an exporter given no right to read them still does its main job."""
+        optional = {id(r) for r in (self.nodes, self.included, *self.policies) if r is not None}
+        return [r for r in self.all_reflectors if id(r) not in optional]
+
+    def admission_policies(self) -> tuple[Policy, ...]:
+        """The verifying policies the cluster holds now (none where their CRDs are not installed)."""
+        return tuple(p for reflector in self.policies for p in reflector.snapshot().values() if p.rules)
+
+    def included_namespaces(self) -> frozenset[str] | None:
+        """The namespaces opted in to policy-controller; None when they cannot be read."""
+        if self.included is None or self.included.stats.failing_since is not None or not self.included.synced.is_set():
+            return None
+        return frozenset(self.included.snapshot().values())
 
     def node_images(self) -> tuple[NodeImages, ...]:
         """What each node holds now, as the nodes' reflector has it (none when nodes are not watched)."""
@@ -107,7 +123,7 @@ class ClusterWatch:
                             r.stats.last_error if r.stats.failing_since is not None else "",
                             (("expired", r.stats.relists_after_expiry), ("version_reset", r.stats.relists_after_reset),
                              ("errors", r.stats.relists_after_errors)))
-                for r in self.all_reflectors]
+                for r in self.all_reflectors if not r.stats.not_installed]  # a CRD not installed: nothing to watch
 
     def pull_health(self) -> tuple[list[LastPull], list[Histogram], list[tuple[tuple[str, ...], int]]]:
         """Last pulls, pull durations by registry and failures, as the kubelet's events told them."""
@@ -149,6 +165,10 @@ def watch(client: ClusterClient, label_keys: frozenset[str], node_keyring: Keyri
                                        label_selector=namespace_selector, watch_timeout=watch_timeout)
     cluster.pulls = PullTracker(keep_namespace=lambda ns: keep_pulls(ns, cluster.selected))
     cluster.nodes = Reflector(client, "v1", "Node", trim=trim_node, watch_timeout=watch_timeout, optional=True)
+    cluster.policies = [Reflector(client, api_version, kind, trim=trim_policy, watch_timeout=watch_timeout,
+                                  optional=True) for api_version, kind in POLICY_KINDS]
+    cluster.included = Reflector(client, "v1", "Namespace", trim=lambda obj: obj["metadata"]["name"],
+                                 label_selector=f"{SIGSTORE_INCLUDE}=true", watch_timeout=watch_timeout, optional=True)
     cluster.events = Reflector(client, "v1", "Event", trim=lambda obj: True, watch_timeout=watch_timeout,
                                on_event=cluster.pulls.apply)  # keeps only UIDs: the tracker holds what matters
     # Helm keeps revisions in Secrets (default) or ConfigMaps; only their images are kept once decoded

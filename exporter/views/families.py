@@ -205,6 +205,16 @@ FAMILIES: tuple[Family, ...] = (
         'count by (cluster, platform) (kube_image_platform_missing)',
     ),
     Family(
+        "kube_image_signature_missing",
+        "gauge",
+        "1 for each reference a verifying admission policy covers (Kyverno verifyImages, a sigstore "
+        "ClusterImagePolicy, --require-signature) whose required signature (kind=signature) or attestation "
+        "(kind=attestation, predicate_type) is not where the policy's verifier reads it; mode is enforce or audit. "
+        "Presence and type only: not verified cryptographically.",
+        REFERENCE_LABELS + ("policy", "kind", "predicate_type", "mode"),
+        'count by (cluster, namespace, policy, mode) (kube_image_signature_missing)',
+    ),
+    Family(
         "kube_image_digest_drift",
         "gauge",
         "1 when the tag a container runs now resolves to another digest in the registry.",

@@ -79,7 +79,7 @@ _INDENT = re.compile(r"(?m)^( +)")
 
 
 # worst first: what a pull with some credential set would meet; `available` only when every set finds it
-SEVERITY = (Status.ABSENT, Status.PLATFORM_MISSING, Status.UNAUTHORIZED, Status.FORBIDDEN, Status.INVALID_REFERENCE, Status.TLS_ERROR,
+SEVERITY = (Status.ABSENT, Status.PLATFORM_MISSING, Status.SIGNATURE_MISSING, Status.UNAUTHORIZED, Status.FORBIDDEN, Status.INVALID_REFERENCE, Status.TLS_ERROR,
             Status.UNREACHABLE, Status.ERROR, Status.RATE_LIMITED, Status.UNCHECKED, Status.AVAILABLE)
 _RANK = {status: rank for rank, status in enumerate(SEVERITY)}
 

@@ -229,6 +229,14 @@ class ClusterClient:
             self._resources.setdefault(key, None)
         return self._resources[key]
 
+    def forget_resource(self, api_version: str, kind: str) -> bool:
+        """Drop a kind the API did not serve from discovery's cache, so the next use looks it up again (a CRD
+        installed later is found); True when the kind was not served."""
+        if (api_version, kind) in self._resources and self._resources[(api_version, kind)] is None:
+            del self._resources[(api_version, kind)]
+            return True
+        return False
+
     def _path(self, info: ResourceInfo, namespace: str | None, name: str | None = None) -> str:
         group, version = _split_api_version(info.api_version)
         base = f"/apis/{group}/{version}" if group else f"/api/{version}"

@@ -70,6 +70,7 @@ class ReflectorStats:
     last_success: float = 0.0  # monotonic time of the last successful list or watch event/bookmark
     failing_since: float | None = None  # monotonic time of the first error since the last success (or open watch)
     ended: str = ""  # why the thread ended without being asked to stop ("" while it runs, or was stopped)
+    not_installed: bool = False  # an optional kind the API does not serve (a CRD not installed): nothing to hold
 
     def down_for(self, now: float) -> float:
         """Seconds the list/watch has been failing without a success in between (0 when working)."""
@@ -115,9 +116,10 @@ class Reflector:
         relist_after: int = 3,
         optional: bool = False,
     ) -> None:
-        """`optional`: a kind the exporter can do without (Nodes): a 403 is logged once, then at debug level, and
-        asked again every `FORBIDDEN_RETRY` seconds, so an exporter not granted it says so without a warning every
-        30 seconds for ever."""
+        """`optional`: a kind the exporter can do without (Nodes, policies): a 403 is logged once, then at debug level,
+        and asked again every `FORBIDDEN_RETRY` seconds, so an exporter not granted it says so without a warning
+        every 30 seconds for ever; a kind the API does not serve (a CRD not installed) is no failure at all: held
+        as empty, said once at info level, looked up again as often."""
         self.client = client
         self.api_version = api_version
         self.kind = kind
@@ -232,6 +234,9 @@ class Reflector:
 
     def _after_api_error(self, exc: ApiError, plan: _Plan) -> bool:
         """Count the failure, decide whether what is held must be listed again, back off; True when stopped."""
+        if self._optional and exc.status == 404 and self._not_served(exc):
+            plan.need_list = True
+            return self._sleep(FORBIDDEN_RETRY)
         self._failed(str(exc))
         if exc.status in (403, 404):
             plan.need_list = True  # what we hold may be stale: start over once readable again
@@ -248,6 +253,22 @@ class Reflector:
             return self._sleep(delay)
         log.warning("%s; retrying in %.1fs", exc, delay)  # the error names the cluster and the resource
         return self._sleep(delay)
+
+    def _not_served(self, exc: ApiError) -> bool:
+        """An optional kind the API does not serve: held as empty and synced, no failure; False when the kind is
+        served (a 404 of another cause stays a failure)."""
+        forget = getattr(self.client, "forget_resource", None)
+        if forget is None or not forget(self.api_version, self.kind):
+            return False
+        self._success()
+        with self._lock:
+            self._objects = {}
+        self._publish()
+        if not self.stats.not_installed:
+            log.info("%s; not installed: nothing to read (looked up again every %.0fs)", exc, FORBIDDEN_RETRY)
+        self.stats.not_installed = True
+        self.synced.set()
+        return True
 
     def _after_bug(self, exc: Exception, plan: _Plan) -> bool:
         """Count it, report it (its traceback the first time), list everything again after a pause."""
@@ -297,6 +318,7 @@ class Reflector:
             self._objects = objects
         self._version = version
         self.stats.lists += 1
+        self.stats.not_installed = False
         self._success()
         self._publish()
         self.synced.set()

@@ -27,7 +27,7 @@ from cachetools import LRUCache, TLRUCache
 
 from exporter.model.health import RegistryLimit
 from exporter.model.images import ImageRef, InvalidReference, parse
-from exporter.model.platforms import Manifest
+from exporter.model.manifests import Manifest
 from exporter.model.records import Status
 from exporter.sources.registry.auth import TokenCache
 from exporter.sources.registry.client import DOCKER_HUB_API

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import httpx
 
 from exporter.common.redact import redact_url
-from exporter.model.platforms import Manifest, read_document
+from exporter.model.manifests import Manifest, read_document
 from exporter.model.records import Status
 from exporter.sources.registry.auth import Challenge, ChallengeError, TokenCache, parse_challenge, token_from_response
 from exporter.sources.registry.credentials import Credential, fingerprint

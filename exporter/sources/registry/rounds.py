@@ -32,7 +32,7 @@ from urllib.request import getproxies
 import httpx
 
 from exporter.model.images import ImageRef
-from exporter.model.platforms import Manifest
+from exporter.model.manifests import Manifest
 from exporter.model.records import Status
 from exporter.sources.registry.auth import Challenge, TokenCache
 from exporter.sources.registry.client import Answer, EndpointClient, credential_fingerprint

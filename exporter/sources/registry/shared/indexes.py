@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import orjson
 
-from exporter.model.platforms import Manifest
+from exporter.model.manifests import Manifest
 from exporter.sources.registry.shared.connection import PREFIX, Connection
 
 MANIFEST_TTL = 7 * 24 * 3600  # a digest's content never changes; bound the memory of digests no one uses
