@@ -35,6 +35,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
 
 
 def digest_of(data: bytes) -> str:
@@ -180,9 +181,11 @@ class Registry:
         done.raise_for_status()
         return digest
 
-    def push_manifest(self, repository: str, reference: str, manifest: dict, media_type: str) -> str:
+    def push_manifest(self, repository: str, reference: str, manifest: dict, media_type: str,
+                      url: str | None = None) -> str:
+        """Push a manifest (to `url`, a front of this registry, when given); returns its digest."""
         body = json.dumps(manifest).encode()
-        response = self._http.put(f"{self.url}/v2/{repository}/manifests/{reference}", content=body,
+        response = self._http.put(f"{url or self.url}/v2/{repository}/manifests/{reference}", content=body,
                                   headers={**self._auth_headers(repository), "Content-Type": media_type})
         if response.status_code >= 300:
             raise RuntimeError(f"push {repository}:{reference}: {response.status_code} {response.text[:300]}")
@@ -236,6 +239,53 @@ class Registry:
             entry["size"] = len(got.content)
         index = {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}
         return self.push_manifest(repository, tag, index, media_type), children
+
+    # -- signatures, as cosign and notation attach them --
+
+    def _small_manifest(self, repository: str, layers: list[tuple[str, bytes, dict]], **fields) -> dict:
+        """An OCI manifest of the empty config and these (media type, content, annotations) layers."""
+        empty = b"{}"
+        return {"schemaVersion": 2, "mediaType": OCI_MANIFEST, **fields,
+                "config": {"mediaType": EMPTY_CONFIG, "digest": self.push_blob(repository, empty), "size": 2},
+                "layers": [{"mediaType": kind, "digest": self.push_blob(repository, data), "size": len(data),
+                            "annotations": annotations} for kind, data, annotations in layers]}
+
+    def push_cosign_signature(self, repository: str, digest: str) -> str:
+        """cosign's legacy signature: tag `sha256-<hex>.sig`, a simplesigning layer with its signature annotation."""
+        payload = json.dumps({"critical": {"image": {"docker-manifest-digest": digest}}}).encode()
+        manifest = self._small_manifest(repository, [("application/vnd.dev.cosign.simplesigning.v1+json", payload,
+                                                      {"dev.cosignproject.cosign/signature": "MEUCIQ..."})])
+        return self.push_manifest(repository, digest.replace(":", "-") + ".sig", manifest, OCI_MANIFEST)
+
+    def push_cosign_attestation(self, repository: str, digest: str, *predicate_types: str) -> str:
+        """cosign's legacy attestations: tag `sha256-<hex>.att`, one DSSE envelope a layer, its predicate annotated."""
+        layers = [("application/vnd.dsse.envelope.v1+json", json.dumps({"payloadType": "application/vnd.in-toto+json",
+                                                                         "predicate": p}).encode(),
+                   {"predicateType": p}) for p in predicate_types]
+        manifest = self._small_manifest(repository, layers)
+        return self.push_manifest(repository, digest.replace(":", "-") + ".att", manifest, OCI_MANIFEST)
+
+    def push_referrer(self, repository: str, subject: str, artifact_type: str, annotations: dict | None = None,
+                      url: str | None = None) -> dict:
+        """An OCI 1.1 referrer of `subject` (a manifest with `artifactType` and `subject`), pushed by digest (to `url`,
+        a front with the referrers API, when given); returns its descriptor as a referrers list shows it."""
+        got = self._http.head(f"{self.url}/v2/{repository}/manifests/{subject}",
+                              headers={**self._auth_headers(repository), "Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"})
+        manifest = self._small_manifest(
+            repository, [(artifact_type.replace("+json", "") + ".layer", b"signature of " + subject.encode(), {})],
+            artifactType=artifact_type, annotations=annotations or {},
+            subject={"mediaType": got.headers["Content-Type"], "digest": subject,
+                     "size": int(got.headers["Content-Length"])})
+        body = json.dumps(manifest).encode()
+        digest = self.push_manifest(repository, digest_of(body), manifest, OCI_MANIFEST, url=url)
+        return {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(body), "artifactType": artifact_type,
+                **({"annotations": annotations} if annotations else {})}
+
+    def push_referrers_tag(self, repository: str, subject: str, descriptors: list[dict]) -> str:
+        """The referrers tag schema, as clients maintain it where a registry has no referrers API: an index at tag
+        `sha256-<hex>` listing the referrers."""
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
+        return self.push_manifest(repository, subject.replace(":", "-"), index, OCI_INDEX)
 
     def delete(self, repository: str, digest: str) -> None:
         response = self._http.delete(f"{self.url}/v2/{repository}/manifests/{digest}",
