@@ -1,7 +1,8 @@
 """`check IMAGE…`: are these images in their registries now? Exit 0 when all are available, 1 otherwise.
 
 With `--platform linux/amd64,linux/arm64`, an image must also serve each platform (as containerd matches them):
-one lacking one is `platform_missing`, as a node of that platform would fail to pull it.
+one lacking one is `platform_missing`, as a node of that platform would fail to pull it. With `--require-signature
+GLOB`, an image the glob matches must carry a signature (cosign's tag or referrers, notation): `signature_missing`.
 
 With `--file LIST` it checks a whole release list (plain text, Sylva report or merged report): the
 pre-flight a CI job runs before rolling a release out to a site behind a mirror. It is a gate: every entry of
@@ -39,6 +40,10 @@ def register(subparsers) -> None:
                         help="platforms every image must serve (e.g. linux/amd64,linux/arm64; repeatable): an image "
                              "lacking one is platform_missing (one GET of its manifest, and of its config blob for a "
                              "single-platform image)")
+    parser.add_argument("--require-signature", action="append", default=[], metavar="GLOB",
+                        help="images (Kyverno-style glob: * matches anything) that must carry a signature, cosign's "
+                             "or notation's, as a verifier would find it; one lacking it is signature_missing "
+                             "(repeatable)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
     parser.add_argument("--timeout", default=DEFAULT_TIMEOUT, metavar="DURATION",
                         help=f"for the whole run, 100ms to 24h (default {DEFAULT_TIMEOUT}): a 429 or 503 is asked "
@@ -118,7 +123,7 @@ def run(args) -> int:
     shared = options.shared_cache(settings, wait=max(0.0, deadline - time.time()))
     try:
         rows = check(images, keyring, registry_settings, progress=sys.stderr.isatty() and len(images) > 20,
-                     deadline=deadline, shared=shared, platforms=platforms)
+                     deadline=deadline, shared=shared, platforms=platforms, signed=tuple(args.require_signature))
     finally:
         if shared is not None:
             shared.close()
@@ -128,9 +133,11 @@ def run(args) -> int:
 
 
 def check(images: list[str], keyring, registry_settings, progress: bool = False,
-          deadline: float | None = None, shared=None, platforms: tuple[str, ...] = ()) -> list[Row]:
+          deadline: float | None = None, shared=None, platforms: tuple[str, ...] = (),
+          signed: tuple[str, ...] = ()) -> list[Row]:
     """A row per image, in the given order; a 429 or 503 is asked again while `deadline` allows. With `platforms`,
-    an available image lacking one is `platform_missing`."""
+    an available image lacking one is `platform_missing`; with `signed` globs, a matching available image without a
+    signature is `signature_missing`."""
     import dataclasses
 
     from exporter.model.images import InvalidReference, parse
@@ -154,7 +161,8 @@ def check(images: list[str], keyring, registry_settings, progress: bool = False,
         except InvalidReference:
             mirrored = False
         rows.append(Row(image, result.status.value, result.digest, result.endpoint, result.detail, mirrored))
-    return with_platforms(rows, checker, keyring, platforms) if platforms else rows
+    rows = with_platforms(rows, checker, keyring, platforms) if platforms else rows
+    return with_signatures(rows, checker, keyring, signed) if signed else rows
 
 
 def with_platforms(rows: list[Row], checker, keyring, platforms: tuple[str, ...]) -> list[Row]:
@@ -180,6 +188,35 @@ def with_platforms(rows: list[Row], checker, keyring, platforms: tuple[str, ...]
             offered = ", ".join(sorted(manifest.platforms)) or "none"
             row = dataclasses.replace(row, status="platform_missing",
                                       detail=f"lacks {', '.join(missing)} (serves {offered})")
+        judged.append(row)
+    return judged
+
+
+def with_signatures(rows: list[Row], checker, keyring, globs: tuple[str, ...]) -> list[Row]:
+    """Available rows a glob matches, judged by the signatures beside the digest they serve, read from the endpoint
+    that answered: none found is `signature_missing`; what could not be read is `error`."""
+    import dataclasses
+
+    from exporter.model.admission import covers, flag_policy, unmet
+    from exporter.snapshot.drift import pinned
+    from exporter.sources.registry.signatures import Signatures, Wanted
+
+    rules = {glob: flag_policy(glob).rules[0] for glob in globs}
+    covered = {row.image: [rule for rule in rules.values() if covers(rule, row.image, "", "Pod", None)] for row in rows
+               if row.status == "available" and row.digest}
+    wanted = {row.image: Wanted(pinned(row.image, row.digest), keyring, row.endpoint or "", signature_tag=True)
+              for row in rows if covered.get(row.image)}
+    found = Signatures(checker).evidence(wanted.values())
+    judged = []
+    for row in rows:
+        if row.image in wanted:
+            evidence = found.get(wanted[row.image].image)
+            if evidence is None:
+                row = dataclasses.replace(row, status="error", detail=f"{wanted[row.image].image}: its signatures "
+                                                                      "could not be read")
+            elif any(unmet(rule, evidence) for rule in covered[row.image]):
+                row = dataclasses.replace(row, status="signature_missing", detail=f"no signature at {row.endpoint} "
+                                          "(cosign tag or referrer, notation referrer)")
         judged.append(row)
     return judged
 

@@ -38,7 +38,7 @@ READS = TRACKED + (
     "kube_image_watch_objects", "kube_image_status", "kube_image_registry_requests_total",
     "kube_image_pull_secret_unusable", "kube_image_pull_failures_total", "kube_image_pull_duration_seconds",
     "kube_image_rollback_release_errors_total", "kube_image_shared_cache_up", "kube_image_unknown_unit",
-    "kube_image_node_only", "kube_image_platform_missing",
+    "kube_image_node_only", "kube_image_platform_missing", "kube_image_signature_missing",
 )
 
 # Where each problem's runbook section is: the alert that covers it (docs/runbook.md, as the rules link it).
@@ -46,7 +46,7 @@ RUNBOOK = "https://github.com/kube-image-exporter/kube-image-exporter/blob/main/
 RUNBOOK_BY_REASON = {
     **dict.fromkeys(MISSING, "kubeimagemissing"),
     Status.UNAUTHORIZED: "kubeimagecredentialsfailing", Status.FORBIDDEN: "kubeimagecredentialsfailing",
-    Status.RATE_LIMITED: "kubeimageregistryratelimited",
+    Status.RATE_LIMITED: "kubeimageregistryratelimited", Status.SIGNATURE_MISSING: "kubeimagesignaturemissing",
     **dict.fromkeys((Status.UNREACHABLE, Status.TLS_ERROR, Status.ERROR, Status.UNCHECKED),
                     "kubeimageregistryunreachable"),
 }
@@ -137,6 +137,7 @@ def render(data: PageInput) -> bytes:
     _header(out, data, classes)
     _missing(out, data, classes)
     _node_only(out, data)
+    _signatures(out, data)
     _unknown_units(out, data)
     _expected(out, data)
     _drift(out, data)
@@ -167,6 +168,8 @@ def _header(out: list[str], data: PageInput, classes: Classes) -> None:
         (len(s.get("kube_image_unknown_unit", ())), "reference without a unit", "references without a unit"),
         (len({labels[:2] for labels, _ in s.get("kube_image_node_only", ())}), "node holding a last copy",
          "nodes holding last copies"),
+        (len({labels[:7] for labels, _ in s.get("kube_image_signature_missing", ())}), "reference unsigned",
+         "references unsigned"),
         (len(s.get("kube_image_expected_missing", ())), "expected image missing", "expected images missing"),
         (len(s.get("kube_image_expected_not_running", ())), "expected image not running",
          "expected images not running"),
@@ -260,6 +263,25 @@ def _node_only(out: list[str], data: PageInput) -> None:
            [(_e(cluster), ("bad", _e(node)), ("image", "<br>".join(_e(image) for image in sorted(images))))
             for (cluster, node), images in sorted(held.items())[:data.max_rows]])
     _more(out, len(held) - data.max_rows, "kube_image_node_only")
+    out.append("</section>")
+
+
+def _signatures(out: list[str], data: PageInput) -> None:
+    """References whose verifying policies require a signature or attestation the registry lacks (shown when any)."""
+    rows = sorted(labels for labels, _ in data.series.get("kube_image_signature_missing", ()))
+    if not rows:
+        return
+    out.append(f'<section id="signatures"><h2>Signatures missing ({len(rows)}) '
+               f'{_runbook_link("kubeimagesignaturemissing")}</h2>'
+               '<p class="warn">An admission policy requires these, and the registry does not hold them where its '
+               'verifier reads them: the next pod of these workloads is rejected (audit: reported only). Checked for '
+               'presence and type, not verified cryptographically.</p>')
+    _table(out, ("cluster", "workload", "container", "image", "policy", "missing", "mode"),
+           [(_e(cluster), f"{_e(kind)} {_e(namespace)}/{_e(workload)}", _e(container), ("image", _e(image)),
+             _e(policy), ("bad", _e(f"{need} {predicate}".strip())), _e(mode))
+            for cluster, namespace, kind, workload, container, _ctype, image, _unit, policy, need, predicate, mode
+            in rows[:data.max_rows]])
+    _more(out, len(rows) - data.max_rows, "kube_image_signature_missing")
     out.append("</section>")
 
 

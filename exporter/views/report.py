@@ -56,7 +56,18 @@ def page(snapshot: Snapshot) -> bytes:
     reports = {name: build(chains) for name, chains in snapshot.chains.items()}
     body = next(iter(reports.values())) if len(reports) == 1 else {"clusters": reports}
     statuses = registry_statuses((ref.image, state.status) for ref, state in snapshot.references)
-    return orjson.dumps({**body, "registry_status": statuses})  # compact: 20x faster
+    return orjson.dumps({**body, "registry_status": statuses,  # compact: 20x faster
+                         "signature_missing": signature_missing(snapshot.series.get("kube_image_signature_missing", ()))})
+
+
+def signature_missing(rows) -> dict[str, list[dict[str, str]]]:
+    """{image: [{policy, kind, predicate_type, mode}]}: what verifying policies require of each image and the
+    registry lacks (each once, whichever workloads use the image)."""
+    out: dict[str, set[tuple[str, str, str, str]]] = {}
+    for labels, _ in rows:
+        out.setdefault(labels[6], set()).add(labels[8:12])
+    return {image: [{"policy": p, "kind": k, "predicate_type": t, "mode": m} for p, k, t, m in sorted(needs)]
+            for image, needs in sorted(out.items())}
 
 
 def _sorted(tree: dict) -> dict:

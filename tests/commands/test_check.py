@@ -261,3 +261,20 @@ def test_platform_gate_fails_an_image_lacking_one_and_passes_the_others(basic_re
     assert "4 images: 3 missing (3 platform_missing), 1 available" in err
     assert main(["check", images[0], images[2], "--platform", "linux/arm64", *registry]) == 0  # each serves arm64
     assert main(["check", images[1], *registry]) == 0  # without --platform, check is unchanged
+
+
+def test_signature_gate_fails_an_image_its_glob_covers_that_carries_no_signature(basic_registry, docker_config,
+                                                                                   capsys):
+    reg, host = basic_registry, basic_registry.host
+    signed = reg.push_image("sig/signed", "1")
+    reg.push_cosign_signature("sig/signed", signed)
+    reg.push_image("sig/unsigned", "1")
+    images = [f"{host}/sig/signed:1", f"{host}/sig/unsigned:1", f"{host}/team/app:1.0"]
+    registry = ["--insecure-registry", host, "--docker-config", docker_config]
+    code = main(["check", *images, "--json", "--require-signature", f"{host}/sig/*", *registry])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert [(row["image"], row["status"]) for row in json.loads(out)] == [
+        (images[0], "available"), (images[1], "signature_missing"), (images[2], "available")]  # not covered
+    assert "3 images: 1 missing (1 signature_missing), 2 available" in err
+    assert main(["check", images[0], "--require-signature", "*", *registry]) == 0
