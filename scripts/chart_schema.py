@@ -82,6 +82,7 @@ def schema() -> dict:
                 "readSecrets": {"type": "boolean"},
                 "secretNamespaces": NAMESPACES,
                 "configMapNamespaces": NAMESPACES,
+                "admissionPolicies": {"type": "boolean"},
             }),
             "podAnnotations": STRING_MAP,
             "podLabels": STRING_MAP,

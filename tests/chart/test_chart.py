@@ -197,7 +197,8 @@ def test_readme_lists_every_value():
 
 GROUPS = {"pods": "", "events": "", "nodes": "", "namespaces": "", "secrets": "", "serviceaccounts": "",
           "configmaps": "", "deployments": "apps", "replicasets": "apps", "statefulsets": "apps",
-          "daemonsets": "apps", "jobs": "batch", "cronjobs": "batch", "helmreleases": "helm.toolkit.fluxcd.io"}
+          "daemonsets": "apps", "jobs": "batch", "cronjobs": "batch", "helmreleases": "helm.toolkit.fluxcd.io",
+          "clusterpolicies": "kyverno.io", "policies": "kyverno.io", "clusterimagepolicies": "policy.sigstore.dev"}
 
 
 def grants(docs, kinds=("ClusterRole", "Role")) -> set[tuple[str, str, str]]:
@@ -206,6 +207,13 @@ def grants(docs, kinds=("ClusterRole", "Role")) -> set[tuple[str, str, str]]:
 
 
 def test_rbac_grants_exactly_what_the_exporter_calls(emulator, kubeconfig):
+    from tests.emulator.server import Resource
+
+    for resource in (Resource("kyverno.io", "v1", "clusterpolicies", "ClusterPolicy", namespaced=False),
+                     Resource("kyverno.io", "v1", "policies", "Policy"),
+                     Resource("policy.sigstore.dev", "v1beta1", "clusterimagepolicies", "ClusterImagePolicy",
+                              namespaced=False)):
+        emulator.register(resource)  # their CRDs installed: the exporter reads them
     emulator.create_many([
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps", "labels": {"team": "a"}}},
         {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",

@@ -220,3 +220,33 @@ def test_a_watch_that_ends_without_a_word_asks_the_server_its_version(emulator, 
         assert r.stats.relists_after_reset == 1 and r.stats.errors == 0
     finally:
         r.stop()
+
+
+def test_an_optional_kind_not_installed_is_no_failure_and_is_found_once_its_crd_is(emulator, kubeconfig, caplog):
+    """A CRD not installed (Kyverno's, policy-controller's): held as empty, synced, no error counted, said once at
+    info level; looked up again after the wait, so a CRD installed later is read."""
+    import logging
+
+    from tests.emulator.server import Resource
+
+    [client] = load_clusters(kubeconfig)
+    delays = []
+    r = Reflector(client, "kyverno.io/v1", "ClusterPolicy", sleep=lambda s: delays.append(s) or False,
+                  optional=True, watch_timeout=1)
+    with caplog.at_level(logging.INFO, logger="exporter.sources.kube.watch"):
+        r.run(max_iterations=3)
+    assert r.synced.is_set() and r.snapshot() == {} and r.stats.not_installed
+    assert (r.stats.errors, r.stats.failing_since) == (0, None) and delays == [300.0] * 3
+    said = [rec for rec in caplog.records if "not installed" in rec.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.INFO
+    emulator.register(Resource("kyverno.io", "v1", "clusterpolicies", "ClusterPolicy", namespaced=False))
+    emulator.create({"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "signed"}})
+    r.run(max_iterations=1)  # lists it now; its watch ends at the timeout
+    assert [obj["metadata"]["name"] for obj in r.snapshot().values()] == ["signed"] and not r.stats.not_installed
+
+
+def test_a_required_kind_not_served_is_a_failure(emulator, kubeconfig):
+    [client] = load_clusters(kubeconfig)
+    r = Reflector(client, "kyverno.io/v1", "ClusterPolicy", sleep=lambda s: False, backoff=Backoff(initial=0.01))
+    r.run(max_iterations=2)
+    assert r.stats.errors == 2 and not r.synced.is_set() and not r.stats.not_installed
