@@ -5,7 +5,8 @@ ephemeral containers), normalized as distribution/reference does, as Sylva's too
 parse are already left out (the inventory names them). `page` is /report: the same report of each
 cluster of a Snapshot, with the registry status of each image. `images` stays pods-only, Sylva's shape; an image
 only a template names (a CronJob between runs, a Deployment scaled to zero) is in `registry_status`, which covers
-every reference of the snapshot.
+every reference of the snapshot. `signature_missing` names, by image, what verifying admission policies require and
+the registry lacks.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ and pauses as every check):
 
 1. the OCI 1.1 referrers API, `GET /v2/<name>/referrers/<digest>`: one request lists every referrer type (the
    exporter filters them itself, so a registry that ignores `artifactType` filters misleads nothing). A registry
-   with the API never answers it 404; one that does has none, and is not asked again for an hour;
+   with the API never answers it 404; one that does has none, and is not asked again for an hour. A host not known
+   yet is asked for one digest first;
 2. where the API is missing, the referrers tag schema (`<name>:sha256-<hex>`, an index of the referrers); and, for
    verifiers that read them, cosign's legacy tags `sha256-<hex>.sig` and `.att` (its layers' predicate types).
 
@@ -54,6 +55,7 @@ class Signatures:
         self._kept: TLRUCache = TLRUCache(maxsize=checker.settings.cache_size,
                                           ttu=lambda _key, _value, now: now + ttl, timer=checker._monotonic)
         self._no_api: dict[str, float] = {}  # host -> monotonic time its referrers API may be asked again
+        self._has_api: set[str] = set()  # hosts whose referrers API answered
 
     def evidence(self, wanted: Iterable[Wanted]) -> dict[str, Evidence]:
         """What the registry holds beside each digest; a digest whose reads failed is left out."""
@@ -71,18 +73,30 @@ class Signatures:
                 self._kept[key] = answers[key[0]] = found
         return answers
 
+    def _listed(self, wanted: list[Wanted], now: float) -> dict:
+        """The referrers API's answers: one digest first on a host whose API is not known yet (a 404 there spares
+        asking it for the others), then the rest where the API is known or the probe found it."""
+        api = [w for w in wanted if w.referrers and self._no_api.get(w.host, 0.0) <= now]
+        probes = {w.host: w for w in api if w.host not in self._has_api}
+        listed = self._fetch([(w, w.image) for w in probes.values()], "referrers")
+        for host, probe in probes.items():
+            result = listed.get(probe.image)
+            if result is not None and result.status == Status.ABSENT:
+                self._no_api[host] = now + NO_REFERRERS_API
+            elif result is not None and result.status == Status.AVAILABLE:
+                self._has_api.add(host)
+        rest = [w for w in api if w.host in self._has_api and w not in probes.values()]
+        return {**listed, **self._fetch([(w, w.image) for w in rest], "referrers")}
+
     def _read(self, wanted: list[Wanted]) -> dict[tuple, Evidence]:
         now = self._checker._monotonic()
-        api = [w for w in wanted if w.referrers and self._no_api.get(w.host, 0.0) <= now]
-        listed = self._fetch([(w, w.image) for w in api], "referrers")
+        listed = self._listed(wanted, now)
         tags: list[tuple[Wanted, str, str]] = []  # (wanted, what, image of the tag)
         for want in wanted:
             tag = tag_of(want.image)
             result = listed.get(want.image)
-            if want.referrers and (result is None or result.status == Status.ABSENT):
-                if result is not None:
-                    self._no_api[want.host] = now + NO_REFERRERS_API
-                tags.append((want, "schema", tag))
+            if want.referrers and self._no_api.get(want.host, 0.0) > now:
+                tags.append((want, "schema", tag))  # no referrers API there: the tag schema
             if want.signature_tag:
                 tags.append((want, "sig", f"{tag}.sig"))
             if want.attestation_tag:
