@@ -334,6 +334,23 @@ def overview() -> dict:
         table("Each rollback image missing", "Each image of a kept release revision that is not available, with "
               "the registry status as reason.", [table_target(s("kube_image_rollback_missing"))],
               ["cluster", "namespace", "release", "revision", "image", "reason"]),
+        row("Predicted losses"),
+        stat("Images a cleanup deletes next", "Images in use that the next run of their registry's cleanup policy "
+             "deletes (--retention-source): pin, keep or re-tag them before it runs.",
+             [target(f"count({s('kube_image_retention_at_risk')}) or vector(0)")], thresholds=GREEN_ORANGE),
+        stat("References unsigned", "References whose verifying admission policy requires a signature or "
+             "attestation the registry lacks: their next pod is rejected (enforce).",
+             [target("count(" + s("kube_image_signature_missing", 'mode="enforce"') + ") or vector(0)")]),
+        stat("Platforms lacking", "Images whose tag lacks a platform of nodes they run or may run on.",
+             [target(f"count({s('kube_image_platform_missing')}) or vector(0)")], thresholds=GREEN_ORANGE),
+        stat("Nodes holding last copies", "Nodes holding an image gone from its registry: do not drain them.",
+             [target(f"count(count by (cluster, node) ({s('kube_image_node_only')})) or vector(0)")]),
+        table("Will be deleted by a cleanup policy", "Each image in use that a cleanup policy's next run deletes, "
+              "with the rule deciding it.", [table_target(s("kube_image_retention_at_risk"))],
+              ["cluster", "image", "policy", "rule"], w=12),
+        table("Cleanup policies' next runs", "When each cleanup policy read runs next.",
+              [table_target(s("kube_image_retention_next_run_timestamp_seconds"))], ["policy"], w=12,
+              hide_value=False),
         row("Pulls"),
         heatmap("Pull duration", "Observed image pull durations (kubelet Pulled events), pulls per second by "
                 "duration bucket.",

@@ -3,6 +3,8 @@
 With `--platform linux/amd64,linux/arm64`, an image must also serve each platform (as containerd matches them):
 one lacking one is `platform_missing`, as a node of that platform would fail to pull it. With `--require-signature
 GLOB`, an image the glob matches must carry a signature (cosign's tag or referrers, notation): `signature_missing`.
+With `--retention-source KIND=HOST`, each image the next run of that registry's cleanup policy deletes says so;
+`--fail-on-retention` makes that (or a policy that cannot be read) exit 1.
 
 With `--file LIST` it checks a whole release list (plain text, Sylva report or merged report): the
 pre-flight a CI job runs before rolling a release out to a site behind a mirror. It is a gate: every entry of
@@ -44,6 +46,11 @@ def register(subparsers) -> None:
                         help="images (Kyverno-style glob: * matches anything) that must carry a signature, cosign's "
                              "or notation's, as a verifier would find it; one lacking it is signature_missing "
                              "(repeatable)")
+    parser.add_argument("--retention-source", action="append", default=[], metavar="KIND=HOST",
+                        help="read this registry's cleanup policy and mark the images its next run deletes "
+                             "(harbor=HOST; repeatable)")
+    parser.add_argument("--fail-on-retention", action="store_true",
+                        help="exit 1 when a cleanup policy's next run deletes an image checked, or cannot be read")
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
     parser.add_argument("--timeout", default=DEFAULT_TIMEOUT, metavar="DURATION",
                         help=f"for the whole run, 100ms to 24h (default {DEFAULT_TIMEOUT}): a 429 or 503 is asked "
@@ -64,6 +71,7 @@ class Row:
     endpoint: str | None  # the host that answered
     detail: str
     mirrored: bool = False  # the image's registry has mirrors: the line says which endpoint answered
+    retention: tuple[str, ...] = ()  # `POLICY RULE (next run …)` of each cleanup policy whose next run deletes it
 
 
 def read_lists(paths: list[str]) -> tuple[list[str], list[Row]]:
@@ -112,6 +120,7 @@ def run(args) -> int:
 
     deadline = time.time() + timeout(args.timeout)
     platforms = wanted_platforms(args.platform)
+    sources = retention_specs(args.retention_source)
     settings = options.settings(args, (*options.REGISTRY_KEYS, *options.CACHE_KEYS))
     from_lists, invalid = read_lists(args.file)
     images = list(dict.fromkeys([*map(redact_image, args.images), *from_lists]))  # user info is never printed
@@ -128,8 +137,47 @@ def run(args) -> int:
         if shared is not None:
             shared.close()
     rows += invalid
+    unread: list[str] = []
+    if sources:
+        rows, unread = with_retention(rows, sources, registry_settings, keyring)
     print_rows(rows, args.json)
-    return 0 if all(row.status == "available" for row in rows) else 1
+    for policy in unread:
+        print(f"{policy}: the cleanup policy could not be read (its reason is logged above): not forecast",
+              file=sys.stderr)
+    failed = args.fail_on_retention and (unread or any(row.retention for row in rows))
+    return 0 if all(row.status == "available" for row in rows) and not failed else 1
+
+
+def retention_specs(values: list[str]):
+    """The `--retention-source` specs; UsageError naming a bad one."""
+    from exporter.sources.registry.retention import parse_spec
+
+    try:
+        return [parse_spec(value) for value in values]
+    except ValueError as exc:
+        raise UsageError(f"--retention-source: {exc}") from None
+
+
+def with_retention(rows: list[Row], sources, registry_settings, keyring) -> tuple[list[Row], list[str]]:
+    """Rows marked with the cleanup policies whose next run deletes them, and the policies that could not be read."""
+    import dataclasses
+    import time
+
+    from exporter.model.health import PolicyHealth
+    from exporter.snapshot.retention import at_risk, in_use
+    from exporter.sources.registry.limits import HostPauses
+    from exporter.sources.registry.retention import Retention
+
+    retention = Retention(sources, registry_settings, keyring, HostPauses(1.0, 60.0))
+    forecasts = {f.policy: f for f in retention.read_all(in_use(row.image for row in rows))}
+    health: dict[str, PolicyHealth] = {h.policy: h for h in retention.health()}
+    found: dict[str, list[str]] = {}
+    for _, image, policy, rule in sorted(at_risk((), [("", row.image) for row in rows], forecasts.values())):
+        run = forecasts[policy].next_run
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(run)) if run else "within a day"
+        found.setdefault(image, []).append(f"{policy} {rule} (next run {when})")
+    marked = [dataclasses.replace(row, retention=tuple(found.get(row.image, ()))) for row in rows]
+    return marked, [policy for policy, h in sorted(health.items()) if not h.up]
 
 
 def check(images: list[str], keyring, registry_settings, progress: bool = False,
@@ -226,16 +274,18 @@ def print_rows(rows: list[Row], as_json: bool) -> None:
     was given, so it is redacted here."""
     import json
 
-    rows = [Row(r.image, r.status, r.digest, r.endpoint, redact(r.detail), r.mirrored) for r in rows]
+    rows = [Row(r.image, r.status, r.digest, r.endpoint, redact(r.detail), r.mirrored, r.retention) for r in rows]
     if as_json:
         print(json.dumps([{"image": r.image, "status": r.status, "digest": r.digest, "endpoint": r.endpoint,
-                           "detail": r.detail} for r in rows], indent=2))
+                           "detail": r.detail, **({"retention_at_risk": list(r.retention)} if r.retention else {})}
+                          for r in rows], indent=2))
     else:
         width = max(len("invalid_reference"), *(len(r.status) for r in rows))
         for r in rows:
             extra = r.digest if r.status == "available" else r.detail
             via = f"via {r.endpoint}" if r.mirrored else ""
-            print(f"{r.status:<{width}}  {r.image}  {' '.join(filter(None, [via, extra]))}".rstrip())
+            deleted = f"deleted by {'; '.join(r.retention)}" if r.retention else ""
+            print(f"{r.status:<{width}}  {r.image}  {' '.join(filter(None, [via, extra, deleted]))}".rstrip())
     print(summary(r.status for r in rows), file=sys.stderr)
 
 

@@ -42,6 +42,7 @@ DAY = 24 * 3600.0
 # The sane range of each duration (seconds) and rate (requests per second); outside it a value is refused.
 RANGES = {
     "interval": (1.0, DAY),  # below a second the loop only spins a core; above a day nothing is watched
+    "retention_interval": (60.0, 7 * DAY),  # cleanup policies change rarely; their reading costs API calls
     "watch_down_threshold": (0.1, DAY),
     "timeout": (0.1, DAY),  # `check --timeout`, for the whole run
     "rate": (0.01, 10_000.0),  # one request in 100 s at the slowest: less is a typo, not a limit
@@ -199,6 +200,9 @@ class Settings(BaseModel):
     watch_down_threshold: _duration_type("watch_down_threshold") = Field(default=300.0, description="failing list/watch time before not ready")
     rollback_images: StrList = []  # namespaces whose Helm release revisions are checked (reads their Secrets)
     require_signatures: StrList = []  # image globs a signature is required for (a verifier outside the cluster)
+    retention_sources: StrList = []  # KIND=REGISTRY_HOST: cleanup policies read for a forecast (harbor=HOST)
+    retention_interval: _duration_type("retention_interval") = Field(default=3600.0,
+                                                                    description="time between policy readings")
     web_ui: bool = True  # the status page at `/`; off: `/` answers with the plain list of endpoints
     # fleet (REFERENCE.md §12): results shared through Redis; one cluster split between replicas
     cache_url: str | None = None  # redis://HOST:PORT/DB or rediss://; its password may be in it (never logged)
@@ -211,7 +215,7 @@ class Settings(BaseModel):
     @field_validator(
         "contexts", "expected", "namespaces", "exclude_namespaces", "ignore", "unit_sources",
         "docker_config", "insecure_registries", "skip_verify", "registry_mirrors", "rollback_images",
-        "require_signatures", mode="before",
+        "require_signatures", "retention_sources", mode="before",
     )
     @classmethod
     def _lists(cls, value: Any) -> Any:
@@ -259,6 +263,15 @@ class Settings(BaseModel):
     def _mirrors(cls, value: list[str]) -> list[str]:
         for item in value:
             parse_mirror(item)
+        return value
+
+    @field_validator("retention_sources")
+    @classmethod
+    def _retention_sources(cls, value: list[str]) -> list[str]:
+        from exporter.sources.registry.retention import parse_spec
+
+        for item in value:
+            parse_spec(item)
         return value
 
     @field_validator("log_level")

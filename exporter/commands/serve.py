@@ -32,6 +32,11 @@ def register(subparsers) -> None:
     p.add_argument("--require-signature", dest="require_signatures", action="append", metavar="GLOB",
                    help="images (Kyverno-style glob: * matches anything) that must carry a signature (cosign or "
                         "notation), for a verifier the cluster does not show (Ratify, a CI gate); repeatable")
+    p.add_argument("--retention-source", dest="retention_sources", action="append", metavar="KIND=HOST",
+                   help="read this registry's cleanup policy and say which images in use its next run deletes "
+                        "(harbor=HOST; repeatable; docs/retention.md)")
+    p.add_argument("--retention-interval", metavar="DURATION",
+                   help="time between readings of the cleanup policies; 1m to 7 days (default 1h)")
     p.add_argument("--watch-down-threshold", metavar="DURATION",
                    help="not ready when a list/watch fails this long; 100ms to 24h (default 5m)")
     p.add_argument("--web-ui", nargs="?", const="true", metavar="true|false",
@@ -48,7 +53,7 @@ def register(subparsers) -> None:
 
 FLAGS = ("listen", "kubeconfig", "contexts", "cluster_name", "expected", "interval", "namespaces",
          "exclude_namespaces", "namespace_selector", "ignore", "unit_sources", "watch_down_threshold",
-         "rollback_images", "require_signatures", "web_ui", "service_account_tokens", "shard", "total_shards",
+         "rollback_images", "require_signatures", "retention_sources", "retention_interval", "web_ui", "service_account_tokens", "shard", "total_shards",
          *options.CACHE_KEYS, *options.REGISTRY_KEYS)
 
 
@@ -117,13 +122,25 @@ def _exporter(settings, clusters, registry_settings, node_keyring, shared, publi
     filters = Filters(frozenset(settings.namespaces), frozenset(settings.exclude_namespaces),
                       tuple(re.compile(p) for p in settings.ignore), settings.namespace_selector,
                       Shard(settings.shard, settings.total_shards))
+    checker = Checker(registry_settings, shared=shared)
     return Exporter(
-        clusters, Checker(registry_settings, shared=shared), published, expected=settings.expected,
+        clusters, checker, published, expected=settings.expected,
         unit_sources=tuple(settings.unit_sources), filters=filters, node_keyring=node_keyring,
         interval=settings.interval, watch_down_threshold=settings.watch_down_threshold,
         rollback_namespaces=settings.rollback_images, web_ui=settings.web_ui,
         service_account_tokens=settings.service_account_tokens, require_signatures=settings.require_signatures,
+        retention=_retention(settings, registry_settings, node_keyring, checker),
     )
+
+
+def _retention(settings, registry_settings, node_keyring, checker):
+    """The cleanup policies to read (`--retention-source`), with the registries' own credentials and pauses."""
+    if not settings.retention_sources:
+        return None
+    from exporter.sources.registry.retention import Retention, parse_spec
+
+    return Retention([parse_spec(s) for s in settings.retention_sources], registry_settings, node_keyring,
+                     checker.hosts.pauses, settings.retention_interval)
 
 
 def _until_signalled() -> None:

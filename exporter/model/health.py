@@ -72,6 +72,15 @@ class LastPull:
     size_bytes: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class PolicyHealth:
+    """One registry cleanup policy read for a retention forecast: read at its last reading or not, and its next run."""
+
+    policy: str
+    up: bool
+    next_run: float | None = None
+
+
 @dataclass(frozen=True)
 class Health:
     """Every health figure of one cycle."""
@@ -91,3 +100,5 @@ class Health:
     shared_cache_up: bool | None = None  # whether the shared cache (--cache-url) answers; None when none is set
     shared_cache_errors: Counts = ()  # (reason,): calls that failed, locks lost to a peer, lock keeper failures
     cycle_seconds: float = 0.0  # what gathering and checking took this cycle
+    retention: tuple[PolicyHealth, ...] = ()  # cleanup policies read (--retention-source)
+    retention_errors: Counts = ()  # (source, reason)

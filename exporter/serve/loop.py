@@ -30,7 +30,7 @@ from exporter.serve import firstseen
 from exporter.common.logs import FailureLog
 from exporter.serve.cycles import CycleHealth
 from exporter.serve.endpoints import LazyPage, Published
-from exporter.snapshot import admission, drift, platforms
+from exporter.snapshot import admission, drift, platforms, retention
 from exporter.snapshot.join import UNCHECKED, DigestFacts, ImageState, Snapshot, join
 from exporter.sources import inventory, rollback
 from exporter.sources.cluster import ClusterWatch, configmap_reader, watch
@@ -42,6 +42,7 @@ from exporter.sources.kube.watch import Reflector
 from exporter.sources.registry.checker import Checker, CheckResult
 from exporter.sources.registry.client import INDEX_TYPES
 from exporter.sources.registry.credentials import Keyring
+from exporter.sources.registry.retention import Retention
 from exporter.sources.registry.signatures import Signatures, Wanted
 from exporter.sources.shards import Shard
 from exporter.views import page, report, series
@@ -117,6 +118,7 @@ class Exporter:
         service_account_tokens: bool = False,
         cycle_stale_after: float | None = None,
         require_signatures: list[str] | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.checker = checker
         self._node_keyring = node_keyring  # expected images are checked as a node would pull them
@@ -138,6 +140,7 @@ class Exporter:
         self._unsigned: dict[Reference, admission.Missing] = {}  # what its verifying policies require, not found
         self._flag_policies = tuple(flag_policy(glob) for glob in require_signatures or ())
         self.signatures = Signatures(checker)
+        self.retention = retention  # --retention-source: cleanup policies read off the cycle
         self._first_round_done = False
         self._lists_loading: list[str] = []  # as the last cycle found them
         self.cycles = 0
@@ -168,6 +171,8 @@ class Exporter:
         for reflector in self._all_reflectors():
             reflector.start()
         self.loader.start()
+        if self.retention is not None:
+            self.retention.start()
         self._thread = threading.Thread(target=self._loop, name="cycle", daemon=True)
         self._thread.start()
         return self
@@ -183,6 +188,8 @@ class Exporter:
         for reflector in reflectors:
             reflector.stop(timeout=max(0.0, deadline - time.monotonic()))
         self.loader.close()
+        if self.retention is not None:
+            self.retention.close()
         if self._thread is not None:
             self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.expected.close()
@@ -298,6 +305,9 @@ class Exporter:
         inputs.lists_loading = self._lists_loading = self.expected.loading()
         inputs.expected = self.expected.lists
         inputs.expected_images = sorted({image for images in inputs.expected.values() for image in images})
+        if self.retention is not None:  # the repositories whose policies matter, for the retention reader
+            self.retention.in_use(retention.in_use([*(ref.image for ref, _ in inputs.refs), *inputs.expected_images,
+                                                    *(row.image for row, _ in inputs.rollback)]))
         return inputs
 
     def _gather_cluster(self, cluster: ClusterWatch) -> tuple[list, tuple[PodChain, ...], list, dict]:
@@ -344,6 +354,14 @@ class Exporter:
                                             for image, keyring, host, reads in wanted)
         return admission.verdicts(inputs.refs, covering, self._results, evidence)
 
+    def _at_risk(self, inputs: _Cycle) -> set[retention.Row]:
+        """The images in use that a cleanup policy's next run deletes, from the forecasts the reader holds now."""
+        if self.retention is None:
+            return set()
+        others = [("", image) for image in inputs.expected_images]
+        others += [(row.cluster, row.image) for row, _ in inputs.rollback]
+        return retention.at_risk((ref for ref, _ in inputs.refs), others, self.retention.forecasts())
+
     def _state(self, image: str, keyring: Keyring) -> ImageState:
         result = self._results.get((image, keyring.fingerprint))
         if result is None:
@@ -374,6 +392,9 @@ class Exporter:
             # --cache-url: whether the shared cache answers (probed once a cycle)
             shared_cache_up=self.checker.shared.probe() if self.checker.shared is not None else None,
             shared_cache_errors=self._shared_cache_errors(),
+            retention=self.retention.health() if self.retention is not None else (),
+            retention_errors=(tuple(sorted((key, n) for key, n in self.retention.errors.items()))
+                              if self.retention is not None else ()),
         )
 
     def _shared_cache_errors(self) -> Counts:
@@ -439,7 +460,7 @@ class Exporter:
             list(inputs.chains), time.time(), self._digests,
             [(row, self._state(row.image, keyring)) for row, keyring in inputs.rollback],
             chains=inputs.chains, health=self._health(inputs.started), expected_complete=not inputs.lists_loading,
-            nodes=inputs.nodes, platforms=self._lacking, signatures=self._unsigned)
+            nodes=inputs.nodes, platforms=self._lacking, signatures=self._unsigned, retention=self._at_risk(inputs))
         self._snapshot = snapshot
         rows, histograms = series.of(snapshot)
         self.published.metrics = MetricsPage(render(rows, histograms))

@@ -85,6 +85,7 @@ def join(
     nodes: Mapping[str, Iterable[NodeImages]] | None = None,
     platforms: Mapping[Reference, tuple[str, ...]] | None = None,
     signatures: Mapping[Reference, Missing] | None = None,
+    retention: Iterable[tuple[str, str, str, str]] = (),
 ) -> Snapshot:
     """Compute the reference-level and expected-list series of one cycle.
 
@@ -104,6 +105,8 @@ def join(
     references; `kube_image_status` keeps what the registry said of the image.
     `signatures` gives what a reference's verifying policies require and the registry lacks
     (exporter.snapshot.admission): `kube_image_signature_missing`, one row per policy and need.
+    `retention` gives (cluster, image, policy, rule) of each image in use a cleanup policy's next run deletes
+    (exporter.snapshot.retention): `kube_image_retention_at_risk`.
     """
     pairs = tuple(references)
     lacking = platforms or {}
@@ -128,6 +131,7 @@ def join(
         "kube_image_last_check_timestamp_seconds": tuple(sorted(rows.checked.items())),
         "kube_image_node_only": _ones(_node_only(rows.absent, nodes or {})),
         "kube_image_platform_missing": _ones(rows.platforms),
+        "kube_image_retention_at_risk": _ones(retention),
         "kube_image_signature_missing": _ones(
             _reference_labels(ref) + (policy, need.kind, need.predicate_type, mode.value)
             for ref, missing in (signatures or {}).items() for policy, mode, need in missing),

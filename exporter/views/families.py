@@ -205,6 +205,38 @@ FAMILIES: tuple[Family, ...] = (
         'count by (cluster, platform) (kube_image_platform_missing)',
     ),
     Family(
+        "kube_image_retention_at_risk",
+        "gauge",
+        "1 for each image in use (running, in a template, in an expected list with cluster=\"\", in a kept Helm "
+        "revision) that the next run of its registry's cleanup policy deletes; rule says which rule decides it.",
+        ("cluster", "image", "policy", "rule"),
+        'count by (policy) (kube_image_retention_at_risk)',
+    ),
+    Family(
+        "kube_image_retention_next_run_timestamp_seconds",
+        "gauge",
+        "When the cleanup policy runs next (Unix time), where its schedule is known.",
+        ("policy",),
+        'kube_image_retention_next_run_timestamp_seconds - time()',
+    ),
+    Family(
+        "kube_image_retention_up",
+        "gauge",
+        "1 when the cleanup policy (harbor:PROJECT) was read and evaluated at its last reading; 0 while it cannot be "
+        "(no forecast is made for it then).",
+        ("policy",),
+        'kube_image_retention_up == 0',
+    ),
+    Family(
+        "kube_image_retention_errors_total",
+        "counter",
+        "Readings of a retention source that failed, by reason (forbidden, unreachable, rate_limited, invalid: an "
+        "unknown rule template, a listing that never ends, a timestamp that is none). A host paused by its checks "
+        "is not read until the pause ends; its last forecast stands.",
+        ("source", "reason"),
+        'increase(kube_image_retention_errors_total[6h]) > 0',
+    ),
+    Family(
         "kube_image_signature_missing",
         "gauge",
         "1 for each reference a verifying admission policy covers (Kyverno verifyImages, a sigstore "

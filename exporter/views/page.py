@@ -39,6 +39,7 @@ READS = TRACKED + (
     "kube_image_pull_secret_unusable", "kube_image_pull_failures_total", "kube_image_pull_duration_seconds",
     "kube_image_rollback_release_errors_total", "kube_image_shared_cache_up", "kube_image_unknown_unit",
     "kube_image_node_only", "kube_image_platform_missing", "kube_image_signature_missing",
+    "kube_image_retention_at_risk", "kube_image_retention_next_run_timestamp_seconds", "kube_image_retention_up",
 )
 
 # Where each problem's runbook section is: the alert that covers it (docs/runbook.md, as the rules link it).
@@ -99,6 +100,7 @@ class PageInput:
     refresh_seconds: int = 60  # the browser reloads the page this often (0: never)
     lists_loading: frozenset[str] = frozenset()  # lists whose first reading is under way
     max_rows: int = 1000  # per table; the rest is counted and left to /metrics
+    users: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (cluster, image at risk) -> workloads
 
 
 def of(snapshot: Snapshot, rows: Mapping[str, Rows], first_seen: Mapping[Labels, float], not_ready_reason: str,
@@ -108,12 +110,18 @@ def of(snapshot: Snapshot, rows: Mapping[str, Rows], first_seen: Mapping[Labels,
     list_sources: dict[str, tuple[str, ...]] = {}
     for state in health.lists:
         list_sources[state.name] = (*list_sources.get(state.name, ()), state.source)
+    at_risk = {labels[:2] for labels, _ in rows.get("kube_image_retention_at_risk", ())}
+    users: dict[tuple[str, str], set[str]] = {}
+    for ref, _ in snapshot.references if at_risk else ():
+        if (ref.cluster, ref.image) in at_risk:
+            users.setdefault((ref.cluster, ref.image), set()).add(f"{ref.workload_kind} {ref.namespace}/{ref.workload}")
     return PageInput({family: rows.get(family, ()) for family in READS}, snapshot.created_at, __version__,
                      first_seen, not_ready_reason,
                      {(w.cluster, w.kind): w.last_error for w in health.watches if w.last_error},
                      list_sources, {limit.host: limit for limit in health.registry_limits},
                      refresh_seconds=refresh_seconds,
-                     lists_loading=frozenset(state.name for state in health.lists if state.loading))
+                     lists_loading=frozenset(state.name for state in health.lists if state.loading),
+                     users={key: tuple(sorted(names)) for key, names in users.items()})
 
 
 def tracked_keys(series: Mapping[str, Rows]) -> list[Labels]:
@@ -138,6 +146,7 @@ def render(data: PageInput) -> bytes:
     _missing(out, data, classes)
     _node_only(out, data)
     _signatures(out, data)
+    _retention(out, data)
     _unknown_units(out, data)
     _expected(out, data)
     _drift(out, data)
@@ -282,6 +291,28 @@ def _signatures(out: list[str], data: PageInput) -> None:
             for cluster, namespace, kind, workload, container, _ctype, image, _unit, policy, need, predicate, mode
             in rows[:data.max_rows]])
     _more(out, len(rows) - data.max_rows, "kube_image_signature_missing")
+    out.append("</section>")
+
+
+def _retention(out: list[str], data: PageInput) -> None:
+    """Images in use that a registry's cleanup policy deletes at its next run (shown when any, or a policy is down)."""
+    rows = sorted(labels for labels, _ in data.series.get("kube_image_retention_at_risk", ()))
+    down = sorted(labels[0] for labels, value in data.series.get("kube_image_retention_up", ()) if not value)
+    if not rows and not down:
+        return
+    runs = {labels[0]: value for labels, value in data.series.get("kube_image_retention_next_run_timestamp_seconds", ())}
+    out.append(f'<section id="retention"><h2>Will be deleted ({len(rows)}) {_runbook_link("kubeimageretentionatrisk")}'
+               '</h2><p class="warn">The next run of these registries\' cleanup policies deletes these images, which '
+               'are in use: pin them by digest, add a keep rule, or re-tag them before it runs.</p>')
+    if down:
+        out.append(f'<p class="warn">Not forecast (the policy could not be read): {_e(", ".join(down))}.</p>')
+    _table(out, ("image", "policy", "rule", "next run", "used by"),
+           [(("image", _e(image)), _e(policy), ("bad", _e(rule)),
+             _when(runs[policy]) if policy in runs else '<span class="muted">within a day</span>',
+             "<br>".join(_e(f"{cluster}: {user}" if cluster else user)
+                         for user in data.users.get((cluster, image), ("expected list",) if not cluster else ())))
+            for cluster, image, policy, rule in rows[:data.max_rows]])
+    _more(out, len(rows) - data.max_rows, "kube_image_retention_at_risk")
     out.append("</section>")
 
 

@@ -58,7 +58,16 @@ def page(snapshot: Snapshot) -> bytes:
     body = next(iter(reports.values())) if len(reports) == 1 else {"clusters": reports}
     statuses = registry_statuses((ref.image, state.status) for ref, state in snapshot.references)
     return orjson.dumps({**body, "registry_status": statuses,  # compact: 20x faster
-                         "signature_missing": signature_missing(snapshot.series.get("kube_image_signature_missing", ()))})
+                         "signature_missing": signature_missing(snapshot.series.get("kube_image_signature_missing", ())),
+                         "retention_at_risk": retention_at_risk(snapshot.series.get("kube_image_retention_at_risk", ()))})
+
+
+def retention_at_risk(rows) -> dict[str, list[dict[str, str]]]:
+    """{image: [{policy, rule}]}: the images in use a cleanup policy's next run deletes."""
+    out: dict[str, set[tuple[str, str]]] = {}
+    for (_cluster, image, policy, rule), _ in rows:
+        out.setdefault(image, set()).add((policy, rule))
+    return {image: [{"policy": p, "rule": r} for p, r in sorted(found)] for image, found in sorted(out.items())}
 
 
 def signature_missing(rows) -> dict[str, list[dict[str, str]]]:

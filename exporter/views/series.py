@@ -31,6 +31,7 @@ def of(snapshot: Snapshot) -> tuple[dict[str, Rows], dict[str, list[Histogram]]]
     if health.shared_cache_up is not None:
         series["kube_image_shared_cache_up"] = (((), float(health.shared_cache_up)),)
         series["kube_image_shared_cache_errors_total"] = _counts(health.shared_cache_errors)
+    series.update(retention(health))
     series["kube_image_build_info"] = (((__version__,), 1.0),)
     series["kube_image_cycle_duration_seconds"] = (((), health.cycle_seconds),)
     series["kube_image_last_cycle_timestamp_seconds"] = (((), snapshot.created_at),)
@@ -39,6 +40,16 @@ def of(snapshot: Snapshot) -> tuple[dict[str, Rows], dict[str, list[Histogram]]]
         "kube_image_pull_seconds": list(health.pull_durations),
     }
     return series, histograms
+
+
+def retention(health: Health) -> dict[str, Rows]:
+    """Each cleanup policy read for a forecast: up, its next run where known; the sources' errors."""
+    return {
+        "kube_image_retention_up": tuple(((p.policy,), float(p.up)) for p in health.retention),
+        "kube_image_retention_next_run_timestamp_seconds": tuple(((p.policy,), p.next_run) for p in health.retention
+                                                                 if p.next_run is not None),
+        "kube_image_retention_errors_total": _counts(health.retention_errors),
+    }
 
 
 def registry(health: Health) -> dict[str, Rows]:

@@ -278,3 +278,38 @@ def test_signature_gate_fails_an_image_its_glob_covers_that_carries_no_signature
         (images[0], "available"), (images[1], "signature_missing"), (images[2], "available")]  # not covered
     assert "3 images: 1 missing (1 signature_missing), 2 available" in err
     assert main(["check", images[0], "--require-signature", "*", *registry]) == 0
+
+
+def test_retention_gate_marks_what_tonights_cleanup_deletes_and_fails_only_when_asked(tmp_path, capsys):
+    from tests.support.harbor import Harbor, artifact, policy, rule
+
+    harbor = Harbor()
+    try:
+        harbor.project("library", policy(rule("latestPushedK", 1)))
+        harbor.artifacts[("library", "app")] = [
+            artifact("sha256:" + "1" * 64, ("1.0",), pushed="2026-11-01T00:00:00Z"),
+            artifact("sha256:" + "2" * 64, ("1.1",), pushed="2026-11-02T00:00:00Z")]
+        config = tmp_path / "docker.json"
+        config.write_text(json.dumps({"auths": {harbor.host: {"username": "robot$exporter", "password": "s3cret"}}}))
+        old, kept = f"{harbor.host}/library/app:1.0", f"{harbor.host}/library/app:1.1"
+        common = ["--insecure-registry", harbor.host, "--docker-config", str(config),
+                  "--retention-source", f"harbor={harbor.host}", "--json"]
+        code = main(["check", old, kept, *common])
+        rows = {row["image"]: row for row in json.loads(capsys.readouterr().out)}
+        assert code == 0  # both available: a forecast fails the gate only when asked
+        assert [row["status"] for row in rows.values()] == ["available", "available"]
+        assert rows[old]["retention_at_risk"][0].startswith("harbor:library rule 1: latestPushedK 1")
+        assert main(["check", old, *common, "--fail-on-retention"]) == 1
+        assert main(["check", kept, *common, "--fail-on-retention"]) == 0
+        capsys.readouterr()
+        assert "03:00 UTC" in rows[old]["retention_at_risk"][0] and "retention_at_risk" not in rows[kept]
+        harbor.projects["library"]["retention_id"] = "missing"  # a policy that cannot be read: a gate fails
+        assert main(["check", kept, *common, "--fail-on-retention"]) == 1
+        assert "harbor:library: the cleanup policy could not be read" in capsys.readouterr().err
+    finally:
+        harbor.stop()
+
+
+def test_a_retention_source_of_an_unknown_kind_is_a_usage_error(capsys):
+    assert main(["check", "nginx", "--retention-source", "quay=quay.io"]) == 2
+    assert "unknown kind 'quay'" in _one_short_error(capsys)

@@ -16,6 +16,8 @@ from exporter.serve.endpoints import Published, Server
 from exporter.serve.loop import Exporter
 from exporter.sources.kube.clusters import load_clusters
 from exporter.sources.registry.checker import Checker
+from exporter.sources.registry.credentials import Credential, Keyring
+from exporter.sources.registry.retention import Retention, parse_spec
 from exporter.sources.registry.settings import RegistrySettings, from_options
 from exporter.sources.registry.shared import SharedCache
 from exporter.views.families import BY_NAME
@@ -24,6 +26,7 @@ from tests.kube.test_releases import DEPLOYMENT, helm_object
 from tests.support import prometheus
 from tests.support import redis as real_redis
 from tests.support import registry as real
+from tests.support.harbor import Harbor, artifact, policy, rule
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 FILES = sorted(p.name for p in (ROOT / "dashboards").glob("*.json"))
@@ -266,6 +269,27 @@ def scenario(emulator, kubeconfig, tmp_path):
             helm_object(1, "superseded", namespace="shop", manifest=DEPLOYMENT.format(image=gone)),
             helm_object(1, "superseded", name="broken", namespace="shop", raw=b"bm90IGd6aXA="),
         ])
+        # predicted losses: an arm64 node holding the deleted image, and running the amd64-only api; a Kyverno
+        # policy requiring a signature api lacks; a Harbor project whose cleanup deletes an image in use
+        from tests.emulator.server import Resource
+
+        emulator.register(Resource("kyverno.io", "v1", "clusterpolicies", "ClusterPolicy", namespaced=False))
+        harbor = Harbor()
+        started.append(harbor)
+        harbor.project("library", policy(rule("latestPushedK", 1)))
+        harbor.artifacts[("library", "app")] = [artifact("sha256:" + "1" * 64, ("1.0",), pushed="2026-11-01T00:00:00Z"),
+                                                artifact("sha256:" + "2" * 64, ("1.1",), pushed="2026-11-02T00:00:00Z")]
+        emulator.create_many([
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-arm", "labels": {
+                "kubernetes.io/os": "linux", "kubernetes.io/arch": "arm64"}},
+             "status": {"images": [{"names": [web], "sizeBytes": 1}]}},
+            make_pod("api-arm", "shop", api, nodeName="node-arm"),
+            make_pod("harbor-app", "shop", f"{harbor.host}/library/app:1.0"),
+            {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "signed"},
+             "spec": {"validationFailureAction": "Enforce", "rules": [{"name": "verify", "verifyImages": [{
+                 "imageReferences": [f"{reg.host}/shop/api*"],
+                 "attestors": [{"entries": [{"keys": {"publicKeys": "..."}}]}]}]}]}},
+        ])
         emulator.create_many([
             kubelet_event("pulled-api", "Pulled", f'Successfully pulled image "{api}" in 2.5s (2.6s including '
                                                   "waiting). Image size: 31457280 bytes.", "api-6c9f7d8b5-0"),
@@ -280,9 +304,13 @@ def scenario(emulator, kubeconfig, tmp_path):
         server = Server(published, "127.0.0.1", 0).start()
         started.append(server)
         shared = SharedCache(store.url)
-        exporter = Exporter(load_clusters(kubeconfig), Checker(settings, shared=shared), published,
+        checker = Checker(settings, shared=shared)
+        robot = Keyring.of([Credential(harbor.host, "robot$exporter", "s3cret")])
+        retention = Retention([parse_spec(f"harbor={harbor.host}")], from_options(insecure=[harbor.host]), robot,
+                              checker.hosts.pauses, interval=1)
+        exporter = Exporter(load_clusters(kubeconfig), checker, published,
                             expected=[f"release={expected}"], interval=0.5, watch_timeout=5,
-                            rollback_namespaces=["shop"]).start()
+                            rollback_namespaces=["shop"], retention=retention).start()
         started.append(exporter)
         prom = prometheus.Prometheus(tmp_path, [f"127.0.0.1:{server.port}"])
         started.append(prom)
@@ -290,7 +318,8 @@ def scenario(emulator, kubeconfig, tmp_path):
                        "kube_image_expected_not_running", "kube_image_unexpected", "kube_image_pull_duration_seconds",
                        "kube_image_pull_failures_total", 'kube_image_registry_requests_total{code="404"}',
                        "kube_image_digest_drift", "kube_image_rollback_missing", "kube_image_pull_secret_unusable",
-                       "kube_image_shared_cache_up == 1"):
+                       "kube_image_shared_cache_up == 1", "kube_image_node_only", "kube_image_platform_missing",
+                       "kube_image_signature_missing", "kube_image_retention_at_risk"):
             prom.wait_for(lambda: prom.query(series), series, timeout=60)
         yield prom
     finally:

@@ -1,0 +1,177 @@
+"""Registries' cleanup policies, read off the cycle and evaluated ahead of their runs (docs/retention.md).
+
+`--retention-source KIND=HOST` names a source; each kind is one module with one entry point,
+`read(client, host, scope, repositories, now) -> Forecast` per policy scope (a Harbor project), so another registry's
+policies (Google Artifact Registry, GitLab, ECR) fit as one more module in `KINDS`. `Retention` reads every source
+once per interval in its own daemon thread, only for the repositories in use (`in_use`, from the last cycle), through
+the registry's own credentials and pauses; the cycle takes the forecasts it holds. An unreadable policy, a refusal
+or an unknown rule template is said once, counted, and gives no forecast: never a guess presented as one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from exporter.model.health import PolicyHealth
+from exporter.model.retention import Forecast
+from exporter.sources.registry.credentials import Keyring
+from exporter.sources.registry.limits import HostPauses
+from exporter.sources.registry.retention import harbor
+from exporter.sources.registry.retention.common import PolicyError
+from exporter.sources.registry.rounds import tls_verification
+from exporter.sources.registry.settings import RegistrySettings
+
+log = logging.getLogger(__name__)
+
+KINDS = {"harbor": harbor}
+PAUSED_RETRY = 60.0  # seconds before a source skipped for its host's pause is tried again
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    kind: str
+    host: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}={self.host}"
+
+
+def parse_spec(text: str) -> Spec:
+    """`KIND=REGISTRY_HOST`; ValueError naming the kinds known."""
+    kind, sep, host = text.strip().partition("=")
+    if not sep or not host.strip() or "/" in host:
+        raise ValueError(f"{text!r}: write KIND=REGISTRY_HOST, e.g. harbor=harbor.example.com")
+    if kind not in KINDS:
+        raise ValueError(f"{text!r}: unknown kind {kind!r} (known: {', '.join(sorted(KINDS))})")
+    return Spec(kind, host.strip())
+
+
+def scopes(kind: str, repositories: Iterable[str]) -> dict[str, set[str]]:
+    """The policy scopes the repositories in use fall in (a Harbor project), each with its repositories' names as
+    the policy names them."""
+    out: dict[str, set[str]] = {}
+    for repository in repositories:
+        project, _, name = repository.partition("/")
+        if name:
+            out.setdefault(project, set()).add(name)
+    return out
+
+
+class Retention:
+    """Every source's forecasts, read every `interval` seconds off the cycle."""
+
+    def __init__(self, specs: Iterable[Spec], settings: RegistrySettings, keyring: Keyring, pauses: HostPauses,
+                 interval: float = 3600.0, clock: Callable[[], float] = time.time) -> None:
+        self.specs = tuple(specs)
+        self._settings = settings
+        self._keyring = keyring
+        self._pauses = pauses
+        self.interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._forecasts: dict[str, Forecast] = {}  # by policy
+        self._health: dict[str, PolicyHealth] = {}
+        self.errors: Counter[tuple[str, str]] = Counter()  # (source, reason)
+        self._said: dict[str, str] = {}  # policy -> the error said for it last
+        self._in_use: Mapping[str, frozenset[str]] = {}  # host -> repositories in use
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._skipped = False  # a host was paused at the last reading: read again soon, not an interval later
+
+    def in_use(self, repositories: Mapping[str, frozenset[str]]) -> None:
+        """What the last cycle uses, by host; a repository new since the last reading wakes the reader."""
+        new = any(not set(repos) <= set(self._in_use.get(host, ())) for host, repos in repositories.items()
+                  if host in {s.host for s in self.specs})
+        self._in_use = repositories
+        if new:
+            self._wake.set()
+
+    def forecasts(self) -> tuple[Forecast, ...]:
+        with self._lock:
+            return tuple(self._forecasts.values())
+
+    def health(self) -> tuple[PolicyHealth, ...]:
+        with self._lock:
+            return tuple(sorted(self._health.values(), key=lambda h: h.policy))
+
+    def start(self) -> "Retention":
+        if self.specs:
+            self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            self._skipped = False
+            try:
+                self.read_all(self._in_use)
+            except Exception:  # noqa: BLE001 (the reader outlives any one round)
+                log.exception("retention forecasts: a reading failed; trying again at the next interval")
+            self._wake.wait(min(self.interval, PAUSED_RETRY) if self._skipped else self.interval)
+
+    def read_all(self, in_use: Mapping[str, Iterable[str]]) -> tuple[Forecast, ...]:
+        """Read every source's policies for the repositories in use now; what is read replaces what was held."""
+        forecasts, health = {}, {}
+        with self._lock:
+            held, held_health = dict(self._forecasts), dict(self._health)
+        for spec in self.specs:
+            for scope, names in sorted(scopes(spec.kind, in_use.get(spec.host, ())).items()):
+                policy = f"{spec.kind}:{scope}"
+                if self._pauses.is_paused(spec.host):  # not now: what was read last stands until the pause ends
+                    self._skipped = True
+                    if policy in held_health:
+                        health[policy] = held_health[policy]
+                    if policy in held:
+                        forecasts[policy] = held[policy]
+                    continue
+                forecast = self._read(spec, scope, names, policy)
+                if forecast is not None:
+                    forecasts[policy] = forecast
+                health[policy] = PolicyHealth(policy, forecast is not None,
+                                              forecast.next_run if forecast is not None else None)
+        with self._lock:
+            self._forecasts, self._health = forecasts, health
+        return tuple(forecasts.values())
+
+    def _read(self, spec: Spec, scope: str, names: set[str], policy: str) -> Forecast | None:
+        try:
+            with self._client(spec.host) as client:
+                forecast = KINDS[spec.kind].read(client, spec.host, scope, names, self._clock())
+        except PolicyError as exc:
+            if exc.reason == "rate_limited":
+                self._pauses.rate_limited(spec.host, 60.0, str(exc))
+            return self._failed(spec, policy, exc)
+        if policy in self._said:
+            log.info("%s: retention policy read again", policy)
+            del self._said[policy]
+        return forecast
+
+    def _failed(self, spec: Spec, policy: str, exc: PolicyError) -> None:
+        self.errors[(spec.name, exc.reason)] += 1
+        message = str(exc)
+        if self._said.get(policy) != message:  # said once, and again only when it changes
+            log.warning("%s: %s; no forecast for it", policy, message)
+            self._said[policy] = message
+        return None
+
+    def _client(self, host: str) -> httpx.Client:
+        """The registry's API with the credentials the exporter has for it (the first with a user name)."""
+        options = self._settings.host(host)
+        auth = next(((c.username, c.password) for c in self._keyring.match(host, "") if c.username), None)
+        return httpx.Client(base_url=f"{'http' if options.insecure else 'https'}://{host}", auth=auth,
+                            verify=tls_verification(self._settings, host), timeout=self._settings.timeout,
+                            headers={"Accept": "application/json"})

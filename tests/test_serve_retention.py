@@ -1,0 +1,48 @@
+"""Retention forecasts through a real `serve`: a Harbor API emulator whose project policy deletes, at its next run,
+an image a workload runs; the exporter says so on /metrics, the page and /report, and a policy it cannot read is
+said once and forecasts nothing."""
+
+import json
+
+from tests.conftest import make_pod
+from tests.support.browser import Text
+from tests.support.harbor import Harbor, artifact, policy, rule
+from tests.support.serve_process import Serve
+
+
+def test_an_image_in_use_that_tonights_cleanup_deletes_is_named_with_its_rule(emulator, kubeconfig, tmp_path):
+    harbor = Harbor()
+    try:
+        harbor.project("library", policy(rule("latestPushedK", 1, repos="app")))
+        harbor.artifacts[("library", "app")] = [
+            artifact("sha256:" + "1" * 64, ("1.0",), pushed="2026-11-01T00:00:00Z"),
+            artifact("sha256:" + "2" * 64, ("1.1",), pushed="2026-11-02T00:00:00Z")]
+        harbor.project("broken", policy({**rule("always"), "template": "latestActiveK"}))
+        old, new, other = (f"{harbor.host}/{image}" for image in ("library/app:1.0", "library/app:1.1",
+                                                                  "broken/tool:1"))
+        emulator.create_many([make_pod("old", "shop", old), make_pod("new", "shop", new),
+                              make_pod("tool", "shop", other)])
+        config = tmp_path / "docker.json"
+        config.write_text(json.dumps({"auths": {harbor.host: {"username": "robot$exporter", "password": "s3cret"}}}))
+        with Serve("--kubeconfig", str(kubeconfig), "--context", "one", "--insecure-registry", harbor.host,
+                   "--docker-config", str(config), "--retention-source", f"harbor={harbor.host}",
+                   "--interval", "1s") as serve:
+            serve.wait(lambda: serve.samples("kube_image_retention_at_risk"), "the forecast")
+            assert [labels for labels, _ in serve.samples("kube_image_retention_at_risk")] == [
+                {"cluster": "one", "image": old, "policy": "harbor:library",
+                 "rule": "rule 1: latestPushedK 1 (not among those kept)"}]  # 1.1 is the one kept
+            assert serve.value("kube_image_retention_up", policy="harbor:library") == 1
+            assert serve.value("kube_image_retention_up", policy="harbor:broken") == 0  # no guess for it
+            assert serve.value("kube_image_retention_next_run_timestamp_seconds", policy="harbor:library") % 86400 \
+                == 3 * 3600
+            assert serve.value("kube_image_retention_errors_total", source=f"harbor={harbor.host}",
+                               reason="invalid") >= 1
+            page = Text(serve.get("/")[1].encode()).text
+            assert "Will be deleted (1)" in page and "Pod shop/old" in page and "harbor:broken" in page
+            report = json.loads(serve.get("/report")[1])["retention_at_risk"]
+            assert report == {old: [{"policy": "harbor:library", "rule": "rule 1: latestPushedK 1 (not among those "
+                                                                          "kept)"}]}
+            said = [line for line in serve.log().splitlines() if "latestActiveK" in line]
+            assert len(said) == 1 and "s3cret" not in serve.log()
+    finally:
+        harbor.stop()
