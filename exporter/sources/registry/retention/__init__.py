@@ -1,8 +1,11 @@
 """Registries' cleanup policies, read off the cycle and evaluated ahead of their runs (docs/retention.md).
 
-`--retention-source KIND=HOST` names a source; each kind is one module with one entry point,
-`read(client, host, scope, repositories, now) -> Forecast` per policy scope (a Harbor project), so another registry's
-policies (Google Artifact Registry, GitLab, ECR) fit as one more module in `KINDS`. `Retention` reads every source
+`--retention-source KIND=HOST[,KEY=VALUE…]` names a source; each kind is one module in `KINDS` with three entry
+points, so another registry's policies (Google Artifact Registry, GitLab, ECR) fit as one more module:
+`scopes(repositories)` groups the repositories in use by policy scope (a Harbor project);
+`connect(spec, settings, keyring)` opens what reads its API (a context manager: an HTTP client with the registry's
+credentials, an SDK client); `read(client, host, scope, repositories, now) -> Forecast` reads and evaluates one
+scope's policy, raising `PolicyError` for what cannot be. `Retention` reads every source
 once per interval in its own daemon thread, only for the repositories in use (`in_use`, from the last cycle), through
 the registry's own credentials and pauses; the cycle takes the forecasts it holds. An unreadable policy, a refusal
 or an unknown rule template is said once, counted, and gives no forecast: never a guess presented as one.
@@ -17,15 +20,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-import httpx
-
 from exporter.model.health import PolicyHealth
 from exporter.model.retention import Forecast
 from exporter.sources.registry.credentials import Keyring
 from exporter.sources.registry.limits import HostPauses
 from exporter.sources.registry.retention import harbor
 from exporter.sources.registry.retention.common import PolicyError
-from exporter.sources.registry.rounds import tls_verification
 from exporter.sources.registry.settings import RegistrySettings
 
 log = logging.getLogger(__name__)
@@ -37,32 +37,32 @@ PAUSED_RETRY = 60.0  # seconds before a source skipped for its host's pause is t
 @dataclass(frozen=True, slots=True)
 class Spec:
     kind: str
-    host: str
+    host: str  # the registry host, as image references name it
+    options: tuple[tuple[str, str], ...] = ()  # KEY=VALUE after the host, as the kind's module reads them
 
     @property
     def name(self) -> str:
         return f"{self.kind}={self.host}"
 
+    def option(self, key: str, default: str = "") -> str:
+        return dict(self.options).get(key, default)
+
 
 def parse_spec(text: str) -> Spec:
-    """`KIND=REGISTRY_HOST`; ValueError naming the kinds known."""
-    kind, sep, host = text.strip().partition("=")
+    """`KIND=REGISTRY_HOST[,KEY=VALUE…]`; ValueError naming the kinds known."""
+    kind, sep, rest = text.strip().partition("=")
+    host, *pairs = rest.split(",")
     if not sep or not host.strip() or "/" in host:
         raise ValueError(f"{text!r}: write KIND=REGISTRY_HOST, e.g. harbor=harbor.example.com")
     if kind not in KINDS:
         raise ValueError(f"{text!r}: unknown kind {kind!r} (known: {', '.join(sorted(KINDS))})")
-    return Spec(kind, host.strip())
-
-
-def scopes(kind: str, repositories: Iterable[str]) -> dict[str, set[str]]:
-    """The policy scopes the repositories in use fall in (a Harbor project), each with its repositories' names as
-    the policy names them."""
-    out: dict[str, set[str]] = {}
-    for repository in repositories:
-        project, _, name = repository.partition("/")
-        if name:
-            out.setdefault(project, set()).add(name)
-    return out
+    options = []
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"{text!r}: {pair!r} is not KEY=VALUE")
+        options.append((key.strip(), value.strip()))
+    return Spec(kind, host.strip(), tuple(options))
 
 
 class Retention:
@@ -129,7 +129,7 @@ class Retention:
         with self._lock:
             held, held_health = dict(self._forecasts), dict(self._health)
         for spec in self.specs:
-            for scope, names in sorted(scopes(spec.kind, in_use.get(spec.host, ())).items()):
+            for scope, names in sorted(KINDS[spec.kind].scopes(in_use.get(spec.host, ())).items()):
                 policy = f"{spec.kind}:{scope}"
                 if self._pauses.is_paused(spec.host):  # not now: what was read last stands until the pause ends
                     self._skipped = True
@@ -149,7 +149,7 @@ class Retention:
 
     def _read(self, spec: Spec, scope: str, names: set[str], policy: str) -> Forecast | None:
         try:
-            with self._client(spec.host) as client:
+            with KINDS[spec.kind].connect(spec, self._settings, self._keyring) as client:
                 forecast = KINDS[spec.kind].read(client, spec.host, scope, names, self._clock())
         except PolicyError as exc:
             if exc.reason == "rate_limited":
@@ -167,11 +167,3 @@ class Retention:
             log.warning("%s: %s; no forecast for it", policy, message)
             self._said[policy] = message
         return None
-
-    def _client(self, host: str) -> httpx.Client:
-        """The registry's API with the credentials the exporter has for it (the first with a user name)."""
-        options = self._settings.host(host)
-        auth = next(((c.username, c.password) for c in self._keyring.match(host, "") if c.username), None)
-        return httpx.Client(base_url=f"{'http' if options.insecure else 'https'}://{host}", auth=auth,
-                            verify=tls_verification(self._settings, host), timeout=self._settings.timeout,
-                            headers={"Accept": "application/json"})

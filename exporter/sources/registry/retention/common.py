@@ -9,8 +9,22 @@ from typing import Any
 import httpx
 from croniter import croniter
 
+from exporter.sources.registry.credentials import Keyring
+from exporter.sources.registry.rounds import tls_verification
+from exporter.sources.registry.settings import RegistrySettings
+
 MAX_PAGES = 500  # 50,000 artifacts of one repository: a listing longer than that is a server that never ends
 NEVER = "0001-01-01"  # Harbor's and Go's zero time: never pulled, or not recorded
+
+
+def registry_api(host: str, settings: RegistrySettings, keyring: Keyring) -> httpx.Client:
+    """An HTTP client for an API on the registry's own host, with the credentials the exporter has for the registry
+    (the first with a user name: a robot account) and its TLS settings (plain HTTP for an insecure registry)."""
+    options = settings.host(host)
+    auth = next(((c.username, c.password) for c in keyring.match(host, "") if c.username), None)
+    return httpx.Client(base_url=f"{'http' if options.insecure else 'https'}://{host}", auth=auth,
+                        verify=tls_verification(settings, host), timeout=settings.timeout,
+                        headers={"Accept": "application/json"})
 
 
 class PolicyError(Exception):

@@ -28,7 +28,7 @@ from wcmatch import glob
 
 from exporter.model.retention import DAY, Artifact, Forecast, deletions
 from exporter.sources.registry.retention.common import (
-    PolicyError, cron_next, get_json, pages, timestamp,
+    PolicyError, cron_next, get_json, pages, registry_api, timestamp,
 )
 
 TEMPLATES = {"always", "latestPushedK", "latestPulledN", "nDaysSinceLastPush", "nDaysSinceLastPull"}
@@ -158,6 +158,21 @@ def _artifact(project: str, repository: str, raw: Any) -> Artifact:
     return Artifact(f"{project}/{repository}", raw["digest"], tuple(t["name"] for t in tags),
                     max((t for t in pushed if t is not None), default=None),
                     max((t for t in pulled if t is not None), default=None))
+
+
+def scopes(repositories: Iterable[str]) -> dict[str, set[str]]:
+    """The repositories in use by Harbor project (their first path segment), named without the project."""
+    out: dict[str, set[str]] = {}
+    for repository in repositories:
+        project, _, name = repository.partition("/")
+        if name:
+            out.setdefault(project, set()).add(name)
+    return out
+
+
+def connect(spec, settings, keyring):
+    """Harbor's API on the registry host, with the registry's credentials (a robot account)."""
+    return registry_api(spec.host, settings, keyring)
 
 
 def read(client, host: str, project: str, repositories: Iterable[str], now: float) -> Forecast:
