@@ -7,6 +7,7 @@ import urllib.request
 import pytest
 
 from exporter.serve.endpoints import LazyPage, Page, Published, Server
+from exporter.views.exposition import MetricsPage
 
 
 @pytest.fixture
@@ -40,6 +41,19 @@ def test_gzip_when_the_scraper_accepts_it(served):
     status, headers, body = get(base + "/metrics", {"Accept-Encoding": "gzip"})
     assert headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(body) == b"x 1\n" * 1000
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "identity"])
+def test_a_scrape_makes_the_self_metrics_once(served, encoding):
+    """A MetricsPage makes its self-metrics at each read of `body` or `gzipped`: an answer reads one of them once
+    (it read `gzipped` three times, tripling a scrape's cost under load)."""
+    published, base = served
+    made = []
+    published.metrics = MetricsPage(b"x 1\n" * 1000, fresh=lambda: made.append(1) or b"process_open_fds 7\n")
+    status, headers, body = get(base + "/metrics", {"Accept-Encoding": encoding})
+    text = gzip.decompress(body) if encoding == "gzip" else body
+    assert (status, text.endswith(b"process_open_fds 7\n"), headers["Vary"]) == (200, True, "Accept-Encoding")
+    assert ("Content-Encoding" in headers, len(made)) == (encoding == "gzip", 1)
 
 
 def test_readyz_says_why_until_ready_and_healthz_is_always_ok(served):

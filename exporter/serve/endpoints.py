@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import h11
 
 from exporter.common.redact import redact
-from exporter.views.exposition import CONTENT_TYPE
+from exporter.views.exposition import CONTENT_TYPE, MetricsPage
 from exporter.views.page import HEADERS as PAGE_HEADERS
 
 log = logging.getLogger(__name__)
@@ -500,12 +500,14 @@ class _Connection(asyncio.Protocol):
         if isinstance(page, LazyPage):
             page = page.get()
         accepts = b"gzip" in b",".join(v for k, v in request.headers if k == b"accept-encoding")
-        use_gzip = accepts and bool(page.gzipped)
+        # each read of a MetricsPage's `gzipped` or `body` makes its self-metrics anew: one read per answer
+        compressed = isinstance(page, MetricsPage) or bool(page.gzipped)
+        use_gzip = accepts and compressed
         body = page.gzipped if use_gzip else page.body
         headers = [("Content-Type", page.content_type), ("Content-Length", str(len(body))), *extra]
         if use_gzip:
             headers.append(("Content-Encoding", "gzip"))
-        if page.gzipped:
+        if compressed:
             headers.append(("Vary", "Accept-Encoding"))
         self.transport.write(self.conn.send(h11.Response(status_code=status, headers=headers, reason=_reason(status))))
         self._body = memoryview(b"" if method == "HEAD" else body)
