@@ -164,6 +164,30 @@ def connection_cap(nofile: int) -> int:
     return max(MIN_CONNECTIONS, min(nofile // 2, nofile - RESERVE))
 
 
+class Bodies:
+    """The body of each answer: a Page's bytes, or a MetricsPage's made once per wake-up of the loop.
+
+    A MetricsPage makes its self-metrics (and compresses them) at each read: 0.3-0.5 ms, more than the rest of a
+    scrape. Scrapes answered in one wake-up of the loop, microseconds apart, share one reading: 200 scrapes arriving
+    at once cost a few readings instead of 200 (p99 of 200 concurrent scrapes of a 50,000-pod page: 140 ms to 60 ms).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._made: dict[tuple[int, bool], tuple[MetricsPage, bytes]] = {}  # (id, gzip) -> (page, bytes)
+
+    def of(self, page: "Page | MetricsPage", use_gzip: bool) -> bytes:
+        if not isinstance(page, MetricsPage):
+            return page.gzipped if use_gzip else page.body
+        key = (id(page), use_gzip)
+        made = self._made.get(key)
+        if made is None or made[0] is not page:
+            if not self._made:
+                self._loop.call_soon(self._made.clear)  # once this wake-up's callbacks have run
+            made = self._made[key] = (page, page.gzipped if use_gzip else page.body)
+        return made[1]
+
+
 class _Loop(asyncio.SelectorEventLoop):
     """The server's event loop, its timers on `clock`: a test moves a fake clock instead of sleeping."""
 
@@ -199,6 +223,7 @@ class Server:
         self._accepted = 0  # sockets accepted whose connection is not made yet
         self.evicted = self.refused = 0  # connections closed to stay under `max_connections`
         self._full_logged_at = -math.inf
+        self.bodies = Bodies(self._loop)
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
         self._started = threading.Event()
 
@@ -500,10 +525,10 @@ class _Connection(asyncio.Protocol):
         if isinstance(page, LazyPage):
             page = page.get()
         accepts = b"gzip" in b",".join(v for k, v in request.headers if k == b"accept-encoding")
-        # each read of a MetricsPage's `gzipped` or `body` makes its self-metrics anew: one read per answer
+        # each read of a MetricsPage's `gzipped` or `body` makes its self-metrics anew: at most one read per answer
         compressed = isinstance(page, MetricsPage) or bool(page.gzipped)
         use_gzip = accepts and compressed
-        body = page.gzipped if use_gzip else page.body
+        body = self.server.bodies.of(page, use_gzip)
         headers = [("Content-Type", page.content_type), ("Content-Length", str(len(body))), *extra]
         if use_gzip:
             headers.append(("Content-Encoding", "gzip"))
