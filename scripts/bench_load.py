@@ -110,6 +110,25 @@ def listing(workdir: Path, name: str, host: str, refs: list[str]) -> Path:
     return path
 
 
+def rate_limited(reg: Registry, refs: list[str], workdir: Path, runs: int) -> dict:
+    """`check` of `refs` behind a front allowing 100 requests/s (429 + Retry-After: 1 above), a new front each run:
+    the median time, exit codes, share of requests refused and requests sent."""
+    limited = []
+    for _ in range(runs):
+        front = RateFront(reg.host, 100, retry_after="1")
+        try:
+            seconds, code = timed(check_command(front.host, listing(workdir, "limited", front.host, refs)))
+            limited.append((seconds, code, front.refused / max(1, len(front.arrivals)), len(front.arrivals)))
+        finally:
+            front.stop()
+    return {
+        "refs": len(refs), "seconds": statistics.median(s for s, _, _, _ in limited),
+        "exit_codes": sorted({c for _, c, _, _ in limited}),
+        "refused_share": statistics.median(r for _, _, r, _ in limited),
+        "requests": statistics.median(n for _, _, _, n in limited),
+    }
+
+
 def run_all(workdir: Path, runs: int) -> dict:
     loop = workdir / "head_loop.py"
     loop.write_text(HEAD_LOOP)
@@ -132,20 +151,7 @@ def run_all(workdir: Path, runs: int) -> dict:
         finally:
             proxy.stop()
 
-        limited = []
-        for _ in range(runs):
-            front = RateFront(reg.host, 100, retry_after="1")
-            try:
-                seconds, code = timed(check_command(front.host, listing(workdir, "limited", front.host, refs[:600])))
-                limited.append((seconds, code, front.refused / max(1, len(front.arrivals)), len(front.arrivals)))
-            finally:
-                front.stop()
-        results["rate_limited"] = {
-            "refs": 600, "seconds": statistics.median(s for s, _, _, _ in limited),
-            "exit_codes": sorted({c for _, c, _, _ in limited}),
-            "refused_share": statistics.median(r for _, _, r, _ in limited),
-            "requests": statistics.median(n for _, _, _, n in limited),
-        }
+        results["rate_limited"] = rate_limited(reg, refs[:600], workdir, runs)
     finally:
         reg.stop()
 

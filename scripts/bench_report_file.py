@@ -40,6 +40,29 @@ def medians(command: list[str], runs: int) -> tuple[float, float]:
     return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
 
 
+def run(runs: int, pods: int = 50000, cluster: pathlib.Path | None = None, indent: int | None = None) -> dict:
+    """Medians of `runs` runs of `json.load` and of `report --from-file` over `cluster` (generated with `pods`
+    pods when None): seconds, peak RSS in MB, and the ratio of the times."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        if cluster is None:
+            cluster = tmp / "cluster.json"
+            subprocess.run([sys.executable, str(ROOT / "scripts/gen_cluster.py"), "--pods", str(pods),
+                            "--out", str(cluster)], check=True)
+            if indent is not None:
+                import json
+
+                cluster.write_text(json.dumps(json.loads(cluster.read_text()), indent=indent))
+        report = [sys.executable, "-m", "exporter", "--log-level", "error", "report", "--from-file", str(cluster),
+                  "-o", str(tmp / "report.json")]
+        load = [sys.executable, "-c", "import json, sys; json.load(open(sys.argv[1], 'rb'))", str(cluster)]
+        load_time, load_peak = medians(load, runs)
+        report_time, report_peak = medians(report, runs)
+        size = cluster.stat().st_size / 1e6
+    return {"file_mb": size, "runs": runs, "load_seconds": load_time, "load_peak_mb": load_peak,
+            "report_seconds": report_time, "report_peak_mb": report_peak, "ratio": report_time / load_time}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     what = parser.add_mutually_exclusive_group()
@@ -48,27 +71,11 @@ def main() -> int:
     parser.add_argument("--indent", type=int, default=None, help="write the generated file with this indent")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = pathlib.Path(tmp)
-        cluster = args.file
-        if cluster is None:
-            cluster = tmp / "cluster.json"
-            subprocess.run([sys.executable, str(ROOT / "scripts/gen_cluster.py"), "--pods", str(args.pods),
-                            "--out", str(cluster)], check=True)
-            if args.indent is not None:
-                import json
-
-                cluster.write_text(json.dumps(json.loads(cluster.read_text()), indent=args.indent))
-        report = [sys.executable, "-m", "exporter", "--log-level", "error", "report", "--from-file", str(cluster),
-                  "-o", str(tmp / "report.json")]
-        load = [sys.executable, "-c", "import json, sys; json.load(open(sys.argv[1], 'rb'))", str(cluster)]
-        load_time, load_peak = medians(load, args.runs)
-        report_time, report_peak = medians(report, args.runs)
-        size = cluster.stat().st_size / 1e6
-    print(f"file: {size:.0f} MB, medians of {args.runs} runs")
-    print(f"json.load           : {load_time:6.2f} s   peak RSS {load_peak:6.0f} MB")
-    print(f"report --from-file  : {report_time:6.2f} s   peak RSS {report_peak:6.0f} MB")
-    print(f"ratio               : {report_time / load_time:6.2f} x  {report_peak / load_peak:6.2f} x")
+    r = run(args.runs, args.pods, args.file, args.indent)
+    print(f"file: {r['file_mb']:.0f} MB, medians of {args.runs} runs")
+    print(f"json.load           : {r['load_seconds']:6.2f} s   peak RSS {r['load_peak_mb']:6.0f} MB")
+    print(f"report --from-file  : {r['report_seconds']:6.2f} s   peak RSS {r['report_peak_mb']:6.0f} MB")
+    print(f"ratio               : {r['ratio']:6.2f} x  {r['report_peak_mb'] / r['load_peak_mb']:6.2f} x")
     return 0
 
 

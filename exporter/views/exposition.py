@@ -8,8 +8,9 @@ histograms as _bucket/_sum/_count) and is checked by `promtool check metrics` in
 
 The exporter's own `process_*` and `python_*` families come from prometheus_client's collectors (on a
 private registry, nothing registered at import) and are rendered at each scrape, not each cycle: they cost
-0.2 ms, read only /proc and the interpreter, and are what on-call looks at when a cycle is stuck or slow, so
-they must not be as old as the last cycle. `MetricsPage` joins both: the cycle's body compressed once per
+0.2-0.5 ms, read only /proc and the interpreter, and are what on-call looks at when a cycle is stuck or slow, so
+they must not be as old as the last cycle (scrapes the server answers in one wake-up of its loop share one
+reading: exporter.serve.endpoints.Bodies). `MetricsPage` joins both: the cycle's body compressed once per
 cycle, and at a scrape the compressor's state is copied to append the fresh lines, so the answer is one
 gzip stream without compressing the large part again. Label values
 longer than MAX_LABEL_VALUE characters are cut (see `cap`).
