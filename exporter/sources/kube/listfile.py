@@ -22,7 +22,15 @@ import msgspec
 import orjson
 
 from exporter.common.files import Malformed, ReadError, TooLarge, check_json_depth, decode, read_file
-from exporter.sources.kube.objects import CONTAINER_KEYS, Pod, Trimmed, Workload, pod_spec_path, trim
+from exporter.sources.kube.objects import (
+    CONTAINER_KEYS,
+    ObjectFields,
+    Pod,
+    Trimmed,
+    Workload,
+    pod_spec_path,
+    trim,
+)
 from exporter.sources.kube.owners import Lookup, meta_of
 
 # `kubectl get pods -A -o json` prints a few KB a pod: 1 GiB holds far more than the largest clusters; a larger
@@ -34,79 +42,10 @@ class ListFileError(ValueError):
     """The file is not a Kubernetes object list; the message says where it goes wrong."""
 
 
-# The part of an object that `trim` and `_malformed` read, as msgspec types: a decoder given them builds plain dicts
-# of these keys only and skips every other field (managedFields, env, probes, volumes, conditions...) in C, so a
-# 100 MB list costs about what parsing it does, not that plus building and dropping all of it. `Any` where a value
-# is small or where any shape is tolerated downstream; a typed level (an object, a list of containers) that holds
-# something else fails the decoding, and that item alone is then parsed whole and read as before.
-class _Container(TypedDict, total=False):
-    name: Any
-    image: Any
-
-
-class _PodSpec(TypedDict, total=False):
-    initContainers: list[_Container]
-    containers: list[_Container]
-    ephemeralContainers: list[_Container]
-    imagePullSecrets: Any
-    serviceAccountName: Any
-    serviceAccount: Any
-    nodeName: Any
-    nodeSelector: Any
-    affinity: Any
-
-
-class _Template(TypedDict, total=False):
-    spec: _PodSpec
-
-
-class _JobSpec(TypedDict, total=False):
-    template: _Template
-
-
-class _JobTemplate(TypedDict, total=False):
-    spec: _JobSpec
-
-
-class _Spec(_PodSpec, total=False):
-    replicas: Any
-    suspend: Any
-    template: _Template
-    jobTemplate: _JobTemplate
-
-
-class _ContainerStatus(TypedDict, total=False):
-    name: Any
-    imageID: Any
-    state: Any
-
-
-class _Status(TypedDict, total=False):
-    phase: Any
-    initContainerStatuses: list[_ContainerStatus]
-    containerStatuses: list[_ContainerStatus]
-    ephemeralContainerStatuses: list[_ContainerStatus]
-
-
-class _Metadata(TypedDict, total=False):
-    name: Any
-    namespace: Any
-    uid: Any
-    labels: Any
-    annotations: Any
-    ownerReferences: Any
-
-
-class _Object(TypedDict, total=False):
-    apiVersion: Any
-    kind: Any
-    metadata: _Metadata
-    spec: _Spec
-    status: _Status
-
-
-class _List(_Object, total=False):
-    items: list[_Object]
+# Items decoded as `objects.ObjectFields` says (what `trim` reads, the rest skipped); one that does not fit is parsed
+# whole and read as before.
+class _List(ObjectFields, total=False):
+    items: list[ObjectFields]
 
 
 class _RawList(TypedDict, total=False):
@@ -118,7 +57,7 @@ class _RawList(TypedDict, total=False):
 
 _document = msgspec.json.Decoder(_List | list[_List])  # the whole file, when every item fits the types
 _raw_document = msgspec.json.Decoder(_RawList | list[msgspec.Raw])  # the items left unparsed, one by one after
-_object = msgspec.json.Decoder(_Object)
+_object = msgspec.json.Decoder(ObjectFields)
 _list = msgspec.json.Decoder(_List)
 
 

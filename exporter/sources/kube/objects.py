@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypedDict
 
 from exporter.common.redact import redact_image
 from exporter.model.platforms import ANYWHERE, Constraint, constraint
@@ -123,6 +123,79 @@ class Workload:
 
 
 Trimmed = Meta | Pod | Workload
+
+
+# The part of an object that `trim` reads (and listfile's `_malformed`, the reflector its resourceVersion), as types
+# for a decoder (msgspec; `report --from-file`, and `serve`'s lists and watches): it builds plain dicts of these keys
+# only and skips every other field (managedFields, env, probes, volumes, conditions...) in C, so a 100 MB list costs
+# about what parsing it does, not that plus building and dropping all of it. `Any` where a value is small or where
+# any shape is tolerated downstream; a typed level (an object, a list of containers) that holds something else fails
+# the decoding, and what held it is then parsed whole and read as before. A field `trim` reads is added here too.
+class _Container(TypedDict, total=False):
+    name: Any
+    image: Any
+
+
+class _PodSpec(TypedDict, total=False):
+    initContainers: list[_Container]
+    containers: list[_Container]
+    ephemeralContainers: list[_Container]
+    imagePullSecrets: Any
+    serviceAccountName: Any
+    serviceAccount: Any
+    nodeName: Any
+    nodeSelector: Any
+    affinity: Any
+
+
+class _Template(TypedDict, total=False):
+    spec: _PodSpec
+
+
+class _JobSpec(TypedDict, total=False):
+    template: _Template
+
+
+class _JobTemplate(TypedDict, total=False):
+    spec: _JobSpec
+
+
+class _Spec(_PodSpec, total=False):
+    replicas: Any
+    suspend: Any
+    template: _Template
+    jobTemplate: _JobTemplate
+
+
+class _ContainerStatus(TypedDict, total=False):
+    name: Any
+    imageID: Any
+    state: Any
+
+
+class _Status(TypedDict, total=False):
+    phase: Any
+    initContainerStatuses: list[_ContainerStatus]
+    containerStatuses: list[_ContainerStatus]
+    ephemeralContainerStatuses: list[_ContainerStatus]
+
+
+class _Metadata(TypedDict, total=False):
+    name: Any
+    namespace: Any
+    uid: Any
+    resourceVersion: Any
+    labels: Any
+    annotations: Any
+    ownerReferences: Any
+
+
+class ObjectFields(TypedDict, total=False):
+    apiVersion: Any
+    kind: Any
+    metadata: _Metadata
+    spec: _Spec
+    status: _Status
 
 
 def _dict(value: Any) -> dict:
