@@ -153,20 +153,30 @@ class _Gathered:
         self.chains: list[PodChain] = []
         self.problems: list[str] = []
         self._containers: dict[tuple, tuple] = {}  # replicas name the same containers: one tuple for all of them
+        self._made: dict[tuple, tuple] = {}  # rows made, by what they are made of (`remember`)
 
     def remember(self, obj: Pod | Workload, active: bool, where: str) -> Remembered:
         """Resolve `obj`'s owners and build its rows (and a pod's chain), to be kept for the next build."""
         resolution, trace = self.resolver.resolve_traced(obj)
-        found: list[str] = []
-        images = [(c, normalized(c, where, found)) for c in obj.containers]
-        rows = tuple(self.refs.setdefault(r, r) for r in _rows(
-            self.cluster, obj.meta.namespace or "", resolution, images, active,
-            obj.pull_secrets, obj.service_account, getattr(obj, "image_ids", None)))
-        chain = None
-        if isinstance(obj, Pod):
-            containers = tuple((c.name, image) for c, image in images if image is not None)
-            chain = PodChain(resolution.chain, resolution.unit, self._containers.setdefault(containers, containers))
-        return Remembered(obj, trace, rows, tuple(found), chain)
+        image_ids = getattr(obj, "image_ids", None)
+        # replicas share their containers and image IDs (the very objects, see objects.py) and their resolution's
+        # workload and unit: their rows are made once (what does not parse is noted for each, naming it)
+        key = (type(obj), id(obj.containers), id(image_ids), obj.meta.namespace, resolution.workload_kind,
+               resolution.workload, resolution.unit, active, obj.pull_secrets, obj.service_account)
+        made = self._made.get(key)
+        if made is None or made[0] is not obj.containers or made[1] is not image_ids:
+            found: list[str] = []
+            images = [(c, normalized(c, where, found)) for c in obj.containers]
+            rows = tuple(self.refs.setdefault(r, r) for r in _rows(
+                self.cluster, obj.meta.namespace or "", resolution, images, active,
+                obj.pull_secrets, obj.service_account, image_ids))
+            pairs = tuple((c.name, image) for c, image in images if image is not None)
+            made = (obj.containers, image_ids, rows, self._containers.setdefault(pairs, pairs), tuple(found))
+            if not found:
+                self._made[key] = made
+        rows, pairs, problems = made[2:]
+        chain = PodChain(resolution.chain, resolution.unit, pairs) if isinstance(obj, Pod) else None
+        return Remembered(obj, trace, rows, problems, chain)
 
     def reuse(self, entry: Remembered) -> None:
         """An object unchanged since the last build, owners included: its rows as they were."""
