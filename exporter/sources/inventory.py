@@ -133,6 +133,28 @@ def build(
     return Inventory(set(gathered.refs), tuple(gathered.chains), gathered.problems, placements)
 
 
+def chains(pods: Iterable[Pod], resolver: OwnerResolver) -> tuple[tuple[PodChain, ...], list[str]]:
+    """The pods' chains, in the order given, and what could not be read: `build`'s chains and problems of the same
+    pods, without the references (what the report is made of; a third of the time of `build`)."""
+    out: list[PodChain] = []
+    problems: list[str] = []
+    made: dict[int, tuple] = {}  # by containers (the very tuple, shared by replicas): what their images pair to
+    shared: dict[tuple, tuple] = {}
+    for pod in pods:
+        resolution = resolver.resolve(pod)
+        pairs = made.get(id(pod.containers))
+        if pairs is None or pairs[0] is not pod.containers:
+            found: list[str] = []
+            images = [(c, normalized(c, f"pod {pod.meta.namespace}/{pod.meta.name}", found)) for c in pod.containers]
+            paired = tuple((c.name, image) for c, image in images if image is not None)
+            pairs = (pod.containers, shared.setdefault(paired, paired), tuple(found))
+            if not found:  # a problem names its pod: noted again for each
+                made[id(pod.containers)] = pairs
+        problems.extend(pairs[2])
+        out.append(PodChain(resolution.chain, resolution.unit, pairs[1]))
+    return tuple(out), problems
+
+
 def _templates(workloads: Iterable[Workload]) -> Iterator[Workload]:
     """The workloads whose template names images of their own: not a Job a CronJob made (the CronJob's template
     names the same images), nor kinds without a template."""

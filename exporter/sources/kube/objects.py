@@ -216,9 +216,25 @@ def _s(value: Any) -> str:
 
 
 def _keep(source: Any, keys: Iterable[str]) -> Mapping[str, str]:
-    source = _dict(source)
+    if not source or not isinstance(source, dict):
+        return _EMPTY
     kept = {_s(k): _s(source[k]) for k in keys if k in source}
     return kept or _EMPTY
+
+
+@lru_cache(maxsize=64)
+def _label_keys(extra: Iterable[str]) -> frozenset[str]:
+    return UNIT_LABELS.union(extra)
+
+
+def _unit_labels(extra: Iterable[str]) -> frozenset[str]:
+    """The unit labels and those `label:KEY` unit sources add (one set per setting, not one per object)."""
+    if not extra:
+        return UNIT_LABELS
+    try:
+        return _label_keys(extra)
+    except TypeError:  # keys given in a list
+        return UNIT_LABELS.union(extra)
 
 
 # Replicas repeat what their template says: equal containers, owner references, image IDs. Each of these tables makes
@@ -261,7 +277,7 @@ def trim_meta(obj: Mapping[str, Any], label_keys: Iterable[str] = (), kind: str 
         namespace=_s(namespace) if namespace else None,
         name=str(metadata.get("name", "")),
         uid=str(metadata.get("uid", "")),
-        labels=_keep(metadata.get("labels"), UNIT_LABELS.union(label_keys)),
+        labels=_keep(metadata.get("labels"), _unit_labels(label_keys)),
         annotations=_keep(metadata.get("annotations"), UNIT_ANNOTATIONS),
         owners=owners,
     )
