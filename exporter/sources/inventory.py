@@ -3,7 +3,12 @@
 Pure. Pods give what runs now; workload templates give what will run (a Deployment scaled to zero, a
 suspended CronJob, a Job between runs), marked inactive when nothing runs them. Replicas collapse: a
 Reference has no pod in it, so 50 replicas of one Deployment are one row per container. Each pod's chain
-(its owners up to the top and its unit) is what the Sylva report is made of.
+(its owners up to the top and its unit) is what the Sylva report is made of (`chains`: those alone).
+
+Replicas share what they repeat: the owners' walk (`owners.OwnerResolver`), their records (`objects`) and here
+their rows, made once for all the pods of one template. A 50,000-pod first inventory in `serve` took 8.2 s (bench,
+before these and the typed lists) and `report --from-file` 3.56 s before `chains`, 2.68 s with it
+(`scripts/bench_report_file.py --pods 50000`, medians of 3).
 """
 
 from __future__ import annotations
