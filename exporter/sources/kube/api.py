@@ -6,6 +6,11 @@ exporter keeps a few fields of each anyway. Client and urllib3 errors become `Ap
 words for the cause (never urllib3's 300-character repr), so callers never see a library exception. The
 client library's own retries are off (see `kube.clusters`): the reflector backs off, and retries under it
 only multiplied the time and the log lines of an outage.
+
+Given `fields` (a TypedDict: `objects.ObjectFields`, what `trim` reads), list pages and watch events are decoded with
+those fields only (msgspec; the rest skipped, never built), and what does not fit them is parsed whole and judged as
+before. Listing and inventorying a generated 50,000-pod cluster peaked at 197 MB parsed whole, 172 MB decoded so
+(`scripts/profile_serve.py --pods 50000`).
 """
 
 from __future__ import annotations
