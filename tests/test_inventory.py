@@ -91,3 +91,22 @@ def test_memo_reuses_rows_of_unchanged_objects_until_an_owner_changes():
     assert refs == {("web", "shop")} and sorted(walks) == ["Deployment/shop/web", "Pod/shop/web-1-a"]
     run(labelled, rs)  # the pod is gone: forgotten
     assert set(memo) == {"d"}
+
+
+def test_chains_are_builds_chains_and_problems_without_the_rows(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    generated = subprocess.run([sys.executable, "scripts/gen_cluster.py", "--pods", "2000"], check=True,
+                               capture_output=True).stdout
+    items = json.loads(generated)["items"] + json.loads(Path(EXAMPLE).read_text())["items"]
+    items.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "typo-2", "namespace": "default"},
+                  "spec": {"containers": [{"name": "main", "image": "registry.example.com/Team/App:1"}]}})
+    (tmp_path / "pods.json").write_text(json.dumps({"kind": "List", "items": items}))
+    index = listfile.load(tmp_path / "pods.json")
+    built = inventory.build("", index.pods, (), OwnerResolver(index.lookup))
+    chains, problems = inventory.chains(index.pods, OwnerResolver(index.lookup))
+    assert chains == built.chains and len(chains) == len(index.pods) > 2000
+    assert problems == built.problems and len(problems) == 2  # one line for each pod, naming it

@@ -61,12 +61,12 @@ def run(args) -> int:
         from exporter.sources.kube.api import ApiError
 
         try:
-            found = inventory.build("", index.pods, (), OwnerResolver(lookup, sources))
+            chains, problems = inventory.chains(index.pods, OwnerResolver(lookup, sources))
         except ApiError as exc:
             raise CommandError(str(exc)) from None
-        for problem in found.problems:
+        for problem in problems:
             log.warning("%s (left out of the report)", problem)
-        result = report.build(found.chains)
+        result = report.build(chains)
     code = 0
     if registry is not None:
         from exporter.commands.check import check

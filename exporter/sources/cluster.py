@@ -21,9 +21,9 @@ from exporter.sources.keyrings import KeyringSource
 from exporter.sources.kube.api import ApiError, ClusterClient
 from exporter.sources.kube.listfile import ObjectIndex
 from exporter.sources.kube.nodes import trim_node
+from exporter.sources.kube.objects import ObjectFields, trim
 from exporter.sources.kube.policies import SIGSTORE_INCLUDE, trim_policy
 from exporter.sources.kube.policies import WATCHED as POLICY_KINDS
-from exporter.sources.kube.objects import trim
 from exporter.sources.kube.owners import OwnerResolver
 from exporter.sources.kube.releases import Decoder, Release
 from exporter.sources.kube.snapshot import WORKLOAD_RESOURCES, api_lookup
@@ -154,7 +154,8 @@ def watch(client: ClusterClient, label_keys: frozenset[str], node_keyring: Keyri
     def get_account(ns, name):
         return client.get("v1", "ServiceAccount", ns, name)
 
-    reflectors = [Reflector(client, api_version, kind, trim=trimmer, watch_timeout=watch_timeout)
+    # the fields `trim` reads are decoded, the rest of each object skipped as it is read
+    reflectors = [Reflector(client, api_version, kind, trim=trimmer, watch_timeout=watch_timeout, fields=ObjectFields)
                   for api_version, kind in WATCHED]
     get_token = client.create_token if service_account_tokens else None
     cluster = ClusterWatch(client, reflectors, KeyringSource(get_secret, get_account, node_keyring, get_token=get_token),

@@ -5,6 +5,7 @@ import pytest
 from exporter.sources.kube.api import ApiError, Expired
 from exporter.sources.kube.clusters import KubeConfigError, load_clusters
 from tests.conftest import make_pod
+from tests.support import eventually
 
 
 def test_list_reads_every_page(emulator, kubeconfig):
@@ -117,3 +118,37 @@ def test_kubeconfig_errors_are_one_clear_line(tmp_path, kubeconfig):
 def test_cluster_name_overrides_context_name(kubeconfig):
     [client] = load_clusters(kubeconfig, ["two"], cluster_name="prod-eu")
     assert client.name == "prod-eu"
+
+
+def test_fields_decode_only_what_trim_reads_and_odd_pages_whole(emulator, kubeconfig):
+    from exporter.sources.kube.objects import ObjectFields, trim
+
+    pod = make_pod("p")
+    pod["spec"]["volumes"] = [{"name": "data", "emptyDir": {}}]
+    odd = make_pod("odd")
+    odd["spec"]["containers"] = "not a list"  # trim tolerates it; the typed decoding does not
+    emulator.create_many([pod, odd])
+    [client] = load_clusters(kubeconfig)
+    whole = client.list("v1", "Pod", page_size=1)[0]
+    partial = client.list("v1", "Pod", page_size=1, fields=ObjectFields)[0]
+    assert [trim(i) for i in partial] == [trim(i) for i in whole]
+    by_name = {i["metadata"]["name"]: i for i in partial}
+    assert "volumes" not in by_name["p"]["spec"] and by_name["p"]["kind"] == "Pod"
+    assert by_name["odd"]["spec"]["containers"] == "not a list"  # its page was parsed whole
+
+
+def test_fields_on_a_watch_keep_what_an_error_event_says(emulator, kubeconfig):
+    from exporter.sources.kube.objects import ObjectFields
+
+    [client] = load_clusters(kubeconfig)
+    _, version = client.list("v1", "Pod")
+    stream = client.watch("v1", "Pod", version, timeout_seconds=5, fields=ObjectFields)
+    assert eventually(lambda: emulator.watching["pods"] == 1, 5)
+    emulator.create(make_pod("new"))
+    emulator.inject("pods", b'{"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}}')
+    events = iter(stream)
+    kind, obj = next(events)
+    assert kind == "ADDED" and obj["metadata"]["name"] == "new" and obj["metadata"]["resourceVersion"]
+    with pytest.raises(Expired) as err:
+        next(events)
+    assert err.value.status == 410 and "too old" in str(err.value)

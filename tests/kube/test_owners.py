@@ -109,3 +109,39 @@ def test_owner_cycle_is_cut():
     ]
     res = resolver(objects)[0].resolve(trim(obj("Pod", "a", "p", owner=("apps/v1", "ReplicaSet", "x"), api="v1")))
     assert res.chain[-1] == "Pod/a/p" and len(res.chain) <= 4
+
+
+def test_replicas_share_one_walk_each_with_its_own_chain(monkeypatch):
+    objects = [obj("Deployment", "a", "web", FLUX_HR), obj("ReplicaSet", "a", "web-1", owner=("apps/v1", "Deployment", "web"))]
+    r, calls = resolver(objects)
+    walks = []
+    walk = OwnerResolver._walk
+    monkeypatch.setattr(OwnerResolver, "_walk", lambda self, start: walks.append(start.key) or walk(self, start))
+    for i in range(20):
+        res = r.resolve(trim(obj("Pod", "a", f"web-1-{i}", owner=("apps/v1", "ReplicaSet", "web-1"), api="v1")))
+        assert (res.workload_kind, res.workload, res.unit) == ("Deployment", "web", None)
+        assert res.chain == ("HelmRelease/flux/cm", "Deployment/a/web", "ReplicaSet/a/web-1", f"Pod/a/web-1-{i}")
+    assert walks == ["Pod/a/web-1-0"]
+
+
+def test_a_replica_with_a_unit_of_its_own_is_not_given_its_siblings():
+    objects = [obj("ReplicaSet", "a", "web-1", annotations={"meta.helm.sh/release-name": "web"})]
+    r, _ = resolver(objects, ("helm",))
+    plain = trim(obj("Pod", "a", "p", owner=("apps/v1", "ReplicaSet", "web-1"), api="v1"))
+    own = trim(obj("Pod", "a", "q", owner=("apps/v1", "ReplicaSet", "web-1"), api="v1",
+                   annotations={"meta.helm.sh/release-name": "debug"}))
+    assert (r.resolve(plain).unit, r.resolve(own).unit) == ("web", "debug")
+
+
+def test_a_chain_through_the_object_itself_is_resolved_as_if_alone():
+    # p -> r -> p: a cycle through p; q -> r -> p -> r: q's walk passes through p
+    objects = [obj("ReplicaSet", "a", "r", owner=("v1", "Pod", "p")),
+               obj("Pod", "a", "p", owner=("apps/v1", "ReplicaSet", "r"), api="v1")]
+    pods = [trim(obj("Pod", "a", name, owner=("apps/v1", "ReplicaSet", "r"), api="v1")) for name in ("p", "q")]
+    alone = [resolver(objects)[0].resolve(pod) for pod in pods]
+    assert alone[0].chain == ("ReplicaSet/a/r", "Pod/a/p")
+    assert alone[1].chain == ("Pod/a/p", "ReplicaSet/a/r", "Pod/a/q")
+    for order in (pods, pods[::-1]):
+        r, _ = resolver(objects)
+        together = {pod.meta.key: r.resolve(pod) for pod in order}
+        assert [together[pod.meta.key] for pod in pods] == alone

@@ -7,7 +7,7 @@ import pytest
 from exporter.sources.cluster import watch as watch_cluster
 from exporter.sources.kube.api import Garbled
 from exporter.sources.kube.clusters import load_clusters
-from exporter.sources.kube.objects import trim
+from exporter.sources.kube.objects import ObjectFields, trim
 from exporter.sources.kube.watch import Backoff, Reflector
 from exporter.sources.registry.credentials import Keyring
 from tests.conftest import make_pod
@@ -41,9 +41,10 @@ def client(emulator, kubeconfig):
     return load_clusters(kubeconfig)[0]
 
 
-@pytest.fixture
-def reflector(client):
-    r = Reflector(client, "v1", "Pod", trim=trim, watch_timeout=30, backoff=Backoff(initial=0.05, maximum=0.2))
+@pytest.fixture(params=[None, ObjectFields], ids=["parsed whole", "fields trim reads"])
+def reflector(client, request):
+    r = Reflector(client, "v1", "Pod", trim=trim, watch_timeout=30, backoff=Backoff(initial=0.05, maximum=0.2),
+                  fields=request.param)
     yield r
     r.stop()
 
@@ -63,9 +64,10 @@ def test_garbage_on_the_stream_is_counted_and_the_watch_goes_on(emulator, reflec
     assert "Traceback" not in caplog.text  # a known failure: one line, no traceback
 
 
-def test_garbage_is_named_without_its_content(client, emulator):
+@pytest.mark.parametrize("fields", [None, ObjectFields])
+def test_garbage_is_named_without_its_content(client, emulator, fields):
     _, version = client.list("v1", "Pod")
-    stream = client.watch("v1", "Pod", version, timeout_seconds=2)
+    stream = client.watch("v1", "Pod", version, timeout_seconds=2, fields=fields)
     wait_until(lambda: emulator.watching["pods"] == 1)
     emulator.inject("pods", b'{"type": "ADDED", "object": "s3cr3t-looking"}')
     with pytest.raises(Garbled) as caught:

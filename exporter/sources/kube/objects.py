@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypedDict
 
 from exporter.common.redact import redact_image
 from exporter.model.platforms import ANYWHERE, Constraint, constraint
@@ -125,6 +125,79 @@ class Workload:
 Trimmed = Meta | Pod | Workload
 
 
+# The part of an object that `trim` reads (and listfile's `_malformed`, the reflector its resourceVersion), as types
+# for a decoder (msgspec; `report --from-file`, and `serve`'s lists and watches): it builds plain dicts of these keys
+# only and skips every other field (managedFields, env, probes, volumes, conditions...) in C, so a 100 MB list costs
+# about what parsing it does, not that plus building and dropping all of it. `Any` where a value is small or where
+# any shape is tolerated downstream; a typed level (an object, a list of containers) that holds something else fails
+# the decoding, and what held it is then parsed whole and read as before. A field `trim` reads is added here too.
+class _Container(TypedDict, total=False):
+    name: Any
+    image: Any
+
+
+class _PodSpec(TypedDict, total=False):
+    initContainers: list[_Container]
+    containers: list[_Container]
+    ephemeralContainers: list[_Container]
+    imagePullSecrets: Any
+    serviceAccountName: Any
+    serviceAccount: Any
+    nodeName: Any
+    nodeSelector: Any
+    affinity: Any
+
+
+class _Template(TypedDict, total=False):
+    spec: _PodSpec
+
+
+class _JobSpec(TypedDict, total=False):
+    template: _Template
+
+
+class _JobTemplate(TypedDict, total=False):
+    spec: _JobSpec
+
+
+class _Spec(_PodSpec, total=False):
+    replicas: Any
+    suspend: Any
+    template: _Template
+    jobTemplate: _JobTemplate
+
+
+class _ContainerStatus(TypedDict, total=False):
+    name: Any
+    imageID: Any
+    state: Any
+
+
+class _Status(TypedDict, total=False):
+    phase: Any
+    initContainerStatuses: list[_ContainerStatus]
+    containerStatuses: list[_ContainerStatus]
+    ephemeralContainerStatuses: list[_ContainerStatus]
+
+
+class _Metadata(TypedDict, total=False):
+    name: Any
+    namespace: Any
+    uid: Any
+    resourceVersion: Any
+    labels: Any
+    annotations: Any
+    ownerReferences: Any
+
+
+class ObjectFields(TypedDict, total=False):
+    apiVersion: Any
+    kind: Any
+    metadata: _Metadata
+    spec: _Spec
+    status: _Status
+
+
 def _dict(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
 
@@ -143,33 +216,68 @@ def _s(value: Any) -> str:
 
 
 def _keep(source: Any, keys: Iterable[str]) -> Mapping[str, str]:
-    source = _dict(source)
+    if not source or not isinstance(source, dict):
+        return _EMPTY
     kept = {_s(k): _s(source[k]) for k in keys if k in source}
     return kept or _EMPTY
 
 
-def trim_meta(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Meta:
-    """The identity part of any object; `label_keys` adds label keys a `label:KEY` unit source reads."""
+@lru_cache(maxsize=64)
+def _label_keys(extra: Iterable[str]) -> frozenset[str]:
+    return UNIT_LABELS.union(extra)
+
+
+def _unit_labels(extra: Iterable[str]) -> frozenset[str]:
+    """The unit labels and those `label:KEY` unit sources add (one set per setting, not one per object)."""
+    if not extra:
+        return UNIT_LABELS
+    try:
+        return _label_keys(extra)
+    except TypeError:  # keys given in a list
+        return UNIT_LABELS.union(extra)
+
+
+# Replicas repeat what their template says: equal containers, owner references, image IDs. Each of these tables makes
+# one object for all of them (bounded: what no longer repeats is dropped first). A generated 50,000-pod cluster's
+# inventory held 99 MB of Python objects before, 83 MB with them (`scripts/profile_serve.py --tracemalloc`).
+_REPEATED = 16384
+
+
+@lru_cache(maxsize=_REPEATED)
+def _owners(refs: tuple[tuple[str, str, str, str, bool], ...]) -> tuple[OwnerRef, ...]:
+    return tuple(OwnerRef(_s(api_version), _s(kind), _s(name), uid, controller)
+                 for api_version, kind, name, uid, controller in refs)
+
+
+@lru_cache(maxsize=_REPEATED)
+def _containers(specs: tuple[tuple[str, str, str], ...]) -> tuple[Container, ...]:
+    return tuple(Container(name=_s(name), image=_s(redact_image(image)), type=kind) for name, image, kind in specs)
+
+
+@lru_cache(maxsize=_REPEATED)
+def _mapping(items: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
+    """A read-only mapping, shared by every object that has the same items (in the same order)."""
+    return MappingProxyType({_s(k): _s(v) for k, v in items}) if items else _EMPTY
+
+
+def trim_meta(obj: Mapping[str, Any], label_keys: Iterable[str] = (), kind: str | None = None) -> Meta:
+    """The identity part of any object; `label_keys` adds label keys a `label:KEY` unit source reads; `kind` the
+    kind when the object does not say it."""
     metadata = _dict(obj.get("metadata"))
-    owners = tuple(
-        OwnerRef(
-            api_version=_s(o.get("apiVersion", "")),
-            kind=_s(o.get("kind", "")),
-            name=_s(o.get("name", "")),
-            uid=str(o.get("uid", "")),
-            controller=bool(o.get("controller", False)),
-        )
+    owners = _owners(tuple(
+        (str(o.get("apiVersion", "")), str(o.get("kind", "")), str(o.get("name", "")), str(o.get("uid", "")),
+         bool(o.get("controller", False)))
         for o in _list(metadata.get("ownerReferences"))
         if isinstance(o, dict) and o.get("kind") and o.get("name")
-    )
+    ))
     namespace = metadata.get("namespace")
     return Meta(
         api_version=_s(obj.get("apiVersion", "")),
-        kind=_s(obj.get("kind", "")),
+        kind=_s(kind or obj.get("kind", "")),
         namespace=_s(namespace) if namespace else None,
         name=str(metadata.get("name", "")),
         uid=str(metadata.get("uid", "")),
-        labels=_keep(metadata.get("labels"), UNIT_LABELS.union(label_keys)),
+        labels=_keep(metadata.get("labels"), _unit_labels(label_keys)),
         annotations=_keep(metadata.get("annotations"), UNIT_ANNOTATIONS),
         owners=owners,
     )
@@ -197,10 +305,10 @@ def _shared(value: Constraint) -> Constraint:
 def pod_spec(spec: Any) -> PodSpec:
     """The pull-relevant part of a pod spec (of a pod, a workload template or a rendered manifest)."""
     spec = _dict(spec)
-    containers = tuple(
-        Container(name=_s(c.get("name", "")), image=_s(redact_image(str(c.get("image") or ""))), type=kind)
+    containers = _containers(tuple(
+        (str(c.get("name", "")), str(c.get("image") or ""), kind)
         for key, kind in CONTAINER_KEYS for c in _list(spec.get(key)) if isinstance(c, dict)
-    )
+    ))
     pull_secrets = tuple(
         _s(s["name"]) for s in _list(spec.get("imagePullSecrets")) if isinstance(s, dict) and s.get("name")
     )
@@ -212,27 +320,27 @@ def pod_spec(spec: Any) -> PodSpec:
 def trim_pod(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Pod:
     spec = _dict(obj.get("spec"))
     status = _dict(obj.get("status"))
-    image_ids: dict[str, str] = {}
-    waiting: dict[str, str] = {}
+    image_ids: list[tuple[str, str]] = []
+    waiting: list[tuple[str, str]] = []
     for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"):
         for s in _list(status.get(key)):
             if not isinstance(s, dict) or not s.get("name"):
                 continue
             if s.get("imageID"):
-                image_ids[_s(s["name"])] = _s(s["imageID"])  # replicas run the same digest
+                image_ids.append((str(s["name"]), str(s["imageID"])))  # replicas run the same digest
             reason = _dict(_dict(s.get("state")).get("waiting")).get("reason")
             if reason:
-                waiting[_s(s["name"])] = _s(reason)
+                waiting.append((str(s["name"]), str(reason)))
     pulls = pod_spec(spec)
     return Pod(
-        meta=trim_meta({**obj, "kind": obj.get("kind") or "Pod"}, label_keys),
+        meta=trim_meta(obj, label_keys, kind=obj.get("kind") or "Pod"),
         containers=pulls.containers,
         node=_s(spec.get("nodeName") or ""),
         service_account=pulls.service_account,
         pull_secrets=pulls.pull_secrets,
         phase=_s(status.get("phase") or ""),
-        image_ids=image_ids or _EMPTY,
-        waiting=waiting or _EMPTY,
+        image_ids=_mapping(tuple(image_ids)),
+        waiting=_mapping(tuple(waiting)),
         constraint=pulls.constraint,
     )
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from exporter.sources.kube.api import ApiError, ClusterClient
 from exporter.sources.kube.listfile import ObjectIndex
-from exporter.sources.kube.objects import Trimmed, trim
+from exporter.sources.kube.objects import ObjectFields, Trimmed, trim
 from exporter.sources.kube.owners import Lookup
 
 log = logging.getLogger(__name__)
@@ -39,13 +39,15 @@ def read(client: ClusterClient, label_keys: Iterable[str] = (), namespace: str |
     keys = tuple(label_keys)
 
     def pods() -> list[Trimmed]:
-        return [trim(item, keys) for page, _ in client.list_pages("v1", "Pod", namespace=namespace) for item in page]
+        return [trim(item, keys) for page, _ in client.list_pages("v1", "Pod", namespace=namespace, fields=ObjectFields)
+                for item in page]
 
     def others(api_version: str, kind: str) -> list[Trimmed]:
         if client.resource(api_version, kind) is None:
             return []  # not served here (no Flux, say): owners of that kind are looked up one by one
         try:
-            return [trim(item, keys) for page, _ in client.list_pages(api_version, kind, namespace=namespace)
+            return [trim(item, keys) for page, _ in client.list_pages(api_version, kind, namespace=namespace,
+                                                                      fields=ObjectFields)
                     for item in page]
         except ApiError as exc:
             log.warning("%s: %s not listed: %s", client.name, kind, exc)

@@ -115,16 +115,19 @@ class Reflector:
         clock: Callable[[], float] = time.monotonic,
         relist_after: int = 3,
         optional: bool = False,
+        fields: type | None = None,
     ) -> None:
         """`optional`: a kind the exporter can do without (Nodes, policies): a 403 is logged once, then at debug level,
         and asked again every `FORBIDDEN_RETRY` seconds, so an exporter not granted it says so without a warning
         every 30 seconds for ever; a kind the API does not serve (a CRD not installed) is no failure at all: held
-        as empty, said once at info level, looked up again as often."""
+        as empty, said once at info level, looked up again as often. `fields`: the fields `trim` reads (a
+        TypedDict, `objects.ObjectFields`): objects are decoded with those only (`ClusterClient.list_pages`)."""
         self.client = client
         self.api_version = api_version
         self.kind = kind
         self._trim = trim
         self._selectors = dict(namespace=namespace, label_selector=label_selector, field_selector=field_selector)
+        self._fields = fields
         self._watch_timeout = watch_timeout
         self._on_change = on_change
         self._on_event = on_event  # sees every object as it arrives (lists replay as ADDED)
@@ -311,7 +314,8 @@ class Reflector:
     def _list(self) -> None:
         objects: dict[str, Any] = {}
         version = ""
-        for page, version in self.client.list_pages(self.api_version, self.kind, **self._selectors):
+        for page, version in self.client.list_pages(self.api_version, self.kind, fields=self._fields,
+                                                    **self._selectors):
             for obj in page:
                 self._apply_into(objects, "ADDED", obj)
         with self._lock:
@@ -326,7 +330,8 @@ class Reflector:
     def _watch(self) -> int:
         """Apply the events of one watch until it ends; returns how many arrived (bookmarks too)."""
         stream = self.client.watch(
-            self.api_version, self.kind, self._version, timeout_seconds=self._watch_timeout, **self._selectors
+            self.api_version, self.kind, self._version, timeout_seconds=self._watch_timeout, fields=self._fields,
+            **self._selectors
         )
         self._stream = stream
         if self._stop.is_set():  # asked to stop while the watch was being opened
