@@ -233,6 +233,9 @@ def test_rbac_grants_exactly_what_the_exporter_calls(emulator, kubeconfig):
     exporter.start()
     try:
         assert eventually(lambda: exporter.published.ready, timeout=30)
+        # the optional kinds (Nodes, policies) are not waited for by readiness: their watches open on their own
+        optional = ("nodes", "clusterpolicies", "policies", "clusterimagepolicies")
+        assert eventually(lambda: all(("watch", plural) in emulator.requests for plural in optional), timeout=30)
     finally:
         exporter.stop()
     called = {(GROUPS[plural], plural, verb) for verb, plural in emulator.requests}
