@@ -46,3 +46,35 @@ def test_an_image_in_use_that_tonights_cleanup_deletes_is_named_with_its_rule(em
             assert len(said) == 1 and "s3cret" not in serve.log()
     finally:
         harbor.stop()
+
+
+def test_a_gitlab_project_policy_names_the_image_its_next_run_deletes(emulator, kubeconfig, tmp_path):
+    import datetime
+
+    from tests.support.gitlab import GitLab, expiration
+
+    def days_ago(n):
+        return (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=n)).isoformat()
+
+    gitlab = GitLab("glpat-canary-serve")
+    try:
+        gitlab.project("group/sub/proj", expiration(keep_n=1, older_than="7d"))
+        repository = gitlab.repository("group/sub/proj", "", {"1.0": ("sha256:" + "1" * 64, days_ago(30)),
+                                                               "1.1": ("sha256:" + "2" * 64, days_ago(20))})
+        old, new = f"{gitlab.host}/{repository}:1.0", f"{gitlab.host}/{repository}:1.1"
+        emulator.create_many([make_pod("old", "shop", old), make_pod("new", "shop", new)])
+        token = tmp_path / "token"
+        token.write_text("glpat-canary-serve\n")
+        with Serve("--kubeconfig", str(kubeconfig), "--context", "one", "--insecure-registry", gitlab.host,
+                   "--retention-source", f"gitlab={gitlab.host},api={gitlab.api},token_file={token}",
+                   "--interval", "1s") as serve:
+            serve.wait(lambda: serve.samples("kube_image_retention_at_risk"), "the forecast")
+            assert [labels for labels, _ in serve.samples("kube_image_retention_at_risk")] == [
+                {"cluster": "one", "image": old, "policy": "gitlab:group/sub/proj",
+                 "rule": "cleanup policy: keep_n 1, older_than 7d (not among those kept)"}]
+            assert serve.value("kube_image_retention_up", policy="gitlab:group/sub/proj") == 1
+            assert serve.value("kube_image_retention_next_run_timestamp_seconds", policy="gitlab:group/sub/proj") \
+                == datetime.datetime(2027, 1, 16, 3, tzinfo=datetime.timezone.utc).timestamp()
+            assert "canary" not in serve.log()
+    finally:
+        gitlab.stop()

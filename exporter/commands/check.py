@@ -48,7 +48,7 @@ def register(subparsers) -> None:
                              "(repeatable)")
     parser.add_argument("--retention-source", action="append", default=[], metavar="KIND=HOST",
                         help="read this registry's cleanup policy and mark the images its next run deletes "
-                             "(harbor=HOST; repeatable)")
+                             "(harbor=HOST, gitlab=HOST,api=URL,token_file=PATH; repeatable)")
     parser.add_argument("--fail-on-retention", action="store_true",
                         help="exit 1 when a cleanup policy's next run deletes an image checked, or cannot be read")
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")

@@ -34,7 +34,7 @@ def register(subparsers) -> None:
                         "notation), for a verifier the cluster does not show (Ratify, a CI gate); repeatable")
     p.add_argument("--retention-source", dest="retention_sources", action="append", metavar="KIND=HOST",
                    help="read this registry's cleanup policy and say which images in use its next run deletes "
-                        "(harbor=HOST; repeatable; docs/retention.md)")
+                        "(harbor=HOST, gitlab=HOST,api=URL,token_file=PATH; repeatable; docs/retention.md)")
     p.add_argument("--retention-interval", metavar="DURATION",
                    help="time between readings of the cleanup policies; 1m to 7 days (default 1h)")
     p.add_argument("--watch-down-threshold", metavar="DURATION",

@@ -310,6 +310,45 @@ def test_retention_gate_marks_what_tonights_cleanup_deletes_and_fails_only_when_
         harbor.stop()
 
 
+def test_gitlab_retention_gate_through_check(tmp_path, capsys):
+    import datetime
+
+    from tests.support.gitlab import GitLab, expiration
+
+    def days_ago(n):
+        return (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=n)).isoformat()
+
+    gitlab = GitLab("glpat-canary-check")
+    try:
+        gitlab.project("team/app", expiration(keep_n=1, older_than="7d"))
+        repository = gitlab.repository("team/app", "api", {"1.0": ("sha256:" + "1" * 64, days_ago(30)),
+                                                           "1.1": ("sha256:" + "2" * 64, days_ago(20))})
+        token = tmp_path / "token"
+        token.write_text("glpat-canary-check")
+        old, kept = f"{gitlab.host}/{repository}:1.0", f"{gitlab.host}/{repository}:1.1"
+        common = ["--insecure-registry", gitlab.host, "--json",
+                  "--retention-source", f"gitlab={gitlab.host},api={gitlab.api},token_file={token}"]
+        code = main(["check", old, kept, *common])
+        rows = {row["image"]: row for row in json.loads(capsys.readouterr().out)}
+        assert code == 0 and [row["status"] for row in rows.values()] == ["available", "available"]
+        assert rows[old]["retention_at_risk"][0].startswith("gitlab:team/app cleanup policy: keep_n 1, older_than 7d")
+        assert "retention_at_risk" not in rows[kept]
+        assert main(["check", old, *common, "--fail-on-retention"]) == 1
+        assert main(["check", kept, *common, "--fail-on-retention"]) == 0
+        capsys.readouterr()
+        token.write_text("glpat-wrong-canary")  # a policy that cannot be read: a gate fails, no token said
+        assert main(["check", kept, *common, "--fail-on-retention"]) == 1
+        out, err = capsys.readouterr()
+        assert "gitlab:team/app: the cleanup policy could not be read" in err and "canary" not in out + err
+    finally:
+        gitlab.stop()
+
+
+def test_a_gitlab_retention_source_without_its_token_is_a_usage_error(capsys):
+    assert main(["check", "nginx", "--retention-source", "gitlab=registry.example.com"]) == 2
+    assert "needs token_file=PATH" in _one_short_error(capsys)
+
+
 def test_a_retention_source_of_an_unknown_kind_is_a_usage_error(capsys):
     assert main(["check", "nginx", "--retention-source", "quay=quay.io"]) == 2
     assert "unknown kind 'quay'" in _one_short_error(capsys)

@@ -2,7 +2,9 @@
 
 `--retention-source KIND=HOST[,KEY=VALUE…]` names a source; each kind is one module in `KINDS` with three entry
 points, so another registry's policies (Google Artifact Registry, GitLab, ECR) fit as one more module:
-`scopes(repositories)` groups the repositories in use by policy scope (a Harbor project);
+`scopes(repositories)` groups the repositories in use by policy scope (a Harbor project), and where only the API can
+tell (a GitLab project under nested groups) an optional `resolve(client, host, repositories)` does, `scopes` then
+being its guess while the API cannot be asked; an optional `validate(spec)` refuses bad KEY=VALUE options up front;
 `connect(spec, settings, keyring)` opens what reads its API (a context manager: an HTTP client with the registry's
 credentials, an SDK client); `read(client, host, scope, repositories, now) -> Forecast` reads and evaluates one
 scope's policy, raising `PolicyError` for what cannot be. `Retention` reads every source
@@ -24,13 +26,13 @@ from exporter.model.health import PolicyHealth
 from exporter.model.retention import Forecast
 from exporter.sources.registry.credentials import Keyring
 from exporter.sources.registry.limits import HostPauses
-from exporter.sources.registry.retention import harbor
+from exporter.sources.registry.retention import gitlab, harbor
 from exporter.sources.registry.retention.common import PolicyError
 from exporter.sources.registry.settings import RegistrySettings
 
 log = logging.getLogger(__name__)
 
-KINDS = {"harbor": harbor}
+KINDS = {"gitlab": gitlab, "harbor": harbor}
 PAUSED_RETRY = 60.0  # seconds before a source skipped for its host's pause is tried again
 
 
@@ -62,7 +64,11 @@ def parse_spec(text: str) -> Spec:
         if not eq or not key.strip():
             raise ValueError(f"{text!r}: {pair!r} is not KEY=VALUE")
         options.append((key.strip(), value.strip()))
-    return Spec(kind, host.strip(), tuple(options))
+    spec = Spec(kind, host.strip(), tuple(options))
+    validate = getattr(KINDS[kind], "validate", None)
+    if validate is not None:
+        validate(spec)
+    return spec
 
 
 class Retention:
@@ -86,6 +92,7 @@ class Retention:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._skipped = False  # a host was paused at the last reading: read again soon, not an interval later
+        self._resolved: dict[str, tuple[frozenset[str], dict[str, set[str]]]] = {}  # spec -> (repositories, scopes)
 
     def in_use(self, repositories: Mapping[str, frozenset[str]]) -> None:
         """What the last cycle uses, by host; a repository new since the last reading wakes the reader."""
@@ -129,7 +136,7 @@ class Retention:
         with self._lock:
             held, held_health = dict(self._forecasts), dict(self._health)
         for spec in self.specs:
-            for scope, names in sorted(KINDS[spec.kind].scopes(in_use.get(spec.host, ())).items()):
+            for scope, names in sorted(self._scopes(spec, frozenset(in_use.get(spec.host, ()))).items()):
                 policy = f"{spec.kind}:{scope}"
                 if self._pauses.is_paused(spec.host):  # not now: what was read last stands until the pause ends
                     self._skipped = True
@@ -146,6 +153,27 @@ class Retention:
         with self._lock:
             self._forecasts, self._health = forecasts, health
         return tuple(forecasts.values())
+
+    def _scopes(self, spec: Spec, repositories: frozenset[str]) -> dict[str, set[str]]:
+        """The repositories in use by policy scope: the kind's `resolve` through its API where it has one (its last
+        answer for the same repositories while the host is paused, its `scopes` guess when the API fails: the
+        readings of those scopes then say why)."""
+        kind = KINDS[spec.kind]
+        resolve = getattr(kind, "resolve", None)
+        if resolve is None or not repositories:
+            return kind.scopes(repositories)
+        held = self._resolved.get(spec.name)
+        if self._pauses.is_paused(spec.host):
+            return held[1] if held and held[0] == repositories else kind.scopes(repositories)
+        try:
+            with kind.connect(spec, self._settings, self._keyring) as client:
+                found = resolve(client, spec.host, repositories)
+        except PolicyError as exc:
+            if exc.reason == "rate_limited":
+                self._pauses.rate_limited(spec.host, 60.0, str(exc))
+            return held[1] if held and held[0] == repositories else kind.scopes(repositories)
+        self._resolved[spec.name] = (repositories, found)
+        return found
 
     def _read(self, spec: Spec, scope: str, names: set[str], policy: str) -> Forecast | None:
         try:

@@ -38,6 +38,14 @@ class PolicyError(Exception):
 
 def get_json(client: httpx.Client, path: str, params: dict | None = None, missing_ok: bool = False) -> Any:
     """The JSON of one GET; PolicyError for any failure (None for a 404 when `missing_ok`)."""
+    response = get(client, path, params, missing_ok)
+    return None if response is None else body(response, path)
+
+
+def get(client: httpx.Client, path: str, params: dict | None = None,
+        missing_ok: bool = False) -> httpx.Response | None:
+    """One GET answered 200 (for the headers a paged API puts the next page in); PolicyError for any failure
+    (None for a 404 when `missing_ok`)."""
     try:
         response = client.get(path, params=params)
     except httpx.HTTPError as exc:
@@ -52,6 +60,11 @@ def get_json(client: httpx.Client, path: str, params: dict | None = None, missin
     if response.status_code != 200:
         raise PolicyError(f"GET {path}: answered {response.status_code}", "unreachable" if response.status_code >= 500
                           else "invalid")
+    return response
+
+
+def body(response: httpx.Response, path: str) -> Any:
+    """The JSON of an answer; PolicyError when it is not JSON."""
     try:
         return response.json()
     except ValueError:
