@@ -2,10 +2,11 @@
 
 `--retention-source KIND=HOST[,KEY=VALUE…]` names a source; each kind is one module in `KINDS` with three entry
 points, so another registry's policies (Google Artifact Registry, GitLab, ECR) fit as one more module:
-`scopes(repositories)` groups the repositories in use by policy scope (a Harbor project);
+`scopes(repositories)` groups the repositories in use by policy scope (a Harbor project, an ECR repository);
 `connect(spec, settings, keyring)` opens what reads its API (a context manager: an HTTP client with the registry's
 credentials, an SDK client); `read(client, host, scope, repositories, now) -> Forecast` reads and evaluates one
-scope's policy, raising `PolicyError` for what cannot be. `Retention` reads every source
+scope's policy, raising `PolicyError` for what cannot be; an optional `check_spec(spec)` raises ValueError for a spec
+that cannot work (a usage error). `Retention` reads every source
 once per interval in its own daemon thread, only for the repositories in use (`in_use`, from the last cycle), through
 the registry's own credentials and pauses; the cycle takes the forecasts it holds. An unreadable policy, a refusal
 or an unknown rule template is said once, counted, and gives no forecast: never a guess presented as one.
@@ -24,13 +25,13 @@ from exporter.model.health import PolicyHealth
 from exporter.model.retention import Forecast
 from exporter.sources.registry.credentials import Keyring
 from exporter.sources.registry.limits import HostPauses
-from exporter.sources.registry.retention import harbor
+from exporter.sources.registry.retention import ecr, harbor
 from exporter.sources.registry.retention.common import PolicyError
 from exporter.sources.registry.settings import RegistrySettings
 
 log = logging.getLogger(__name__)
 
-KINDS = {"harbor": harbor}
+KINDS = {"harbor": harbor, "ecr": ecr}
 PAUSED_RETRY = 60.0  # seconds before a source skipped for its host's pause is tried again
 
 
@@ -62,7 +63,11 @@ def parse_spec(text: str) -> Spec:
         if not eq or not key.strip():
             raise ValueError(f"{text!r}: {pair!r} is not KEY=VALUE")
         options.append((key.strip(), value.strip()))
-    return Spec(kind, host.strip(), tuple(options))
+    spec = Spec(kind, host.strip(), tuple(options))
+    check = getattr(KINDS[kind], "check_spec", None)  # a kind's own usage errors (a missing SDK, a host not its own)
+    if check is not None:
+        check(spec)
+    return spec
 
 
 class Retention:
