@@ -28,6 +28,7 @@ def test_dockerfile_final_stage_is_slim_non_root_and_runs_the_exporter():
     assert "--no-index --find-links /wheels" in final  # only the wheels built in the first stage
     assert not re.search(r"apt-get|gcc|build-essential|pip wheel", final)
     assert "EXPOSE 9706" in final
+    assert '".[aws]"' in build and '"kube-image-exporter[aws]"' in final  # the ECR retention source's SDK
 
 
 @pytest.mark.slow
@@ -38,13 +39,13 @@ def test_the_same_install_steps_give_a_working_command(tmp_path):
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "exporter", src / "exporter", ignore=shutil.ignore_patterns("__pycache__"))
     wheels = tmp_path / "wheels"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels), str(src)],
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels), f"{src}[aws]"],
                            capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-3000:]
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     install = subprocess.run([str(env_dir / "bin/pip"), "install", "--quiet", "--no-index", "--find-links",
-                              str(wheels), "kube-image-exporter"], capture_output=True, text=True, timeout=600)
+                              str(wheels), "kube-image-exporter[aws]"], capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr[-3000:]
     command = env_dir / "bin/kube-image-exporter"
     version = subprocess.run([str(command), "--version"], capture_output=True, text=True, timeout=60)
@@ -53,6 +54,8 @@ def test_the_same_install_steps_give_a_working_command(tmp_path):
     assert usage.returncode == 0 and "--docker-config" in usage.stdout
     bad = subprocess.run([str(command), "serve", "--interval", "0"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "interval" in bad.stderr and "Traceback" not in bad.stderr
+    sdk = subprocess.run([str(env_dir / "bin/python"), "-c", "import boto3"], capture_output=True)
+    assert sdk.returncode == 0  # the aws extra is in the image: `--retention-source ecr=…` works there
     tests_only = subprocess.run([str(env_dir / "bin/python"), "-c", "import pytest"], capture_output=True)
     assert tests_only.returncode != 0  # test tools stay out of the image
 

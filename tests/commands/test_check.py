@@ -352,3 +352,44 @@ def test_a_gitlab_retention_source_without_its_token_is_a_usage_error(capsys):
 def test_a_retention_source_of_an_unknown_kind_is_a_usage_error(capsys):
     assert main(["check", "nginx", "--retention-source", "quay=quay.io"]) == 2
     assert "unknown kind 'quay'" in _one_short_error(capsys)
+
+
+def test_ecr_retention_gate_through_the_sdk(basic_registry, tmp_path, capsys, monkeypatch):
+    """An ECR repository's lifecycle policy (moto's ECR, tests/support/ecr.py) read by `check`; the images
+    themselves are checked through a mirror of the ECR host (no AWS here)."""
+    from exporter.sources.registry.retention import ecr as source
+    from tests.support.ecr import CREDENTIALS, ECR, HOST, policy_text, rule
+
+    for key, value in CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    source._client.cache_clear()
+    basic_registry.push_image("team/app", "1.1")
+    docker_config = tmp_path / "config.json"
+    auth = base64.b64encode(b"alice:wonderland").decode()
+    docker_config.write_text(json.dumps({"auths": {host: {"auth": auth} for host in (basic_registry.host, HOST)}}))
+    aws = ECR()
+    try:
+        aws.repository("team/app", policy_text(rule(1, "imageCountMoreThan", 1, "tagged", prefixes=["1."])))
+        aws.push("team/app", "1.0", pushed=1.7e9)
+        aws.push("team/app", "1.1", pushed=1.7e9 + 3600)
+        old, kept = f"{HOST}/team/app:1.0", f"{HOST}/team/app:1.1"
+        common = ["--registry-mirror", f"{HOST}={basic_registry.host}", "--insecure-registry", basic_registry.host,
+                  "--docker-config", str(docker_config), "--retention-source", f"ecr={HOST},endpoint={aws.endpoint}",
+                  "--json"]
+        code = main(["check", old, kept, *common])
+        rows = {row["image"]: row for row in json.loads(capsys.readouterr().out)}
+        assert code == 0 and [row["status"] for row in rows.values()] == ["available", "available"], rows
+        assert rows[old]["retention_at_risk"] == [
+            "ecr:team/app rule 1: expire tagged more than 1 images (next run within a day)"]
+        assert "retention_at_risk" not in rows[kept]
+        assert main(["check", old, *common, "--fail-on-retention"]) == 1
+        assert main(["check", kept, *common, "--fail-on-retention"]) == 0
+        capsys.readouterr()
+        aws.forbid.add("GetLifecyclePolicy")  # a policy that cannot be read: a gate fails, and says why once
+        assert main(["check", kept, *common, "--fail-on-retention"]) == 1
+        err = capsys.readouterr().err
+        assert "ecr:team/app: the cleanup policy could not be read" in err
+        assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in err
+    finally:
+        aws.stop()
+        source._client.cache_clear()

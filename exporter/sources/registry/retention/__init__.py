@@ -2,13 +2,13 @@
 
 `--retention-source KIND=HOST[,KEY=VALUE…]` names a source; each kind is one module in `KINDS` with three entry
 points, so another registry's policies (Google Artifact Registry, GitLab, ECR) fit as one more module:
-`scopes(repositories)` groups the repositories in use by policy scope (a Harbor project), and where only the API can
-tell (a GitLab project under nested groups) an optional `resolve(client, host, repositories)` does, `scopes` then
-being its guess while the API cannot be asked; an optional `validate(spec)` refuses bad KEY=VALUE options up front;
+`scopes(repositories)` groups the repositories in use by policy scope (a Harbor project, an ECR repository), and where only
+the API can tell (a GitLab project under nested groups) an optional `resolve(client, host, repositories)` does, `scopes` then
+being its guess while the API cannot be asked; an optional `validate(spec)` raises ValueError, up front, for a spec that cannot work
+(bad options, a missing SDK, a host not its own);
 `connect(spec, settings, keyring)` opens what reads its API (a context manager: an HTTP client with the registry's
 credentials, an SDK client); `read(client, host, scope, repositories, now) -> Forecast` reads and evaluates one
-scope's policy, raising `PolicyError` for what cannot be. `Retention` reads every source
-once per interval in its own daemon thread, only for the repositories in use (`in_use`, from the last cycle), through
+scope's policy, raising `PolicyError` for what cannot be. `Retention` reads every source once per interval in its own daemon thread, only for the repositories in use (`in_use`, from the last cycle), through
 the registry's own credentials and pauses; the cycle takes the forecasts it holds. An unreadable policy, a refusal
 or an unknown rule template is said once, counted, and gives no forecast: never a guess presented as one.
 """
@@ -26,13 +26,13 @@ from exporter.model.health import PolicyHealth
 from exporter.model.retention import Forecast
 from exporter.sources.registry.credentials import Keyring
 from exporter.sources.registry.limits import HostPauses
-from exporter.sources.registry.retention import gitlab, harbor
+from exporter.sources.registry.retention import ecr, gitlab, harbor
 from exporter.sources.registry.retention.common import PolicyError
 from exporter.sources.registry.settings import RegistrySettings
 
 log = logging.getLogger(__name__)
 
-KINDS = {"gitlab": gitlab, "harbor": harbor}
+KINDS = {"ecr": ecr, "gitlab": gitlab, "harbor": harbor}
 PAUSED_RETRY = 60.0  # seconds before a source skipped for its host's pause is tried again
 
 
