@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from exporter.serve.endpoints import ROUTES, Bodies, LazyPage, Published, Server, text  # noqa: E402
 from exporter.views.exposition import MetricsPage  # noqa: E402
+from bench import _timed_scrape  # noqa: E402 (one timed scrape, as the serve benchmark takes it)
 from tests.support import free_port, stop_process  # noqa: E402
 
 CANDIDATES = ("endpoints", "hypercorn", "uvicorn")
@@ -230,19 +231,6 @@ def _wait_listening(port: int) -> None:
 
 # -- latency --
 
-async def _timed_scrape(port: int) -> float | None:
-    """Seconds from connecting to the whole answer; None when the connection failed or the answer was no 200."""
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(30):
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n")
-            response = await reader.read()  # to the server's close
-            writer.close()
-    except (OSError, TimeoutError):
-        return None
-    ok = response.startswith((b"HTTP/1.1 200 ", b"HTTP/1.0 200 "))
-    return time.perf_counter() - started if ok else None
 
 
 async def _round(port: int, clients: int) -> list[float | None]:

@@ -175,3 +175,24 @@ def test_source_specs():
                       ("harbor=h/x", "KIND=REGISTRY_HOST")):
         with pytest.raises(ValueError, match=says):
             parse_spec(bad)
+
+
+def test_a_surprise_in_one_projects_answer_costs_that_forecast_only(harbor, caplog):
+    """A surprise in reading one project's answer (here: the evaluator raising what it never raises) is counted and
+    said; the other project's forecast stands and the reader goes on."""
+    harbor.project("library", policy(rule("always")))
+    harbor.project("other", policy(rule("always")))
+    harbor.artifacts[("other", "app")] = [artifact("sha256:" + "b" * 64, ("1",))]
+    harbor.policies[harbor.projects["library"]["retention_id"]]["marker"] = True
+    retention = retention_for(harbor)
+    import exporter.sources.registry.retention.harbor as module
+
+    real = module.parse_policy
+    module.parse_policy = lambda body: (_ for _ in ()).throw(KeyError("rules")) if body.get("marker") else real(body)
+    try:
+        forecasts = retention.read_all({harbor.host: ["library/app", "other/app"]})
+    finally:
+        module.parse_policy = real
+    assert [f.policy for f in forecasts] == ["harbor:other"]
+    assert retention.errors[(f"harbor={harbor.host}", "error")] == 1
+    assert {h.policy: h.up for h in retention.health()} == {"harbor:library": False, "harbor:other": True}

@@ -230,7 +230,8 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "kube_image_retention_errors_total",
         "counter",
-        "Readings of a retention source that failed, by reason (forbidden, unreachable, rate_limited, invalid: an "
+        "Readings of a retention source that failed, by reason (forbidden, unreachable, rate_limited, error: a "
+        "surprise in an answer, invalid: an "
         "unknown rule template, a listing that never ends, a timestamp that is none). A host paused by its checks "
         "is not read until the pause ends; its last forecast stands.",
         ("source", "reason"),

@@ -127,6 +127,7 @@ class Retention:
             try:
                 self.read_all(self._in_use)
             except Exception:  # noqa: BLE001 (the reader outlives any one round)
+                self.errors[("reader", "error")] += 1
                 log.exception("retention forecasts: a reading failed; trying again at the next interval")
             self._wake.wait(min(self.interval, PAUSED_RETRY) if self._skipped else self.interval)
 
@@ -183,6 +184,10 @@ class Retention:
             if exc.reason == "rate_limited":
                 self._pauses.rate_limited(spec.host, 60.0, str(exc))
             return self._failed(spec, policy, exc)
+        except Exception as exc:  # noqa: BLE001 (a surprise in one source's answer costs that policy's forecast only)
+            log.debug("%s: reading failed", policy, exc_info=True)
+            return self._failed(spec, policy, PolicyError(f"reading failed ({type(exc).__name__}: {str(exc)[:200]})",
+                                                          "error"))
         if policy in self._said:
             log.info("%s: retention policy read again", policy)
             del self._said[policy]
