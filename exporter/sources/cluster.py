@@ -123,7 +123,15 @@ class ClusterWatch:
                             r.stats.last_error if r.stats.failing_since is not None else "",
                             (("expired", r.stats.relists_after_expiry), ("version_reset", r.stats.relists_after_reset),
                              ("errors", r.stats.relists_after_errors)))
-                for r in self.all_reflectors if not r.stats.not_installed]  # a CRD not installed: nothing to watch
+                for r in self.all_reflectors if self._shown(r)]
+
+    def _shown(self, reflector: Reflector) -> bool:
+        """Whether a watch has a health row: not a CRD that is not installed (nothing to watch), nor an optional kind
+        before its first answer (whether it exists is not known yet: no row rather than a false 'down')."""
+        if reflector.stats.not_installed:
+            return False
+        optional = reflector in (self.nodes, self.included, *self.policies)
+        return not optional or reflector.stats.lists > 0 or reflector.stats.errors > 0
 
     def pull_health(self) -> tuple[list[LastPull], list[Histogram], list[tuple[tuple[str, ...], int]]]:
         """Last pulls, pull durations by registry and failures, as the kubelet's events told them."""
