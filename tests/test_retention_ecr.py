@@ -154,6 +154,22 @@ def test_a_repository_policy_read_from_ecr_forecasts_what_is_expired_by_tomorrow
     assert old and mid
 
 
+def test_the_pull_hosts_pause_does_not_stop_reading_the_api_and_the_apis_throttling_pauses_only_it(aws):
+    """Behind a mirror the pull host is unreachable, and the checks pause it; ECR's API is another endpoint."""
+    aws.repository("team/app", policy_text(rule(1, "imageCountMoreThan", 1)))
+    aws.push("team/app", "1.0", pushed=NOW - 2 * DAY)
+    aws.push("team/app", "1.1", pushed=NOW - DAY)
+    pauses = HostPauses(60, 600)
+    retention = Retention([parse_spec(f"ecr={HOST},endpoint={aws.endpoint}")], from_options(), Keyring.of([]),
+                          pauses, clock=lambda: NOW)
+    pauses.failed(HOST, "unreachable")
+    assert [f.policy for f in retention.read_all({HOST: ["team/app"]})] == ["ecr:team/app"]
+    api = aws.endpoint.split("://", 1)[1]
+    pauses.rate_limited(api, 60, "ThrottlingException")  # the API's own throttling: its last forecast stands
+    assert [f.policy for f in retention.read_all({HOST: ["team/app"]})] == ["ecr:team/app"]
+    assert aws.requests["GetLifecyclePolicy"] == 1
+
+
 def test_images_are_read_page_by_page(aws, monkeypatch):
     monkeypatch.setattr(ecr, "PAGE", 2)
     aws.repository("app", policy_text(rule(1, "imageCountMoreThan", 1)))

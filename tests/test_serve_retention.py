@@ -4,6 +4,8 @@ said once and forecasts nothing."""
 
 import json
 
+import pytest
+
 from tests.conftest import make_pod
 from tests.support.browser import Text
 from tests.support.harbor import Harbor, artifact, policy, rule
@@ -78,3 +80,47 @@ def test_a_gitlab_project_policy_names_the_image_its_next_run_deletes(emulator, 
             assert "canary" not in serve.log()
     finally:
         gitlab.stop()
+
+
+def test_an_ecr_lifecycle_policy_names_the_image_it_expires_and_an_invalid_one_is_said(emulator, kubeconfig,
+                                                                                       tmp_path):
+    """ECR (moto's, behind tests/support/ecr.py's front) through the SDK's default chain, read from the environment;
+    the images themselves pull through a mirror of the ECR host (no AWS here)."""
+    from tests.support import registry as real
+    from tests.support.ecr import CREDENTIALS, ECR, HOST, policy_text
+    from tests.support.ecr import rule as ecr_rule
+
+    if not real.available():
+        pytest.skip("docker-registry not installed")
+    mirror = real.Registry(tmp_path, "none")
+    for repository, tag in (("team/app", "1.0"), ("team/app", "1.1"), ("team/tool", "1")):
+        mirror.push_image(repository, tag)
+    aws = ECR()
+    try:
+        aws.repository("team/app", policy_text(ecr_rule(1, "imageCountMoreThan", 1, "tagged", prefixes=["1."])))
+        aws.push("team/app", "1.0", pushed=1.7e9)
+        aws.push("team/app", "1.1", pushed=1.7e9 + 3600)
+        aws.repository("team/tool", json.dumps({"rules": [{"rulePriority": 1, "selection": {"tagStatus": "any"}}]}))
+        aws.push("team/tool", "1", pushed=1.7e9)
+        old, new, tool = f"{HOST}/team/app:1.0", f"{HOST}/team/app:1.1", f"{HOST}/team/tool:1"
+        emulator.create_many([make_pod("old", "shop", old), make_pod("new", "shop", new),
+                              make_pod("tool", "shop", tool)])
+        with Serve("--kubeconfig", str(kubeconfig), "--context", "one", "--registry-mirror",
+                   f"{HOST}={mirror.host}", "--insecure-registry", mirror.host,
+                   "--retention-source", f"ecr={HOST},endpoint={aws.endpoint}",
+                   env=CREDENTIALS) as serve:
+            serve.wait(lambda: serve.value("kube_image_retention_up", policy="ecr:team/tool") is not None,
+                       "both repositories' policies read")
+            assert [labels for labels, _ in serve.samples("kube_image_retention_at_risk")] == [
+                {"cluster": "one", "image": old, "policy": "ecr:team/app",
+                 "rule": "rule 1: expire tagged more than 1 images"}]
+            assert serve.value("kube_image_retention_up", policy="ecr:team/app") == 1
+            assert serve.value("kube_image_retention_up", policy="ecr:team/tool") == 0  # no guess for it
+            assert serve.value("kube_image_retention_next_run_timestamp_seconds", policy="ecr:team/app") is None
+            assert serve.value("kube_image_retention_errors_total", source=f"ecr={HOST}", reason="invalid") >= 1
+            report = json.loads(serve.get("/report")[1])["retention_at_risk"]
+            assert list(report) == [old]
+            assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in serve.log()
+    finally:
+        aws.stop()
+        mirror.stop()

@@ -3,6 +3,7 @@ and its log lines on stderr."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -15,12 +16,13 @@ from tests.support import eventually, free_port, http_get, stop_process
 class Serve:
     """`serve ARGS --listen 127.0.0.1:PORT --interval 1`; stderr goes to a file, read with `log()`."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self._stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([sys.executable, "-m", "exporter", "serve", *args,
                                       "--listen", f"127.0.0.1:{self.port}", "--interval", "1"],
-                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
+                                     stdout=subprocess.DEVNULL, stderr=self._stderr,
+                                     env=None if env is None else {**os.environ, **env})
 
     def __enter__(self) -> "Serve":
         return self

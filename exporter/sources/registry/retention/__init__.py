@@ -6,7 +6,8 @@ points, so another registry's policies (Google Artifact Registry, GitLab, ECR) f
 the API can tell (a GitLab project under nested groups) an optional `resolve(client, host, repositories)` does, `scopes` then
 being its guess while the API cannot be asked; an optional `validate(spec)` raises ValueError, up front, for a spec that cannot work
 (bad options, a missing SDK, a host not its own);
-`connect(spec, settings, keyring)` opens what reads its API (a context manager: an HTTP client with the registry's
+`api_host(spec)` names the host its API is on, whose pauses (the registry checks' load control, its own 429s) hold
+for the reader; `connect(spec, settings, keyring)` opens what reads its API (a context manager: an HTTP client with the registry's
 credentials, an SDK client); `read(client, host, scope, repositories, now) -> Forecast` reads and evaluates one
 scope's policy, raising `PolicyError` for what cannot be. `Retention` reads every source once per interval in its own daemon thread, only for the repositories in use (`in_use`, from the last cycle), through
 the registry's own credentials and pauses; the cycle takes the forecasts it holds. An unreadable policy, a refusal
@@ -69,6 +70,10 @@ def parse_spec(text: str) -> Spec:
     if validate is not None:
         validate(spec)
     return spec
+
+
+def _api_host(spec: Spec) -> str:
+    return KINDS[spec.kind].api_host(spec)
 
 
 class Retention:
@@ -139,7 +144,7 @@ class Retention:
         for spec in self.specs:
             for scope, names in sorted(self._scopes(spec, frozenset(in_use.get(spec.host, ()))).items()):
                 policy = f"{spec.kind}:{scope}"
-                if self._pauses.is_paused(spec.host):  # not now: what was read last stands until the pause ends
+                if self._pauses.is_paused(_api_host(spec)):  # not now: what was read last stands until the pause ends
                     self._skipped = True
                     if policy in held_health:
                         health[policy] = held_health[policy]
@@ -164,14 +169,14 @@ class Retention:
         if resolve is None or not repositories:
             return kind.scopes(repositories)
         held = self._resolved.get(spec.name)
-        if self._pauses.is_paused(spec.host):
+        if self._pauses.is_paused(_api_host(spec)):
             return held[1] if held and held[0] == repositories else kind.scopes(repositories)
         try:
             with kind.connect(spec, self._settings, self._keyring) as client:
                 found = resolve(client, spec.host, repositories)
         except PolicyError as exc:
             if exc.reason == "rate_limited":
-                self._pauses.rate_limited(spec.host, 60.0, str(exc))
+                self._pauses.rate_limited(_api_host(spec), 60.0, str(exc))
             return held[1] if held and held[0] == repositories else kind.scopes(repositories)
         self._resolved[spec.name] = (repositories, found)
         return found
@@ -182,7 +187,7 @@ class Retention:
                 forecast = KINDS[spec.kind].read(client, spec.host, scope, names, self._clock())
         except PolicyError as exc:
             if exc.reason == "rate_limited":
-                self._pauses.rate_limited(spec.host, 60.0, str(exc))
+                self._pauses.rate_limited(_api_host(spec), 60.0, str(exc))
             return self._failed(spec, policy, exc)
         except Exception as exc:  # noqa: BLE001 (a surprise in one source's answer costs that policy's forecast only)
             log.debug("%s: reading failed", policy, exc_info=True)

@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from exporter.model.retention import DAY, Artifact, Forecast, deletions
 from exporter.sources.registry.retention import common
@@ -225,6 +226,13 @@ def _client(region: str, endpoint: str, timeout: float):
         "ecr", region_name=region, endpoint_url=endpoint or None,
         config=Config(connect_timeout=timeout, read_timeout=timeout, retries={"mode": "standard", "max_attempts": 3},
                       user_agent_extra="kube-image-exporter"))
+
+
+def api_host(spec) -> str:
+    """ECR's API endpoint (`api.ecr.REGION.amazonaws.com`, or `endpoint=`), not the registry host: a pull host that
+    is paused (unreachable behind a mirror, throttling pulls) says nothing of the API's load, and the reverse."""
+    endpoint = spec.option("endpoint")
+    return urlsplit(endpoint).netloc if endpoint else f"api.ecr.{region_of(spec.host)[1]}.amazonaws.com"
 
 
 @dataclass(frozen=True, slots=True)

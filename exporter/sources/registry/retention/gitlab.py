@@ -197,6 +197,11 @@ class _Token(httpx.Auth):
         yield request
 
 
+def api_host(spec) -> str:
+    """The host of `api=` (the registry's own by default): the pauses that hold for the reader are that host's."""
+    return urlsplit(spec.option("api") or f"https://{spec.host}").netloc
+
+
 def connect(spec, settings, keyring) -> httpx.Client:
     """GitLab's REST API at `api=` (default: the registry host), with the token read from `token_file=`."""
     path = spec.option("token_file")

@@ -170,6 +170,11 @@ def scopes(repositories: Iterable[str]) -> dict[str, set[str]]:
     return out
 
 
+def api_host(spec) -> str:
+    """Harbor's API is the registry host's: the checks' pauses of that host hold for it."""
+    return spec.host
+
+
 def connect(spec, settings, keyring):
     """Harbor's API on the registry host, with the registry's credentials (a robot account)."""
     return registry_api(spec.host, settings, keyring)
