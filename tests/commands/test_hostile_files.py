@@ -1,12 +1,15 @@
 """Every file a user names, given as a FIFO, a device, binary data or a document nested 100,000 deep, through the
-real command line: one line on stderr naming the file and why, exit 2, never a hang (a timeout fails the test)
-and never a traceback."""
+command line: one line on stderr naming the file and why, exit 2, never a hang (a timeout fails the test) and never
+a traceback. Every option through the command's entry point in this process; each kind of file through a real
+process too (what the interpreter adds: an unhandled error's traceback, a read blocking at exit)."""
 
 import os
 import subprocess
 import sys
 
 import pytest
+
+from exporter.cli import main
 
 IMAGE = "127.0.0.1:1/never/reached:1"  # reached only when a bad file was let through: then exit 1, not 2
 DEEP_JSON = b"{\"a\": " * 100_000 + b"1" + b"}" * 100_000
@@ -67,8 +70,23 @@ WHY = {"fifo": "not a regular file", "device": "not a regular file", "binary": "
 FLAT = {"--cache-password-file", "--ca-file"}  # a password, PEM: no nested document to make deep
 
 
+@pytest.mark.timeout(30)
 @pytest.mark.parametrize(("option", "kind"), [(o, k) for o in OPTIONS for k in KINDS if not (k == "deep" and o in FLAT)])
-def test_a_bad_file_is_one_line_and_exit_2(tmp_path, option, kind):
+def test_a_bad_file_is_one_line_and_exit_2(tmp_path, option, kind, capsys, monkeypatch):
+    args, path, deep = cases(tmp_path)[option]
+    make(path, kind, deep)
+    for key in [k for k in os.environ if k.upper().startswith("KUBE_IMAGE_EXPORTER_")]:
+        monkeypatch.delenv(key)
+    code = main(args(path))
+    err = capsys.readouterr().err
+    assert code == 2, (code, err)
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert str(path) in err and WHY[kind] in err, err
+
+
+@pytest.mark.parametrize(("option", "kind"), [("--docker-config", "fifo"), ("--kubeconfig", "device"),
+                                              ("--config (serve)", "binary"), ("report --from-file", "deep")])
+def test_a_bad_file_is_one_line_and_exit_2_from_a_real_process(tmp_path, option, kind):
     args, path, deep = cases(tmp_path)[option]
     make(path, kind, deep)
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("KUBE_IMAGE_EXPORTER_")}
