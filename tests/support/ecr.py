@@ -80,6 +80,7 @@ class ECR:
 
         class Front(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall between them
 
             def log_message(self, *args):
                 pass
@@ -181,7 +182,7 @@ class ECR:
         self._front = ThreadingHTTPServer(("127.0.0.1", 0), Front)
         self._front.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self._front.server_address[1]}"
-        threading.Thread(target=self._front.serve_forever, daemon=True).start()
+        threading.Thread(target=self._front.serve_forever, args=(0.05,), daemon=True).start()  # stop() waits one poll
         import boto3
 
         self._admin = boto3.session.Session(aws_access_key_id="admin", aws_secret_access_key="admin").client(

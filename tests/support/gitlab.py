@@ -152,7 +152,7 @@ class GitLab:
         self.port = self._httpd.server_address[1]
         self.host = f"127.0.0.1:{self.port}"
         self.api = f"http://{self.host}"
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()  # stop() waits one poll
 
     def _path(self, id_or_path: str) -> str | None:
         if id_or_path.isdigit():

@@ -54,6 +54,7 @@ class Harbor:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall between them
 
             def log_message(self, *args):
                 pass
@@ -130,7 +131,7 @@ class Harbor:
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self.host = f"127.0.0.1:{self.port}"
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()  # stop() waits one poll
 
     def project(self, name: str, retention: dict | None = None) -> None:
         """A project, with a retention policy when given."""
