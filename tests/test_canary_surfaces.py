@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,7 @@ import textwrap
 import pytest
 import yaml
 
+from exporter.cli import main
 from tests.conftest import make_pod
 from tests.emulator.server import Emulator
 from tests.support.serve_process import Serve
@@ -168,9 +170,7 @@ def test_no_canary_in_report_or_check(planted, fmt):
 
 
 SERVE = ["serve", "--kubeconfig", "KUBECONFIG"]  # a kubeconfig whose cluster nothing serves: the option fails first
-
-
-@pytest.mark.parametrize("command", [
+REFUSED = [
     ["check", "busybox:1.36", "--registry-mirror", "docker.io=user:CANARY-MIRROR-USER@mirror.example"],
     [*SERVE, "--registry-mirror", "docker.io=user:CANARY-MIRROR-USER@mirror.example"],
     ["check", "busybox:1.36", "--registry-mirror", "docker.io=https://u:CANARY-MIRROR-USER@mirror.example/v2"],
@@ -184,12 +184,36 @@ SERVE = ["serve", "--kubeconfig", "KUBECONFIG"]  # a kubeconfig whose cluster no
     [*SERVE, "--interval", "u:CANARY-DURATION@h"],  # the settings model quotes an invalid value back
     ["check", "x:1", "--timeout", "https://h/?token=CANARY-DURATION"],
     [*SERVE, "--cache-url", "redis://:CANARY-CACHE@127.0.0.1:9/x"],
-])
-@pytest.mark.parametrize("fmt", ["text", "json"])
-def test_a_refused_option_is_told_in_one_line_without_its_secret(command, fmt, tmp_path):
+]
+
+
+def refused_args(command: list[str], fmt: str, tmp_path) -> list[str]:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(Emulator().kubeconfig()))
-    done = run(*[str(kubeconfig) if arg == "KUBECONFIG" else arg for arg in command], "--log-format", fmt)
-    assert done.returncode == 2, done.stderr
-    assert "CANARY" not in done.stdout + done.stderr, done.stderr
-    assert done.stderr.strip() and len(done.stderr.strip().splitlines()) <= 2, done.stderr
+    return [*[str(kubeconfig) if arg == "KUBECONFIG" else arg for arg in command], "--log-format", fmt]
+
+
+def assert_one_line_without_canary(code: int, out: str, err: str) -> None:
+    assert code == 2, err
+    assert "CANARY" not in out + err, err
+    assert err.strip() and len(err.strip().splitlines()) <= 2, err
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("command", REFUSED)
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_refused_option_is_told_in_one_line_without_its_secret(command, fmt, tmp_path, capsys, monkeypatch):
+    """Every refused option through the command's entry point in this process (its logging set up as a process's)."""
+    for key in [k for k in os.environ if k.upper().startswith("KUBE_IMAGE_EXPORTER_")]:
+        monkeypatch.delenv(key)
+    code = main(refused_args(command, fmt, tmp_path))
+    captured = capsys.readouterr()
+    assert_one_line_without_canary(code, captured.out, captured.err)
+
+
+@pytest.mark.parametrize("command", [REFUSED[0], REFUSED[10]])
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_refused_option_is_told_in_one_line_without_its_secret_by_a_real_process(command, fmt, tmp_path):
+    """What the interpreter adds (an unhandled error's traceback, a warning at exit), for check and serve."""
+    done = run(*refused_args(command, fmt, tmp_path))
+    assert_one_line_without_canary(done.returncode, done.stdout, done.stderr)

@@ -43,9 +43,13 @@ def test_the_same_install_steps_give_a_working_command(tmp_path):
                            capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-3000:]
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    install = subprocess.run([str(env_dir / "bin/pip"), "install", "--quiet", "--no-index", "--find-links",
-                              str(wheels), "kube-image-exporter[aws]"], capture_output=True, text=True, timeout=600)
+    # A clean environment without pip of its own, installed into by this pip (`--python`), uncompiled: the same
+    # wheels and resolution as the image's `pip install`, without bootstrapping pip and byte-compiling the AWS SDK
+    # (15 s of the 30 this test took)
+    venv.create(env_dir, with_pip=False)
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(env_dir / "bin/python"), "install",
+                              "--quiet", "--no-compile", "--no-index", "--find-links", str(wheels),
+                              "kube-image-exporter[aws]"], capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr[-3000:]
     command = env_dir / "bin/kube-image-exporter"
     version = subprocess.run([str(command), "--version"], capture_output=True, text=True, timeout=60)
