@@ -1,28 +1,43 @@
 """The import contract holds what DESIGN says: one import added where it does not belong fails lint-imports.
 
-Each case copies the package and pyproject.toml to a scratch directory, adds one line to one module and
-runs the real `lint-imports` there; the unchanged copy must pass.
+Each case copies the package and pyproject.toml to a scratch directory and adds one line to one module; the
+unchanged copy must pass the real `lint-imports` command, and every changed one must fail the same linter, run on
+all the copies in one interpreter (`tests/support/lint_cases.py`).
 """
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 LINT = Path(sys.executable).with_name("lint-imports")
 
 
-def lint(tmp_path: Path, module: str | None = None, line: str = "") -> subprocess.CompletedProcess:
-    shutil.copytree(ROOT / "exporter", tmp_path / "exporter", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+def copy(folder: Path, module: str | None = None, line: str = "") -> Path:
+    shutil.copytree(ROOT / "exporter", folder / "exporter", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", folder)
     if module:
-        path = tmp_path / module
+        path = folder / module
         path.write_text(path.read_text() + f"\n{line}  # injected\n")
+    return folder
+
+
+def lint(tmp_path: Path) -> subprocess.CompletedProcess:
+    copy(tmp_path)
     return subprocess.run([str(LINT), "--no-cache"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                           env={"PATH": str(LINT.parent), "PYTHONPATH": str(tmp_path)})
+
+
+def lint_each(tmp_path: Path, cases: list[tuple[str, str]]) -> list[tuple[str, str, int, str]]:
+    """(module, line, exit status, output) of the linter on a copy with that one line added, for each case."""
+    folders = [copy(tmp_path / f"case{i}", module, line) for i, (module, line) in enumerate(cases)]
+    done = subprocess.run([sys.executable, "-m", "tests.support.lint_cases", *map(str, folders)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env={"PATH": str(LINT.parent)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout)
+    return [(module, line, *results[str(folder)]) for (module, line), folder in zip(cases, folders)]
 
 
 def test_the_package_as_it_is_keeps_every_contract(tmp_path):
@@ -31,7 +46,7 @@ def test_the_package_as_it_is_keeps_every_contract(tmp_path):
     assert "0 broken" in result.stdout
 
 
-@pytest.mark.parametrize(("module", "line"), [
+MISPLACED = [
     ("exporter/snapshot/join.py", "import kubernetes"),  # the kubernetes client anywhere but exporter/sources/kube
     ("exporter/serve/loop.py", "import kubernetes"),
     ("exporter/sources/registry/client.py", "from kubernetes import client"),
@@ -73,27 +88,33 @@ def test_the_package_as_it_is_keeps_every_contract(tmp_path):
     ("exporter/common/durations.py", "from exporter.commands import config"),
     ("exporter/sources/shards.py", "from exporter.serve import loop"),
     ("exporter/common/files.py", "from exporter.sources.kube import clusters"),
-])
-def test_one_import_where_it_does_not_belong_breaks_a_contract(tmp_path, module, line):
-    result = lint(tmp_path, module, line)
-    assert result.returncode != 0, f"{line!r} in {module} passed lint-imports"
-    assert "BROKEN" in result.stdout
+
+]
+
+
+def test_one_import_where_it_does_not_belong_breaks_a_contract(tmp_path):
+    passed = [f"{line!r} in {module}" for module, line, status, output in lint_each(tmp_path, MISPLACED)
+              if status == 0 or "BROKEN" not in output]
+    assert passed == [], "passed the import contracts:\n" + "\n".join(passed)
 
 
 HTTPCORE = "httpcore is imported only under exporter.sources.registry (the connection pool on asyncio streams)"
 URLLIB3 = "urllib3 is imported only under exporter.sources.kube (the kubernetes client's HTTP library)"
 
 
-@pytest.mark.parametrize(("module", "line", "contract"), [
+CONNECTION_LIBRARIES = [
     ("exporter/sources/expected/sources.py", "import httpcore", HTTPCORE),
     ("exporter/sources/keyrings.py", "import urllib3", URLLIB3),
     ("exporter/sources/registry/client.py", "import urllib3", URLLIB3),
-])
-def test_connection_libraries_stay_with_their_client(tmp_path, module, line, contract):
+]
+
+
+def test_connection_libraries_stay_with_their_client(tmp_path):
     """httpcore beside httpx in the registry package, urllib3 beside the kubernetes client: each its own contract."""
-    result = lint(tmp_path, module, line)
-    assert result.returncode != 0, f"{line!r} in {module} passed lint-imports"
-    assert f"{contract} BROKEN" in " ".join(result.stdout.split()), result.stdout  # names wrap at 80 columns
+    results = lint_each(tmp_path, [(module, line) for module, line, _ in CONNECTION_LIBRARIES])
+    for (module, line, contract), (*_, status, output) in zip(CONNECTION_LIBRARIES, results):
+        assert status != 0, f"{line!r} in {module} passed lint-imports"
+        assert f"{contract} BROKEN" in " ".join(output.split()), output  # names wrap at 80 columns
 
 
 def test_every_field_of_the_snapshot_is_read_by_a_view():
