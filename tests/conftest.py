@@ -4,6 +4,14 @@ import pytest
 import yaml
 
 from tests.emulator.server import Emulator
+from tests.support.schedule import long_first
+
+
+def pytest_collection_modifyitems(config, items):
+    """In a worksteal run, the tests marked `long` start first, one at the head of each worker's queue."""
+    worker = getattr(config, "workerinput", None)
+    if worker and any("worksteal" in arg for arg in worker.get("mainargv", ())):
+        items[:] = long_first(items, lambda item: item.get_closest_marker("long") is not None, worker["workercount"])
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 LINT = Path(sys.executable).with_name("lint-imports")
 
@@ -92,6 +94,7 @@ MISPLACED = [
 ]
 
 
+@pytest.mark.long
 def test_one_import_where_it_does_not_belong_breaks_a_contract(tmp_path):
     passed = [f"{line!r} in {module}" for module, line, status, output in lint_each(tmp_path, MISPLACED)
               if status == 0 or "BROKEN" not in output]

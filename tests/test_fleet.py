@@ -115,6 +115,7 @@ def statuses(text: str) -> dict[str, str]:
     return found
 
 
+@pytest.mark.long
 def test_two_exporters_share_checks_keep_credentials_apart_and_survive_restart_and_redis_loss(fleet, tmp_path):
     reg, front, store = fleet
     host = front.host
@@ -181,6 +182,7 @@ def missing_since(page_text: str, image: str) -> str | None:
     return found.group(1) if found else None
 
 
+@pytest.mark.long
 def test_restarted_exporter_keeps_missing_since_and_the_page_shows_the_shared_cache(fleet, tmp_path):
     reg, front, store = fleet
     host = front.host
@@ -282,6 +284,7 @@ def run_check(tmp_path, host, *args):
                            "--docker-config", str(config), *args], capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.long
 def test_check_shares_verdicts_with_a_fleet_and_goes_on_without_its_cache(fleet, tmp_path):
     reg, front, store = fleet
     host = front.host

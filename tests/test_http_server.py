@@ -138,6 +138,7 @@ def test_a_new_connection_that_sends_nothing_is_closed(server):
         assert closed_by_server(sock)
 
 
+@pytest.mark.long
 def test_out_of_file_descriptors_the_server_sheds_idle_connections_and_answers():
     """Against a 64-file limit, 100 idle connections: accept() fails with EMFILE, the server closes the
     longest idle ones (their header deadline is an hour here, so only shedding can free room) and answers."""

@@ -32,6 +32,7 @@ def test_dockerfile_final_stage_is_slim_non_root_and_runs_the_exporter():
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_the_same_install_steps_give_a_working_command(tmp_path):
     src = tmp_path / "src"  # COPY pyproject.toml README.md ./ and COPY exporter ./exporter
     src.mkdir()

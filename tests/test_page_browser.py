@@ -37,6 +37,7 @@ def section(dom: str, name: str) -> str:
 
 
 @pytest.mark.skipif(not real.available(), reason="needs docker-registry")
+@pytest.mark.long
 def test_demo_status_page_shows_the_missing_image_under_its_unit(tmp_path):
     port = free_port()
     stderr = open(tmp_path / "demo.log", "w")

@@ -18,6 +18,7 @@ def reference(image, container):
     return Reference("prod", "shop", "Deployment", "web", container, "container", image, "apps")
 
 
+@pytest.mark.long
 def test_prometheus_sees_missing_reference_with_reason(tmp_path):
     snapshot = join(
         [
@@ -42,6 +43,7 @@ def test_prometheus_sees_missing_reference_with_reason(tmp_path):
         server.stop()
 
 
+@pytest.mark.long
 def test_prometheus_reads_the_self_metrics_made_at_scrape_after_the_cycle_body(tmp_path):
     """Prometheus asks for gzip: the cycle's compressed body and the self-metrics appended at the scrape must
     read as one stream, with both parts in it."""

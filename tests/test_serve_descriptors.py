@@ -8,6 +8,8 @@ import resource
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import make_pod
 from tests.support import eventually, free_port, http_get, stop_process
 from tests.test_http_server import Responses, closed_by_server, get, keep_alive
@@ -35,6 +37,7 @@ def low_file_limit():
     resource.setrlimit(resource.RLIMIT_NOFILE, (LIMIT, LIMIT))
 
 
+@pytest.mark.long
 def test_idle_clients_beyond_the_cap_leave_the_exporter_descriptors_for_its_own_work(emulator, kubeconfig, tmp_path):
     emulator.create(make_pod("web", "shop", IMAGES[0]))
     path = tmp_path / "l.json"

@@ -45,6 +45,7 @@ def scrape(port):
         return response.read().decode()
 
 
+@pytest.mark.long
 def test_deleted_image_is_reported_missing_then_clears(emulator, kubeconfig, tmp_path):
     (tmp_path / "registry").mkdir()
     reg = real.Registry(tmp_path / "registry", "none")

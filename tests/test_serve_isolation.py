@@ -68,6 +68,7 @@ class Server:
 # -- one cluster unreachable from the start --
 
 
+@pytest.mark.long
 def test_an_unreachable_cluster_leaves_the_others_served_at_the_normal_interval(emulator, tmp_path):
     emulator.create(make_pod("web", "shop", WEB))
     config = emulator.kubeconfig({"one": "default"})
@@ -229,6 +230,7 @@ def slow_registry():
     server.close()
 
 
+@pytest.mark.long
 def test_a_check_round_longer_than_the_stale_limit_stays_ready_while_it_progresses(emulator, kubeconfig, slow_registry):
     server, gate, heads = slow_registry
     host = server.url.removeprefix("http://")

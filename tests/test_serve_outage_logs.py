@@ -9,11 +9,14 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from exporter.sources.cluster import WATCHED
 from tests.conftest import make_pod
 from tests.support import eventually, free_port
 
 
+@pytest.mark.long
 def test_an_api_outage_is_a_few_short_lines(emulator, kubeconfig):
     emulator.create(make_pod("web", "shop", "127.0.0.1:9/shop/web:1"))
     watches = len(WATCHED) + 3  # and the Events, Nodes and opted-in Namespaces watches

@@ -1,11 +1,14 @@
 """/readyz of a real `serve` follows the last outcome of each list/watch: once watches are accepted again, it is
 ready, even for kinds without a single object, whose watches stay silent (no bookmarks here)."""
 
+import pytest
+
 from tests.support.serve_process import Serve
 
 IMAGE = "127.0.0.1:9/shop/web:1"
 
 
+@pytest.mark.long
 def test_ready_again_once_watches_are_accepted_though_no_event_comes(emulator, kubeconfig):
     with Serve("--kubeconfig", str(kubeconfig), "--context", "one", "--watch-down-threshold", "1s") as serve:
         serve.wait(lambda: serve.get("/readyz")[0] == 200, "ready")

@@ -1,6 +1,8 @@
 """Garbage on the Pod watch of a real `serve`: each kind is counted in `kube_image_watch_errors_total`, and the
 next real change (a new pod) is in the inventory at the next cycle; the watch stays up and the exporter ready."""
 
+import pytest
+
 from tests.conftest import make_pod
 from tests.support.serve_process import Serve
 
@@ -15,6 +17,7 @@ GARBAGE = [
 IMAGE = "127.0.0.1:9/shop/web:1"  # a closed port: unreachable at once, without leaving the machine
 
 
+@pytest.mark.long
 def test_garbage_on_a_watch_is_counted_and_the_next_pod_still_shows(emulator, kubeconfig):
     emulator.create(make_pod("pod-0", "shop", IMAGE))
     with Serve("--kubeconfig", str(kubeconfig), "--context", "one") as serve:

@@ -7,12 +7,15 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from exporter.sources.cluster import WATCHED
 from tests.conftest import make_pod
 from tests.support import eventually, free_port
 from tests.support.silent import SilentRegistry
 
 
+@pytest.mark.long
 def test_sigterm_exits_0_at_once_with_silent_watches_and_a_check_in_flight(emulator, kubeconfig):
     registry = SilentRegistry()
     emulator.create(make_pod("web", "shop", f"127.0.0.1:{registry.port}/shop/web:1"))

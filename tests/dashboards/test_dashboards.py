@@ -331,6 +331,7 @@ def scenario(emulator, kubeconfig, tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not (real.available() and prometheus.available() and real_redis.available()),
                     reason="needs docker-registry, prometheus and redis-server (scripts/setup installs them)")
+@pytest.mark.long
 def test_every_query_runs_and_shows_data_on_a_real_prometheus(scenario):
     prom = scenario
     for name in FILES:

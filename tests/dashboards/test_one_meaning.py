@@ -52,6 +52,7 @@ def banner(body, words):
     return int(match[1])
 
 
+@pytest.mark.long
 def test_dashboards_alerts_page_and_check_count_the_same_missing_references(emulator, kubeconfig, tmp_path, capsys):
     (tmp_path / "registry").mkdir()
     reg = real.Registry(tmp_path / "registry", "none")

@@ -1,5 +1,7 @@
 """Each event occurrence counted once, across replays and count increments; ignored namespaces ignored."""
 
+import pytest
+
 from exporter.sources.events.pulls import PullTracker
 
 
@@ -84,6 +86,7 @@ def test_at_most_max_pulls_are_kept_the_most_recent():
                                                     "docker.io/library/app2:1"]
 
 
+@pytest.mark.long
 def test_churning_10000_distinct_pulls_keeps_series_and_memory_bounded():
     """Pods come and go, each with a new image on one of 20 nodes; events expire (DELETED) an hour later, as
     the API's event TTL does. The series and the memory follow the 100 pods running, not the 10,000 pulls."""

@@ -87,6 +87,7 @@ def test_a_rate_limited_registry_is_honoured_and_every_verdict_comes_right(many)
         limit.stop()
 
 
+@pytest.mark.long
 def test_still_limited_at_the_deadline_is_rate_limited_then_recovers_when_the_limit_lifts(many):
     limit = front(many.host, rate=2, burst=2, retry_after="1")
     try:
