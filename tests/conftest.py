@@ -1,7 +1,11 @@
 """Shared fixtures: the Kubernetes API emulator and kubeconfigs pointing at it."""
 
+import logging
+
 import pytest
 import yaml
+
+from exporter.common import logs
 
 from tests.emulator.server import Emulator
 from tests.support.schedule import long_first
@@ -12,6 +16,19 @@ def pytest_collection_modifyitems(config, items):
     worker = getattr(config, "workerinput", None)
     if worker and any("worksteal" in arg for arg in worker.get("mainargv", ())):
         items[:] = long_first(items, lambda item: item.get_closest_marker("long") is not None, worker["workercount"])
+
+
+@pytest.fixture(autouse=True)
+def _commands_logging_undone():
+    """A command run in-process (`exporter.cli.main`) gives the root logger a handler on its test's stderr, which
+    capture closes after the test: it goes with the test (else a later test's threads log into the closed stream,
+    "--- Logging error ---"), and the root level it set with it."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [h for h in root.handlers if h.get_name() == logs.HANDLER_NAME]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture

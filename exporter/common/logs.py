@@ -17,7 +17,7 @@ from exporter.common.redact import RedactFilter, redact
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
-_HANDLER = "kube-image-exporter"
+HANDLER_NAME = "kube-image-exporter"
 
 
 def configure(level: str = "info", fmt: str = "text") -> None:
@@ -29,10 +29,10 @@ def configure(level: str = "info", fmt: str = "text") -> None:
                                            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
     else:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.set_name(_HANDLER)
+    handler.set_name(HANDLER_NAME)
     handler.addFilter(RedactFilter())
     root = logging.getLogger()
-    for old in [h for h in root.handlers if h.get_name() == _HANDLER]:  # ours only: others may listen too
+    for old in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:  # ours only: others may listen too
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
