@@ -58,7 +58,7 @@ def run(args) -> int:
         else:
             index, lookup = _from_cluster(settings, args.workload_cluster_name, keys)
 
-        from exporter.sources.kube.api import ApiError
+        from exporter.sources.kube.errors import ApiError
 
         try:
             chains, problems = inventory.chains(index.pods, OwnerResolver(lookup, sources))

@@ -30,17 +30,11 @@ import urllib3
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from exporter.sources.kube.errors import ApiError
+
 log = logging.getLogger(__name__)
 
 CORE_GROUP = ""
-
-
-class ApiError(Exception):
-    """A request to the API failed; `status` is the HTTP code (0 when the server was not reached)."""
-
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class Expired(ApiError):
