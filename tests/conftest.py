@@ -6,7 +6,6 @@ import pytest
 import yaml
 
 from exporter.common import logs
-
 from tests.emulator.server import Emulator
 from tests.support.schedule import long_first
 
