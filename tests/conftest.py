@@ -1,13 +1,20 @@
 """Shared fixtures: the Kubernetes API emulator and kubeconfigs pointing at it."""
 
 import logging
+import os
 
 import pytest
 import yaml
 
 from exporter.common import logs
 from tests.emulator.server import Emulator
+from tests.support import image_packages
 from tests.support.schedule import long_first
+
+
+def pytest_configure(config):
+    """Every exporter process a test starts sees only the packages of the container image."""
+    image_packages.environment(os.environ)
 
 
 def pytest_collection_modifyitems(config, items):
