@@ -326,7 +326,8 @@ class Emulator:
             self._cond.notify_all()
 
     def drop_watches(self) -> None:
-        """Close every open watch connection (a load balancer or apiserver restart does this)."""
+        """Close every open watch connection (a load balancer or apiserver restart does this), those whose request
+        the server is still reading too: after it returns, every watch a client holds was opened after it."""
         with self._cond:
             self._watch_generation += 1
             self._cond.notify_all()
@@ -590,10 +591,11 @@ class _Handler(BaseHTTPRequestHandler):
             return (obj is not None and not (namespace and obj["metadata"].get("namespace") != namespace)
                     and labels(obj["metadata"].get("labels") or {}) and fields(obj))
 
-        if emu.watch_error:
-            return self._error(emu.watch_error, "InternalError", "an error on the server prevented the watch")
-        with emu._cond:
+        with emu._cond:  # the request is open from here: a drop_watches() from now on ends it
+            generation, error = emu._watch_generation, emu.watch_error
             current = emu.resource_version
+        if error:
+            return self._error(error, "InternalError", "an error on the server prevented the watch")
         if since > current and emu.future_versions == "reject":  # what the apiserver's watch cache answers
             status = _status(504, "Timeout", f"Too large resource version: {since}, current: {current}")
             status["details"] = {"causes": [{"reason": "ResourceVersionTooLarge",
@@ -611,7 +613,6 @@ class _Handler(BaseHTTPRequestHandler):
             injected = len(emu._injected)
         try:
             with emu._cond:
-                generation = emu._watch_generation
                 expired = bool(since) and since < emu.compacted
                 if not since:
                     since = emu.resource_version
