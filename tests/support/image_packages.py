@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.metadata as metadata
 import os
 import re
+from collections.abc import MutableMapping
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -56,7 +57,7 @@ def hidden_modules() -> list[str]:
                   if module.isidentifier() and not any(_canonical(owner) in image for owner in owners))
 
 
-def environment(env: os._Environ | dict[str, str]) -> None:
+def environment(env: MutableMapping[str, str]) -> None:
     """Set in `env` (inherited by every process a test starts) what hides them from exporter processes."""
     if "KIE_TEST_HIDDEN_MODULES" not in env:
         env["KIE_TEST_HIDDEN_MODULES"] = ",".join(hidden_modules())

@@ -2,7 +2,8 @@
 
 tests/conftest.py puts this directory on PYTHONPATH and names those modules in KIE_TEST_HIDDEN_MODULES
 (tests/support/image_packages.py). Every other process the tests start (pip, lint-imports, a credential plugin)
-imports this file and is left as it is.
+imports this file and is left as it is (where Python has a sitecustomize of its own, Debian's crash-report hook,
+this one is found first in those processes: nothing the tests look at).
 """
 
 import os
