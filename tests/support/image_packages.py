@@ -41,9 +41,9 @@ def image_distributions(project: str = PROJECT, extras: frozenset[str] = EXTRAS)
             requires = metadata.requires(name) or []
         except metadata.PackageNotFoundError:
             continue  # a requirement for another platform or Python
+        environments = [{"extra": extra} for extra in (wanted or {""})]
         for text in requires:
             requirement = Requirement(text)
-            environments = [{"extra": extra} for extra in (wanted or {""})]
             if requirement.marker and not any(requirement.marker.evaluate(env) for env in environments):
                 continue
             todo.append((requirement.name, frozenset(requirement.extras)))

@@ -16,9 +16,11 @@ def _exporter(argv: list[str]) -> bool:
     for arg in args:
         if arg == "-m":
             return next(args, None) == "exporter"
+        if arg == "-c":
+            return False
         if arg in ("-X", "-W"):  # an option whose value is the next argument
             next(args, None)
-        elif arg == "-c" or not arg.startswith("-"):
+        elif not arg.startswith("-"):
             return os.path.basename(arg) == "kube-image-exporter"
     return False
 
