@@ -132,6 +132,29 @@ def test_keep_alive_connections_are_reused_then_closed_when_idle(server):
     conn.close()
 
 
+def test_http_1_0_and_connection_close_requests_are_answered_then_closed(server):
+    """A client that asks the connection closed (HTTP/1.0 without keep-alive, or `Connection: close`) gets its
+    whole answer, says so in the answer's head, and sees the server close; HTTP/1.1 otherwise keeps it open."""
+    port = server(idle_timeout=30).port
+    for request in (b"GET /metrics HTTP/1.0\r\n\r\n",
+                    b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Close\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(request)
+            answer = b""
+            sock.settimeout(10)
+            while chunk := sock.recv(65536):  # ends only when the server closes
+                answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nConnection: close" in head
+            assert body == BODY
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.settimeout(10)
+        head = sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"Connection" not in head
+        assert not closed_by_server(sock, cap=0.5)
+
+
 def test_a_new_connection_that_sends_nothing_is_closed(server):
     port = server(header_timeout=0.5).port
     with socket.create_connection(("127.0.0.1", port)) as sock:
