@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.serve.endpoints import IDLE_TIMEOUT, LazyPage, Page, Published, Server, connection_cap, text
+from exporter.serve.endpoints import IDLE_TIMEOUT, LazyPage, Page, Published, Server, State, connection_cap, text
 from tests.support import eventually, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -323,18 +323,25 @@ def test_a_keep_alive_connection_idle_longer_than_a_scrape_interval_still_answer
     connection answers. Past `IDLE_TIMEOUT` (longer than the 5 minutes after which Prometheus closes its own
     idle connections), the server closes it."""
     clock = FakeClock()
-    port = server(clock=clock).port
+    s = server(clock=clock)
+    port = s.port
+
+    def idle() -> bool:  # the answer is all sent before the server arms the idle deadline: move the clock after
+        return all(c.state is State.IDLE for c in list(s.connections))
+
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("GET", "/healthz")
     assert conn.getresponse().read() == b"ok\n"
     first = conn.sock
-    for idle in (61.0, 120.0, IDLE_TIMEOUT - 1):
-        clock.now += idle
+    for seconds in (61.0, 120.0, IDLE_TIMEOUT - 1):
+        assert eventually(idle)
+        clock.now += seconds
         conn.request("GET", "/healthz")
         response = conn.getresponse()
         assert (response.status, response.read()) == (200, b"ok\n")
         assert conn.sock is first and response.getheader("Connection") is None  # the same connection, kept
     assert IDLE_TIMEOUT >= 300 + 60
+    assert eventually(idle)
     clock.now += IDLE_TIMEOUT + 1
     assert scrape(port)[0] == 200  # any I/O wakes the server's loop, which then sees the deadline passed
     assert closed_by_server(conn.sock)
