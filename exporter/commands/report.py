@@ -99,9 +99,10 @@ def _collector_paused() -> Iterator[None]:
 
 def _from_file(path: str, keys):
     from exporter.sources.kube import listfile
+    from exporter.sources.kube.objects import ReportFields
 
     try:
-        index = listfile.load(path, keys)
+        index = listfile.load(path, keys, ReportFields)
     except listfile.ListFileError as exc:
         raise UsageError(str(exc)) from None
     if index.skipped:

@@ -10,11 +10,12 @@ import pytest
 
 from exporter.cli import main
 from exporter.sources.kube import listfile
+from exporter.sources.kube.objects import ObjectFields, ReportFields
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 
 
-def _whole(content: bytes, origin: str):
+def _whole(content: bytes, origin: str, fields=None):
     """The documents as read before the typed decoding: every one parsed whole."""
     return listfile._parsed_documents(content.decode(), origin)
 
@@ -99,10 +100,16 @@ def test_only_the_odd_item_is_parsed_whole(tmp_path, monkeypatch):
 
 def test_unread_fields_are_not_decoded():
     content = json.dumps({"kind": "List", "items": [_pod("p", metadata__managedFields=[{"f": 1}],
-                                                         spec__volumes=[{"name": "v"}])]}).encode()
-    [item] = listfile._document.decode(content)["items"]
+                                                         spec__volumes=[{"name": "v"}], spec__nodeName="n1",
+                                                         status__phase="Running")]}).encode()
+    [item] = listfile._DECODERS[ObjectFields].document.decode(content)["items"]
     assert "managedFields" not in item["metadata"] and "volumes" not in item["spec"]
     assert item["spec"]["containers"] == [{"name": "c", "image": "redis:7"}]
+    assert item["spec"]["nodeName"] == "n1" and item["status"] == {"phase": "Running"}
+    # what a report reads: no status, no scheduling
+    [item] = listfile._DECODERS[ReportFields].document.decode(content)["items"]
+    assert item == {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"},
+                    "spec": {"containers": [{"name": "c", "image": "redis:7"}]}}
 
 
 @pytest.mark.parametrize("content", [

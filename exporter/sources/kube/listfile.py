@@ -27,6 +27,7 @@ from exporter.sources.kube.objects import (
     CONTAINER_KEYS,
     ObjectFields,
     Pod,
+    ReportFields,
     Trimmed,
     Workload,
     pod_spec_path,
@@ -43,10 +44,14 @@ class ListFileError(ValueError):
     """The file is not a Kubernetes object list; the message says where it goes wrong."""
 
 
-# Items decoded as `objects.ObjectFields` says (what `trim` reads, the rest skipped); one that does not fit is parsed
-# whole and read as before.
+# Items decoded as `objects.ObjectFields` says (what `trim` reads, the rest skipped), or `objects.ReportFields` (what a
+# report reads); one that does not fit is parsed whole and read as before.
 class _List(ObjectFields, total=False):
     items: list[ObjectFields]
+
+
+class _ReportList(ReportFields, total=False):
+    items: list[ReportFields]
 
 
 class _RawList(TypedDict, total=False):
@@ -56,16 +61,24 @@ class _RawList(TypedDict, total=False):
     items: list[msgspec.Raw]
 
 
-_document = msgspec.json.Decoder(_List | list[_List])  # the whole file, when every item fits the types
+class _Decoders:
+    """The decoders of one set of fields: the whole file, when every item fits the types; an item, a list."""
+
+    def __init__(self, fields: type, list_type: type) -> None:
+        self.document = msgspec.json.Decoder(list_type | list[list_type])
+        self.object = msgspec.json.Decoder(fields)
+        self.list = msgspec.json.Decoder(list_type)
+
+
+_DECODERS = {ObjectFields: _Decoders(ObjectFields, _List), ReportFields: _Decoders(ReportFields, _ReportList)}
 _raw_document = msgspec.json.Decoder(_RawList | list[msgspec.Raw])  # the items left unparsed, one by one after
-_object = msgspec.json.Decoder(ObjectFields)
-_list = msgspec.json.Decoder(_List)
 
 
-def _documents(content: bytes, origin: str) -> Iterator[Any]:
-    """The documents of the file, each object holding at least what `trim` reads (only that, mostly)."""
+def _documents(content: bytes, origin: str, fields: type = ObjectFields) -> Iterator[Any]:
+    """The documents of the file, each object holding at least `fields` (only those, mostly)."""
+    decoders = _DECODERS[fields]
     try:
-        yield _document.decode(content)
+        yield decoders.document.decode(content)
         return
     except msgspec.ValidationError:
         pass  # some item has a field of another shape: decode the others typed, parse it whole
@@ -78,9 +91,9 @@ def _documents(content: bytes, origin: str) -> Iterator[Any]:
         yield orjson.loads(content)  # `items` is not a list (or not there): read as it is
         return
     if isinstance(document, list):
-        yield [_typed_or_whole(_list, raw) for raw in document]
+        yield [_typed_or_whole(decoders.list, raw) for raw in document]
     elif "items" in document:
-        yield {**document, "items": [_typed_or_whole(_object, raw) for raw in document["items"]]}
+        yield {**document, "items": [_typed_or_whole(decoders.object, raw) for raw in document["items"]]}
     else:
         yield orjson.loads(content)
 
@@ -135,8 +148,9 @@ def _items(document: Any, origin: str) -> Iterator[dict]:
         raise ListFileError(f"{origin} holds a {type(document).__name__}, not Kubernetes objects")
 
 
-def load(path: str | Path, label_keys: Iterable[str] = ()) -> "ObjectIndex":
-    """Read and trim every object of the file; ListFileError when it cannot be used."""
+def load(path: str | Path, label_keys: Iterable[str] = (), fields: type = ObjectFields) -> "ObjectIndex":
+    """Read and trim every object of the file, decoding `fields` of each (`objects.ObjectFields`: all `trim` reads;
+    `objects.ReportFields`: what a report reads); ListFileError when the file cannot be used."""
     path = Path(path)
     try:
         content = read_file(path, MAX_BYTES)[1]
@@ -150,7 +164,7 @@ def load(path: str | Path, label_keys: Iterable[str] = ()) -> "ObjectIndex":
         raise ListFileError(f"cannot read {path}: {exc}") from None
     keys = tuple(label_keys)
     objects, skipped = [], []
-    for document in _documents(content, str(path)):
+    for document in _documents(content, str(path), fields):
         for item in _items(document, str(path)):
             problem = _malformed(item)
             if problem:

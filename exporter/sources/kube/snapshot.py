@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from exporter.sources.kube.api import ApiError, ClusterClient
 from exporter.sources.kube.listfile import ObjectIndex
-from exporter.sources.kube.objects import ObjectFields, Trimmed, trim
+from exporter.sources.kube.objects import ReportFields, Trimmed, trim
 from exporter.sources.kube.owners import Lookup
 
 log = logging.getLogger(__name__)
@@ -32,14 +32,15 @@ OWNER_RESOURCES = (
 
 
 def read(client: ClusterClient, label_keys: Iterable[str] = (), namespace: str | None = None) -> ObjectIndex:
-    """Pods (required), workloads and common owners (best effort) of the cluster, trimmed.
+    """Pods (required), workloads and common owners (best effort) of the cluster, trimmed to what a report reads
+    (`objects.ReportFields`).
 
     The kinds are listed in parallel (one thread each: the time is spent waiting on the API server).
     """
     keys = tuple(label_keys)
 
     def pods() -> list[Trimmed]:
-        return [trim(item, keys) for page, _ in client.list_pages("v1", "Pod", namespace=namespace, fields=ObjectFields)
+        return [trim(item, keys) for page, _ in client.list_pages("v1", "Pod", namespace=namespace, fields=ReportFields)
                 for item in page]
 
     def others(api_version: str, kind: str) -> list[Trimmed]:
@@ -47,7 +48,7 @@ def read(client: ClusterClient, label_keys: Iterable[str] = (), namespace: str |
             return []  # not served here (no Flux, say): owners of that kind are looked up one by one
         try:
             return [trim(item, keys) for page, _ in client.list_pages(api_version, kind, namespace=namespace,
-                                                                      fields=ObjectFields)
+                                                                      fields=ReportFields)
                     for item in page]
         except ApiError as exc:
             log.warning("%s: %s not listed: %s", client.name, kind, exc)
