@@ -74,5 +74,7 @@ def test_the_written_report_is_byte_for_byte_what_json_dumps_indent_4_writes():
     for report in ({}, {"images": [], "units_per_image": {}},
                    {"images": ["a", "b"], "pod_images_dependencies": {"a": {"Pod/x/y": {"containers": ["c"]}}}},
                    {"quote": 'say "hi"\n\tback\\slash', "deep": [[{}], {"k": [1, 2]}]},
-                   {"unité": "ü"}):
+                   {"unité": "ü"},
+                   {"lead": "  two spaces\n  after a newline", "d": {"a": {"b": {"c": {"d": {"e": ["  x", [], {}]}}}}},
+                    "after": [[[["    "]]]]}):
         assert dumps(report) == json.dumps(report, indent=4) + "\n"

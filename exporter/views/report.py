@@ -12,7 +12,6 @@ the registry lacks.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -81,22 +80,34 @@ def signature_missing(rows) -> dict[str, list[dict[str, str]]]:
 
 
 def _sorted(tree: dict) -> dict:
+    if len(tree) == 1:  # most nodes: a pod's, holding its containers only
+        [(key, value)] = tree.items()
+        return {key: _sorted(value)} if isinstance(value, dict) else tree
     return {k: _sorted(v) if isinstance(v, dict) else v for k, v in sorted(tree.items())}
 
 
 def dumps(report: dict[str, Any]) -> str:
     """Serialized as Sylva's tool writes it (`json.dumps(indent=4)`), byte for byte.
 
-    orjson writes it with two-space indentation and each line's leading spaces are doubled (JSON strings hold no
-    raw newline, so every line starts with indentation only): 0.19 s for 50,000 pods' report against 0.53 s. Text
-    outside ASCII, which `json.dumps` escapes, is left to `json.dumps` itself."""
+    orjson writes it with two-space indentation, and each line's indentation is doubled by `str.replace` passes (JSON
+    strings hold no raw newline or tab, so every line starts with indentation only): 0.14 s for 50,000 pods' report
+    against 0.53 s. Text outside ASCII, which `json.dumps` escapes, is left to `json.dumps` itself."""
     text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
     if not text.isascii():
         return json.dumps(report, indent=4) + "\n"
-    return _INDENT.sub(lambda m: m[1] * 2, text) + "\n"
+    return _doubled_indentation(text) + "\n"
 
 
-_INDENT = re.compile(r"(?m)^( +)")
+def _doubled_indentation(text: str) -> str:
+    """Each line's leading spaces doubled: deepest level first, each level's two spaces made tabs (no line of a
+    deeper level is left to match a shallower level's spaces), then every tab four spaces. A regex with a function
+    per line took twice as long."""
+    depth = 1
+    while "\n" + "  " * depth in text:
+        depth += 1
+    for level in range(depth - 1, 0, -1):
+        text = text.replace("\n" + "  " * level, "\n" + "\t" * level)
+    return text.replace("\t", "    ")
 
 
 # worst first: what a pull with some credential set would meet; `available` only when every set finds it

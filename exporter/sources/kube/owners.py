@@ -112,9 +112,10 @@ class OwnerResolver:
     def resolve_traced(self, obj: Trimmed) -> tuple[Resolution, Trace]:
         """The resolution and the owners it read: `unchanged(trace)` later tells whether it still holds."""
         start = meta_of(obj)
-        found = self._resolved.get(start.key)
+        key = start.key
+        found = self._resolved.get(key)
         if found is None:
-            found = self._resolved[start.key] = self._walk_or_share(start)
+            found = self._resolved[key] = self._walk_or_share(start, key)
         return found
 
     def unchanged(self, trace: Trace) -> bool:
@@ -137,7 +138,7 @@ class OwnerResolver:
             return None
         return (start.kind, start.namespace, owner, tuple(labels.items()), tuple(start.annotations.items()))
 
-    def _walk_or_share(self, start: Meta) -> tuple[Resolution, Trace]:
+    def _walk_or_share(self, start: Meta, key: str) -> tuple[Resolution, Trace]:
         """The walk of another object of the same signature with `start`'s own key at the end of the chain, or
         a walk of its own (the first of its signature, or one whose chain passes through `start`)."""
         signature = self._signature(start)
@@ -146,8 +147,8 @@ class OwnerResolver:
         shared = self._shared.get(signature)
         if shared is not None:
             resolution, trace = shared
-            if start.key not in resolution.chain:
-                chain = (*resolution.chain[:-1], start.key)
+            if key not in resolution.chain:
+                chain = (*resolution.chain[:-1], key)
                 return Resolution(resolution.workload_kind, resolution.workload, resolution.unit, chain), trace
         resolution, trace, own = self._walk(start)
         if not own:
