@@ -292,12 +292,11 @@ def trim_meta(obj: Mapping[str, Any], label_keys: Iterable[str] = (), kind: str 
     """The identity part of any object; `label_keys` adds label keys a `label:KEY` unit source reads; `kind` the
     kind when the object does not say it."""
     metadata = _dict(obj.get("metadata"))
-    owners = _owners(tuple(
-        (str(o.get("apiVersion", "")), str(o.get("kind", "")), str(o.get("name", "")), str(o.get("uid", "")),
-         bool(o.get("controller", False)))
-        for o in _list(metadata.get("ownerReferences"))
-        if isinstance(o, dict) and o.get("kind") and o.get("name")
-    ))
+    refs = metadata.get("ownerReferences")
+    owners = _owners(tuple([
+        (str(o.get("apiVersion", "")), str(o["kind"]), str(o["name"]), str(o.get("uid", "")), bool(o.get("controller")))
+        for o in refs if isinstance(o, dict) and o.get("kind") and o.get("name")
+    ])) if refs and isinstance(refs, list) else ()
     namespace = metadata.get("namespace")
     return Meta(
         api_version=_s(obj.get("apiVersion", "")),
@@ -332,16 +331,21 @@ def _shared(value: Constraint) -> Constraint:
 def pod_spec(spec: Any) -> PodSpec:
     """The pull-relevant part of a pod spec (of a pod, a workload template or a rendered manifest)."""
     spec = _dict(spec)
-    containers = _containers(tuple(
-        (str(c.get("name", "")), str(c.get("image") or ""), kind)
-        for key, kind in CONTAINER_KEYS for c in _list(spec.get(key)) if isinstance(c, dict)
-    ))
-    pull_secrets = tuple(
-        _s(s["name"]) for s in _list(spec.get("imagePullSecrets")) if isinstance(s, dict) and s.get("name")
-    )
+    specs: list[tuple[str, str, str]] = []
+    for key, kind in CONTAINER_KEYS:
+        listed = spec.get(key)
+        if listed and isinstance(listed, list):
+            specs += [(str(c.get("name", "")), str(c.get("image") or ""), kind) for c in listed if isinstance(c, dict)]
+    secrets = spec.get("imagePullSecrets")
+    pull_secrets = tuple([
+        _s(s["name"]) for s in secrets if isinstance(s, dict) and s.get("name")
+    ]) if secrets and isinstance(secrets, list) else ()
     # `serviceAccount` is the deprecated spelling the API still accepts
     account = _s(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
-    return PodSpec(containers, pull_secrets, account, _shared(constraint(spec)))
+    return PodSpec(_containers(tuple(specs)), pull_secrets, account, _shared(constraint(spec)))
+
+
+STATUS_KEYS = ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses")
 
 
 def trim_pod(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Pod:
@@ -349,7 +353,7 @@ def trim_pod(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Pod:
     status = _dict(obj.get("status"))
     image_ids: list[tuple[str, str]] = []
     waiting: list[tuple[str, str]] = []
-    for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"):
+    for key in STATUS_KEYS if status else ():
         for s in _list(status.get(key)):
             if not isinstance(s, dict) or not s.get("name"):
                 continue
