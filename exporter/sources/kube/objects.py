@@ -298,15 +298,16 @@ def trim_meta(obj: Mapping[str, Any], label_keys: Iterable[str] = (), kind: str 
         for o in refs if isinstance(o, dict) and o.get("kind") and o.get("name")
     ])) if refs and isinstance(refs, list) else ()
     namespace = metadata.get("namespace")
+    labels, annotations = metadata.get("labels"), metadata.get("annotations")
     return Meta(
-        api_version=_s(obj.get("apiVersion", "")),
-        kind=_s(kind or obj.get("kind", "")),
-        namespace=_s(namespace) if namespace else None,
-        name=str(metadata.get("name", "")),
-        uid=str(metadata.get("uid", "")),
-        labels=_keep(metadata.get("labels"), _unit_labels(label_keys)),
-        annotations=_keep(metadata.get("annotations"), UNIT_ANNOTATIONS),
-        owners=owners,
+        _s(obj.get("apiVersion", "")),
+        _s(kind or obj.get("kind", "")),
+        _s(namespace) if namespace else None,
+        str(metadata.get("name", "")),
+        str(metadata.get("uid", "")),
+        _keep(labels, _unit_labels(label_keys)) if labels else _EMPTY,
+        _keep(annotations, UNIT_ANNOTATIONS) if annotations else _EMPTY,
+        owners,
     )
 
 
@@ -366,12 +367,12 @@ def trim_pod(obj: Mapping[str, Any], label_keys: Iterable[str] = ()) -> Pod:
     return Pod(
         meta=trim_meta(obj, label_keys, kind=obj.get("kind") or "Pod"),
         containers=pulls.containers,
-        node=_s(spec.get("nodeName") or ""),
+        node=_s(spec["nodeName"]) if spec.get("nodeName") else "",
         service_account=pulls.service_account,
         pull_secrets=pulls.pull_secrets,
-        phase=_s(status.get("phase") or ""),
-        image_ids=_mapping(tuple(image_ids)),
-        waiting=_mapping(tuple(waiting)),
+        phase=_s(status["phase"]) if status.get("phase") else "",
+        image_ids=_mapping(tuple(image_ids)) if image_ids else _EMPTY,
+        waiting=_mapping(tuple(waiting)) if waiting else _EMPTY,
         constraint=pulls.constraint,
     )
 
