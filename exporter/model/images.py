@@ -67,12 +67,37 @@ def parse(text: str) -> ImageRef:
         raise InvalidReference(f"image reference too long ({len(text)} characters)")
     if text != text.strip():
         raise InvalidReference(f"image reference {redact_image(text.strip())[:200]!r} has surrounding whitespace")
+    return _plain(text) or _parsed(text)
+
+
+def _parsed(text: str) -> ImageRef:
+    """The library's parse (distribution/reference's ParseNormalizedNamed)."""
     try:
         parsed = _distribution.Reference.parse_normalized_named(text)
     except Exception as exc:  # the library raises a family of its own error classes
         raise InvalidReference(f"invalid image reference {redact_image(text)[:200]!r}: {exc}") from None
     registry, repository = parsed.split_hostname()
     return ImageRef(registry=registry, repository=repository, tag=parsed["tag"], digest=parsed["digest"])
+
+
+# The common shape of a pod's image, `host.name[:port]/path/name[:tag]` all lowercase, with a dot in the host and the
+# host not Docker Hub's, is its own normalized form: matched here in a microsecond where the library takes thirty
+# (4,662 distinct images of a 50,000-pod cluster: 0.14 s of its report). Anything else (familiar names, Docker Hub,
+# digests, uppercase, IPv6) goes to the library; tests/images holds the two equal wherever this one matches.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"  # distribution/reference's path component
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"  # a domain name component, lowercase
+_PLAIN = re.compile(rf"(?P<registry>{_LABEL}(?:\.{_LABEL})+(?::[0-9]+)?)/(?P<repository>{_COMPONENT}(?:/{_COMPONENT})*)"
+                    rf"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}))?")
+_DOCKER_HUB_HOSTS = frozenset({DOCKER_HUB, "index.docker.io"})  # the library rewrites these
+MAX_PATH = 255  # distribution/reference: a repository path longer than this is refused
+
+
+def _plain(text: str) -> ImageRef | None:
+    """The reference, when it has the common shape the library would return unchanged; None otherwise."""
+    plain = _PLAIN.fullmatch(text)
+    if plain is None or plain["registry"] in _DOCKER_HUB_HOSTS or len(plain["repository"]) > MAX_PATH:
+        return None
+    return ImageRef(registry=plain["registry"], repository=plain["repository"], tag=plain["tag"])
 
 
 def api_host(registry: str) -> str:

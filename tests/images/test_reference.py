@@ -1,10 +1,10 @@
 """Reference parsing and normalization, as distribution/reference does it (REFERENCE.md §1)."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.model.images import InvalidReference, digest_of_image_id, normalize, parse
+from exporter.model.images import InvalidReference, _parsed, _plain, digest_of_image_id, normalize, parse
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -114,3 +114,39 @@ def test_docker_hub_is_asked_at_its_api_host_every_other_registry_at_itself():
 
     assert api_host(parse("nginx").registry) == "registry-1.docker.io"
     assert (api_host("quay.io"), api_host("localhost:5000")) == ("quay.io", "localhost:5000")
+
+
+# near the common shape and just outside it: hosts with and without dots, ports, Docker Hub's, uppercase; components
+# with every separator and a stray one; tags of every allowed character and a few that are not; paths near 255
+NEAR_PLAIN = st.builds(
+    lambda host, components, tag: f"{host}/{'/'.join(components)}{tag}",
+    st.one_of(st.sampled_from(["docker.io", "index.docker.io", "localhost", "localhost:5000", "Quay.io", "a-.b",
+                               "127.0.0.1:8000", "[::1]:5000", "x.y:", "example.com"]),
+              st.from_regex(r"[a-zA-Z0-9-]{1,6}(\.[a-z0-9-]{1,6}){0,3}(:[0-9]{1,5})?", fullmatch=True)),
+    st.lists(st.one_of(st.from_regex(r"[a-z0-9]{1,4}([._-]|__|--)?[a-z0-9]{0,4}", fullmatch=True),
+                       st.sampled_from(["a" * 120, "A", "a..b", "_a", "a-", "a:b", ""])), min_size=1, max_size=4),
+    st.one_of(st.just(""), st.from_regex(r":[A-Za-z0-9_.\-]{1,130}", fullmatch=True),
+              st.sampled_from([":", ":-a", ":.a", "@" + DIGEST, ":v1@" + DIGEST, ":a b"])),
+)
+
+
+@settings(max_examples=300)  # about one in ten has the plain shape
+@given(NEAR_PLAIN)
+def test_the_plain_shortcut_returns_what_the_library_returns(text):
+    """`parse` answers the common shape without the library: wherever it does, the library agrees exactly."""
+    plain = _plain(text)
+    if plain is not None:
+        assert plain == _parsed(text)
+
+
+def test_the_plain_shortcut_takes_the_common_shape_and_leaves_the_rest():
+    assert _plain("registry.example.com:5000/team/app:v1.2") is not None
+    assert _plain("quay.io/" + "/".join(["a" * 50] * 5)) is not None  # 254 characters of path
+    for other in ("nginx", "team/app", "docker.io/app", "index.docker.io/a/b", "localhost:5000/a",
+                  "quay.io/a@" + DIGEST, "Quay.io/a"):
+        assert _plain(other) is None
+        assert parse(other) == _parsed(other)
+    too_long = "quay.io/" + "/".join(["a" * 51] * 5)
+    assert _plain(too_long) is None
+    with pytest.raises(InvalidReference, match="255 characters"):
+        parse(too_long)
