@@ -4,12 +4,14 @@ Accepts a List (`{"kind": "List", "items": [...]}`), a single object, a JSON arr
 documents one after the other (several `kubectl get -o json` outputs concatenated). Owners found in the
 file are looked up from it; owners absent from it end their chain, as a forbidden owner would.
 
-Only the fields `trim` reads are decoded (msgspec, `objects.ObjectFields`); an item with a field of another shape
-is parsed whole and read as before, so `trim` stays the one definition of what is kept. `report --from-file` of a
-generated 50,000-pod List (`scripts/bench_report_file.py --pods 50000`, medians of 3 runs on a 2-core machine):
-7.6 s and 478 MB parsed whole, 3.9 s and 341 MB decoded typed (2.0x `json.load` of the same 51 MB file), 2.7 s and
-330 MB (1.44x `json.load`'s 1.86 s) with owners walked once per controller, replicas' records shared and the
-report's chains made without the inventory's rows.
+Only the fields `trim` reads are decoded (msgspec, `objects.ObjectFields`), or those a report reads
+(`objects.ReportFields`, what `report --from-file` asks for); an item with a field of another shape is parsed whole and
+read as before, so `trim` stays the one definition of what is kept. `report --from-file` of a generated 50,000-pod
+List (`scripts/bench_report_file.py --pods 50000`, medians of 5 runs on a 2-core machine): 7.6 s and 478 MB parsed
+whole, 3.9 s and 341 MB decoded typed (2.0x `json.load` of the same 51 MB file), 2.7 s and 330 MB with owners walked
+once per controller, replicas' records shared and the report's chains made without the inventory's rows; 1.9 s and
+237 MB (1.27x `json.load`'s 1.5 s) decoding only what a report reads, with records made in C (msgspec Structs) and
+the common image shape normalized without the library.
 """
 
 from __future__ import annotations
