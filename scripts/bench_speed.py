@@ -132,10 +132,12 @@ def test_row(runs: int) -> tuple[str, bool, dict]:
         codes = set()
         for _ in range(runs):
             started = time.perf_counter()
-            done = subprocess.run(["scripts/test", "-q"], cwd=clone, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+            done = subprocess.run(["scripts/test", "-q"], cwd=clone, capture_output=True, text=True)
             seconds.append(time.perf_counter() - started)
             codes.add(done.returncode)
+            if done.returncode:  # what failed, so a failing run is not only a number
+                print("\n".join(line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))),
+                      file=sys.stderr)
     median = statistics.median(seconds)
     now = f"{median:.0f} s" + ("" if codes == {0} else f" (exit {sorted(codes)})")
     return now, median <= 120 and codes == {0}, {"seconds": seconds, "exit_codes": sorted(codes)}
