@@ -3,6 +3,7 @@
 
     .venv/bin/python scripts/bench_servers.py                  # latency and contract, every candidate
     .venv/bin/python scripts/bench_servers.py --only latency --repeats 5
+    .venv/bin/python scripts/bench_servers.py --only cpu        # each server's CPU per scrape (needs ab)
     .venv/bin/python scripts/bench_servers.py --profile /tmp/endpoints.prof   # the hand-written one under load
 
 The page is the `/metrics` of a 50,000-pod snapshot: scripts/gen_cluster.py's cluster (the one scripts/bench.py
@@ -292,6 +293,38 @@ def latency(page: Path, candidates: list[str], clients: int, rounds: int, repeat
             "median": summary, "load_average_1m": statistics.median(loads)}
 
 
+def cpu(page: Path, candidates: list[str], repeats: int, scrapes: int = 4000, clients: int = 20) -> dict:
+    """The server's own CPU per scrape (user and system, from /proc, milliseconds) over `scrapes` gzip scrapes by
+    `ab -c clients`, medians of the repeats; the figure latency under 200 clients follows from (Little's law: they
+    wait for one another's answers), steadier than the latency itself on a shared machine. Needs ab."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(pid: int) -> tuple[float, float]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) / tick, int(fields[12]) / tick
+
+    runs: dict[str, list[dict]] = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name in candidates:
+            with Child(name, page) as child:
+                _ab(child.port, clients, 500)  # warm-up, not counted
+                before, started = used(child.proc.pid), time.perf_counter()
+                _ab(child.port, clients, scrapes)
+                after, elapsed = used(child.proc.pid), time.perf_counter() - started
+            runs[name].append({"user_ms": 1000 * (after[0] - before[0]) / scrapes,
+                               "system_ms": 1000 * (after[1] - before[1]) / scrapes, "per_second": scrapes / elapsed})
+    return {"scrapes": scrapes, "clients": clients, "repeats": repeats, "runs": runs,
+            "median": {name: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for name, rs in runs.items()}}
+
+
+def cpu_table(r: dict) -> str:
+    lines = [f"server CPU per scrape, {r['scrapes']:,} gzip scrapes by ab -c {r['clients']}, median of {r['repeats']}:",
+             f"{'server':<12}{'user ms':>10}{'system ms':>11}{'scrapes/s':>11}"]
+    lines += [f"{name:<12}{m['user_ms']:>10.3f}{m['system_ms']:>11.3f}{m['per_second']:>11.0f}"
+              for name, m in r["median"].items()]
+    return "\n".join(lines)
+
+
 # -- the contract --
 
 def _closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> float | None:
@@ -453,7 +486,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5, help="rounds of --clients scrapes per repeat")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of every candidate, alternated (medians)")
-    parser.add_argument("--only", choices=("latency", "contract"), default=None)
+    parser.add_argument("--only", choices=("latency", "cpu", "contract"), default=None,
+                        help="one part (cpu: each server's CPU per scrape, with ab)")
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
     parser.add_argument("--client", choices=("ab", "python"), default=None,
                         help="the concurrent client: ab (ApacheBench, the default where installed) or python (asyncio)")
@@ -475,11 +509,14 @@ def main() -> int:
         results["page"] = {"pods": args.pods, "bytes": len(body), "gzip_bytes": len(gzip.compress(body, 5))}
         print(f"page of {args.pods:,} pods: {len(body) / 1e6:.2f} MB ({results['page']['gzip_bytes'] / 1e3:.0f} KB "
               f"gzipped), built in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        if args.only != "contract":
+        if args.only in (None, "latency"):
             results["latency"] = latency(Path(PAGE), candidates, args.clients, args.rounds, args.repeats, args.profile,
                                          args.client)
             print(latency_table(results["latency"]))
-        if args.only != "latency":
+        if args.only == "cpu" or (args.only is None and shutil.which("ab")):
+            results["cpu"] = cpu(Path(PAGE), candidates, args.repeats)
+            print(cpu_table(results["cpu"]))
+        if args.only in (None, "contract"):
             names = [n for c in candidates for n in ((c, "hypercorn-short") if c == "hypercorn" else (c,))]
             results["contract"] = {name: contract(Path(PAGE), name) for name in names}
             print(contract_table(results["contract"]))
