@@ -60,8 +60,9 @@ CONTAINER_TYPES = ("container", "init", "ephemeral")
 
 class Record(msgspec.Struct, frozen=True, gc=False):
     """A record made once per pod or object (trimmed objects, their resolutions and chains): immutable, made in C (a
-    frozen dataclass takes ten times as long to make: a third of trimming 50,000 pods), and left out of the cycle
-    collector's sight (records hold strings, tuples, mappings of strings and other records: never a cycle)."""
+    frozen dataclass took fifteen times as long to make, 1.8 us against 0.12: a third of trimming 50,000 pods), and
+    left out of the cycle collector's sight (records hold strings, tuples, mappings of strings and other records:
+    never a cycle)."""
 
 
 @dataclass(frozen=True, slots=True)
