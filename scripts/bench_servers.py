@@ -309,18 +309,19 @@ def cpu(page: Path, candidates: list[str], repeats: int, scrapes: int = 4000, cl
             with Child(name, page) as child:
                 _ab(child.port, clients, 500)  # warm-up, not counted
                 before, started = used(child.proc.pid), time.perf_counter()
-                _ab(child.port, clients, scrapes)
+                failed = _ab(child.port, clients, scrapes)["failed"]
                 after, elapsed = used(child.proc.pid), time.perf_counter() - started
             runs[name].append({"user_ms": 1000 * (after[0] - before[0]) / scrapes,
-                               "system_ms": 1000 * (after[1] - before[1]) / scrapes, "per_second": scrapes / elapsed})
+                               "system_ms": 1000 * (after[1] - before[1]) / scrapes, "per_second": scrapes / elapsed,
+                               "failed": failed})  # failed scrapes cost less: a figure with failures is not one
     return {"scrapes": scrapes, "clients": clients, "repeats": repeats, "runs": runs,
             "median": {name: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for name, rs in runs.items()}}
 
 
 def cpu_table(r: dict) -> str:
     lines = [f"server CPU per scrape, {r['scrapes']:,} gzip scrapes by ab -c {r['clients']}, median of {r['repeats']}:",
-             f"{'server':<12}{'user ms':>10}{'system ms':>11}{'scrapes/s':>11}"]
-    lines += [f"{name:<12}{m['user_ms']:>10.3f}{m['system_ms']:>11.3f}{m['per_second']:>11.0f}"
+             f"{'server':<12}{'user ms':>10}{'system ms':>11}{'scrapes/s':>11}{'failed':>8}"]
+    lines += [f"{name:<12}{m['user_ms']:>10.3f}{m['system_ms']:>11.3f}{m['per_second']:>11.0f}{m['failed']:>8.0f}"
               for name, m in r["median"].items()]
     return "\n".join(lines)
 

@@ -5,8 +5,9 @@ Why this server and not a kept one (hypercorn 0.18, uvicorn 0.55): measured in o
 process answering the same `Published` through the same route table, self-metrics shared per wake-up alike.
 - Latency, 200 concurrent scrapes of a 50,000-pod /metrics (1.4 MB, gzip), `ab -c 200`, 1,000 scrapes, medians of
   5 repeats (2026-12-04, load 0.9): this server p50 53 ms, p99 60 ms; uvicorn 67 ms, 87 ms; hypercorn 113 ms,
-  146 ms. Server CPU per scrape (`ab -c 20`, read from /proc): this server 0.22 ms user + 0.08 ms system, uvicorn
-  0.32 + 0.11: its answers go through h11's writer (a tenth of the CPU in header validation and state events).
+  146 ms. Server CPU per scrape (`--only cpu`: `ab -c 20`, read from /proc, medians of 3): this server 0.26 ms user
+  + 0.08 ms system, uvicorn 0.37 + 0.12: its answers go through h11's writer (a tenth of the CPU in header
+  validation and state events).
 - The contract, each point checked against each (deadlines scaled down: head 2 s, idle 20 s, write 2 s):
   head deadline: uvicorn has none (its keep-alive timeout is armed only after an answer), so a silent connection
   or a head trickled a line at a time stays open; hypercorn has one deadline for a connection waiting for a head,
